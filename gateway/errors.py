@@ -1,0 +1,75 @@
+"""How the gateway turns failures into responses.
+
+- ClientError (bad input)            -> its 4xx, `{"error": code, "detail": message}`
+- a runner shedding load (503/429)   -> 503 with Retry-After, the same JSON shape
+- a runner that cannot be reached    -> 503 with Retry-After
+BentoML's own handler would render 4xx bodies as a one-element list and hide 5xx causes,
+so API methods are wrapped with `api_errors` and return these responses themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from starlette.responses import JSONResponse
+
+from intake.errors import ClientError
+
+logger = logging.getLogger("image_embed.gateway")
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+RETRY_AFTER_S = "1"
+
+
+class RunnerUnavailable(Exception):
+    """A model runner could not serve the request (overloaded, restarting, down)."""
+
+    def __init__(self, runner: str, detail: str) -> None:
+        super().__init__(f"{runner}: {detail}")
+        self.runner = runner
+        self.detail = detail
+
+
+def client_error_response(exc: ClientError) -> JSONResponse:
+    return JSONResponse(exc.to_json(), status_code=exc.status)
+
+
+def unavailable_response(exc: RunnerUnavailable) -> JSONResponse:
+    body = {"error": "model_unavailable", "detail": f"the {exc.runner} model is unavailable: {exc.detail}"}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_S})
+
+
+def api_errors(func: F) -> F:
+    """Wrap an async API method so expected failures become clean JSON responses."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await func(*args, **kwargs)
+        except ClientError as exc:
+            return client_error_response(exc)
+        except RunnerUnavailable as exc:
+            logger.warning("runner unavailable: %s", exc)
+            return unavailable_response(exc)
+
+    return wrapper  # type: ignore[return-value]
+
+
+async def call_runner(runner: str, coro: Awaitable[Any]) -> Any:
+    """Await a runner call, translating overload and connection failures."""
+    import aiohttp
+    from bentoml.exceptions import BentoMLException
+
+    try:
+        return await coro
+    except BentoMLException as exc:
+        status = int(exc.error_code)
+        if status in (429, 503):
+            raise RunnerUnavailable(runner, "overloaded, retry shortly") from exc
+        if 400 <= status < 500:
+            raise ClientError(f"the {runner} model refused the input: {exc}", status=status) from exc
+        raise
+    except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+        raise RunnerUnavailable(runner, f"connection failed ({type(exc).__name__})") from exc

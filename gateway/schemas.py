@@ -1,0 +1,31 @@
+"""Response models of the gateway APIs (they appear in the OpenAPI schema at /docs)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ItemError(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. corrupt_image, url_not_allowed")
+    detail: str = Field(description="what was wrong, for humans")
+
+
+class EncodedItem(BaseModel):
+    index: int = Field(description="position in the request: uploads first, then urls, then images_base64")
+    source: str = Field(description='"upload:<filename>", "url:<url>" or "base64[<i>]"')
+    embedding: list[float] | None = Field(default=None, description="L2-normalized vector; null on error")
+    error: ItemError | None = Field(default=None, description="why this item failed; null on success")
+
+
+class EncodeImagesResponse(BaseModel):
+    model: str
+    dim: int
+    results: list[EncodedItem]
+
+
+class EmbedImageResponse(BaseModel):
+    """The response of seed 001's POST /embed-image."""
+
+    embedding: list[float]
+    model: str
+    device: str

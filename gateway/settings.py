@@ -1,0 +1,30 @@
+"""Request-shape limits of the gateway, read from the environment.
+
+    IMAGE_EMBED_MAX_BODY_BYTES   largest request body, all parts together (default 64 MiB)
+    IMAGE_EMBED_MAX_ITEMS        images per batch call such as encode_images (default 64)
+    IMAGE_EMBED_MAX_TEXTS        texts per encode_texts call (default 256)
+    IMAGE_EMBED_MAX_TEXT_CHARS   characters per text (default 10000; CLIP reads 77 tokens)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from intake.settings import MiB, _int
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewaySettings:
+    max_body_bytes: int = 64 * MiB
+    max_items: int = 64
+    max_texts: int = 256
+    max_text_chars: int = 10_000
+
+    @classmethod
+    def from_env(cls) -> "GatewaySettings":
+        return cls(
+            max_body_bytes=_int("IMAGE_EMBED_MAX_BODY_BYTES", 64 * MiB),
+            max_items=_int("IMAGE_EMBED_MAX_ITEMS", 64),
+            max_texts=_int("IMAGE_EMBED_MAX_TEXTS", 256),
+            max_text_chars=_int("IMAGE_EMBED_MAX_TEXT_CHARS", 10_000),
+        )

@@ -1,0 +1,36 @@
+"""Plain HTTP routes mounted beside the BentoML APIs: GET /, GET /health, GET /docs.
+
+BentoML APIs are POST-only; these GET routes are part of the seeds' contracts (health checks
+and service info) and the human-facing docs page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bentoml
+from fastapi import Depends, FastAPI
+from starlette.responses import FileResponse, JSONResponse
+
+from .health import service_info
+
+web_app = FastAPI(title="image-embed routes", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@web_app.get("/", summary="Service information (also a cheap liveness check)")
+async def root(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
+    return JSONResponse(service_info(list(svc.api_names())))
+
+
+@web_app.get("/health", summary="Health: status, model loaded, model name, device, embedding size")
+async def health(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
+    status, body = await svc.health_report()
+    return JSONResponse(body, status_code=status)
+
+
+@web_app.get("/docs", include_in_schema=False)
+async def docs() -> FileResponse:
+    """Swagger UI over /docs.json (BentoML's page; its own home at / is our service info)."""
+    import _bentoml_impl.server as bentoml_server
+
+    return FileResponse(Path(bentoml_server.__file__).parent / "main-openapi.html")

@@ -1,0 +1,16 @@
+"""The model library the runners call: specs, registry, device choice, preprocessing, loaders."""
+
+from .registry import get_spec, list_models, register
+from .settings import current_profile, model_settings
+from .specs import PROFILES, BatchLimits, ModelSpec
+
+__all__ = [
+    "PROFILES",
+    "BatchLimits",
+    "ModelSpec",
+    "current_profile",
+    "get_spec",
+    "list_models",
+    "model_settings",
+    "register",
+]

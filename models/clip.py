@@ -1,0 +1,110 @@
+"""The open_clip family: materialize weights into a model-store folder, load them, encode.
+
+A stored CLIP model is an open_clip `local-dir:` folder: `open_clip_config.json` (model and
+preprocess config) beside `open_clip_model.safetensors`. open_clip itself can therefore load
+exactly what the server loads (`create_model_and_transforms("local-dir:<path>")`), which is
+what the parity tests do.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .device import DeviceChoice
+from .hub import WeightsDownloadError, ensure_hub_reachable
+from .preprocess import to_model_input
+from .specs import ModelSpec
+
+if TYPE_CHECKING:
+    import torch
+
+CONFIG_FILE = "open_clip_config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+
+
+def _preprocess_cfg(spec: ModelSpec) -> dict:
+    return {
+        "size": spec.input_size,
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "interpolation": spec.interpolation,
+        "resize_mode": spec.resize_mode,
+    }
+
+
+def materialize(spec: ModelSpec, target: Path) -> None:
+    """Write config and weights of `spec` into `target` (a new model-store folder)."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    model_cfg = spec.arch_config or open_clip.get_model_config(spec.arch)
+    if model_cfg is None:
+        raise ValueError(f"open_clip has no architecture {spec.arch!r}")
+    (target / CONFIG_FILE).write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": _preprocess_cfg(spec)}, indent=2)
+    )
+    if spec.random_weights:
+        torch.manual_seed(spec.seed)
+        model = open_clip.create_model(f"local-dir:{target}", load_weights=False)
+    else:
+        _check_preprocess_matches_tag(spec, open_clip)
+        ensure_hub_reachable(spec.weights_source)
+        try:
+            model = open_clip.create_model(spec.arch, pretrained=spec.pretrained)
+        except Exception as exc:  # open_clip wraps hub/network errors in RuntimeError
+            raise WeightsDownloadError(f"could not download {spec.weights_source}: {exc}") from exc
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(target / WEIGHTS_FILE))
+
+
+def _check_preprocess_matches_tag(spec: ModelSpec, open_clip) -> None:
+    """The spec's preprocessing must be what the weights were trained with."""
+    cfg = open_clip.get_pretrained_cfg(spec.arch, spec.pretrained)
+    if not cfg:
+        raise ValueError(f"open_clip has no pretrained tag {spec.pretrained!r} for {spec.arch!r}")
+    expected = (tuple(cfg["mean"]), tuple(cfg["std"]), cfg["interpolation"], cfg["resize_mode"])
+    actual = (spec.mean, spec.std, spec.interpolation, spec.resize_mode)
+    if expected != actual:
+        raise ValueError(f"spec preprocessing {actual} differs from the pretrained tag's {expected}")
+
+
+class ClipModel:
+    """A loaded CLIP model. Inputs are the gateway's uint8 batches or raw strings;
+    outputs are float32, L2-normalized numpy arrays (n, output_dim)."""
+
+    def __init__(self, spec: ModelSpec, model_dir: Path, device: DeviceChoice) -> None:
+        import open_clip
+        import torch
+
+        self.spec = spec
+        self.device = device
+        self.dtype = torch.float16 if device.dtype == "float16" else torch.float32
+        precision = "fp16" if device.dtype == "float16" else "fp32"
+        self.model = open_clip.create_model(f"local-dir:{model_dir}", device=device.device, precision=precision)
+        self.model.eval()
+        self.tokenizer = open_clip.get_tokenizer(f"local-dir:{model_dir}")
+
+    def encode_images(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = to_model_input(batch, self.spec, device=self.device.device, dtype=self.dtype)
+            return _normalized(self.model.encode_image(x))
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            tokens = self.tokenizer(list(texts)).to(self.device.device)
+            return _normalized(self.model.encode_text(tokens))
+
+
+def _normalized(features: "torch.Tensor") -> np.ndarray:
+    import torch.nn.functional as F
+
+    return F.normalize(features.float(), dim=-1).cpu().numpy().astype(np.float32, copy=False)

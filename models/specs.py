@@ -1,0 +1,131 @@
+"""Model specs: frozen, keyword-only descriptions of every model the server can run.
+
+A spec is data, not code: adding a variant means adding a spec. Everything a runner, the
+preprocessing and the import script need to know about a model lives here, and the spec's
+JSON form is stored as the BentoML model's metadata so `bentoml models list` shows it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The profiles a deployment chooses between with IMAGE_EMBED_PROFILE.
+PROFILES = ("default", "tiny", "bench")
+PROFILE_HELP = {
+    "default": "real pretrained weights (downloaded once by scripts/import_models.py)",
+    "tiny": "same classes, tiny configs, seeded random weights: offline tests and demos",
+    "bench": "default architectures with seeded random weights: offline speed measurements",
+}
+DEVICE_KINDS = ("cpu", "cuda")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchLimits:
+    """Adaptive-batching limits of one runner API on one kind of device.
+
+    `max_latency_ms` is BentoML's shedding deadline: a queued request whose estimated
+    completion exceeds it is refused with 503. On CPU it must cover a full queue of
+    forwards, so it is seconds there and tens of milliseconds on a GPU.
+    """
+
+    max_batch_size: int
+    max_latency_ms: int
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 2:
+            raise ValueError("max_batch_size must be >= 2 (BentoML requires it for batchable APIs)")
+        if self.max_latency_ms < 1:
+            raise ValueError("max_latency_ms must be positive")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """One model in one profile."""
+
+    key: str  # what runners and APIs call it: "clip"
+    profile: str  # one of PROFILES
+    family: str  # the loader that builds it: "open_clip"
+    display_name: str  # how the seeds' APIs named it: "ViT-B/32"
+    arch: str  # the library's architecture name: "ViT-B-32"
+    arch_config: dict[str, Any] | None = None  # a custom config (tiny), else the library's own
+    pretrained: str | None = None  # the library's pretrained tag; None = seeded random weights
+    seed: int = 0  # seed of the random weights when pretrained is None
+    weights_source: str = ""  # where pretrained weights come from, for humans and errors
+    input_size: int = 224
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    interpolation: str = "bicubic"  # "bicubic" | "bilinear"
+    resize_mode: str = "shortest"  # "shortest" (resize short side, center crop) | "squash"
+    output_dim: int = 512
+    context_length: int | None = None  # text encoders only
+    # api name -> device kind -> limits
+    batching: dict[str, dict[str, BatchLimits]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}; expected one of {PROFILES}")
+        if self.interpolation not in ("bicubic", "bilinear"):
+            raise ValueError(f"unsupported interpolation {self.interpolation!r}")
+        if self.resize_mode not in ("shortest", "squash"):
+            raise ValueError(f"unsupported resize_mode {self.resize_mode!r}")
+        for api, per_device in self.batching.items():
+            missing = set(DEVICE_KINDS) - set(per_device)
+            if missing:
+                raise ValueError(f"{self.key}.{api}: batch limits missing for {sorted(missing)}")
+
+    @property
+    def random_weights(self) -> bool:
+        return self.pretrained is None
+
+    @property
+    def store_name(self) -> str:
+        """The BentoML model-store name: readable, unique per architecture and weights."""
+        weights = "random" if self.random_weights else self.pretrained
+        arch = "tiny" if self.profile == "tiny" else self.arch
+        return _slug(f"{self.key}-{arch}-{weights}")
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of what determines the weights; the model-store version."""
+        identity = {
+            "family": self.family,
+            "arch": self.arch,
+            "arch_config": self.arch_config,
+            "pretrained": self.pretrained,
+            "seed": self.seed if self.random_weights else None,
+        }
+        blob = json.dumps(identity, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    @property
+    def store_tag(self) -> str:
+        return f"{self.store_name}:{self.fingerprint}"
+
+    def batch_limits(self, api: str, device_kind: str) -> BatchLimits:
+        try:
+            return self.batching[api][device_kind]
+        except KeyError:
+            raise KeyError(f"no batch limits for {self.key}.{api} on {device_kind}") from None
+
+    def to_metadata(self) -> dict[str, Any]:
+        """JSON-safe form stored beside the weights in the model store."""
+        data = asdict(self)
+        data["store_tag"] = self.store_tag
+        return _without_none(json.loads(json.dumps(data)))
+
+
+def _without_none(value: Any) -> Any:
+    """BentoML metadata accepts basic types only, not None: drop unset fields."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

@@ -1,0 +1,1 @@
+"""One new-style BentoML service per model, each with batchable APIs (adaptive batching)."""

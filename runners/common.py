@@ -1,0 +1,46 @@
+"""What every runner shares: its BentoML service config and its batch limits.
+
+Runner modules are imported by the gateway too (for `bentoml.depends`), so nothing here
+imports torch; the device kind used for batch limits is a cheap probe (models.device).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.device import probe_device_kind
+from models.specs import BatchLimits, ModelSpec
+
+# BentoML >= 1.4.31 recycles the HTTP session behind `bentoml.depends()` every 100 requests or
+# 300 s and closes the old one while requests are still in flight on it: under concurrency
+# those fail with ServerDisconnectedError and the gateway answers 500 (bentoml issue 5540).
+# The connections here are local sockets between our own processes, which never need
+# recycling, so the limits are set beyond reach. tests/integration/test_concurrency.py
+# sends 500 requests from 32 clients and asserts zero 5xx.
+NO_SESSION_RECYCLING = {"max_requests": 2**31 - 1, "max_age": 10.0 * 365 * 24 * 3600}
+
+# Runner timeouts stay below the gateway's so a slow model surfaces as a clear error at the
+# gateway rather than the gateway itself timing out.
+RUNNER_TIMEOUT_S = 50
+
+
+def device_kind() -> str:
+    return probe_device_kind()
+
+
+def batch_limits(spec: ModelSpec, api: str) -> BatchLimits:
+    return spec.batch_limits(api, device_kind())
+
+
+def runner_config(spec: ModelSpec, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for `@bentoml.service` of a model runner."""
+    config: dict[str, Any] = {
+        "name": f"{spec.key}_runner",
+        "workers": 1,
+        "traffic": {"timeout": RUNNER_TIMEOUT_S},
+        "runner_connection": NO_SESSION_RECYCLING,
+    }
+    if device_kind() == "cuda":
+        config["resources"] = {"gpu": 1}
+    config.update(overrides)
+    return config

@@ -1,0 +1,52 @@
+"""The gateway: one BentoML service composing the model runners into the public APIs.
+
+    bentoml serve .          (bentofile.yaml names this service)
+
+Thin by design: each API group lives in gateway/ as a mixin, each model in runners/.
+"""
+
+from __future__ import annotations
+
+import bentoml
+
+from gateway.body_limit import BodyLimitMiddleware
+from gateway.encode import EncodeAPI
+from gateway.health import HealthMixin
+from gateway.images import ImageLoader
+from gateway.patches import refuse_server_side_file_fetch
+from gateway.settings import GatewaySettings
+from gateway.web import web_app
+from models import get_spec
+from models.device import preflight
+
+preflight()  # fail `bentoml serve` at once when a required GPU is missing
+
+from runners.clip import ClipRunner  # noqa: E402  (after the preflight: it picks batch limits per device)
+
+refuse_server_side_file_fetch()
+LIMITS = GatewaySettings.from_env()
+
+# The gateway's timeout is longer than every runner's, so a slow model is reported by the
+# gateway as a clear error instead of the gateway itself timing out.
+GATEWAY_TIMEOUT_S = 60
+
+
+@bentoml.asgi_app(web_app, path="/")
+@bentoml.service(name="image_embed", traffic={"timeout": GATEWAY_TIMEOUT_S})
+class ImageEmbed(EncodeAPI, HealthMixin):
+    clip = bentoml.depends(ClipRunner)
+
+    def __init__(self) -> None:
+        self.clip_spec = get_spec("clip")
+        self.limits = LIMITS
+        self.images = ImageLoader()
+
+    def api_names(self) -> list[str]:
+        return list(ImageEmbed.apis)
+
+    @bentoml.on_shutdown
+    async def close_fetcher(self) -> None:
+        await self.images.aclose()
+
+
+ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)

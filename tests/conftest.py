@@ -1,0 +1,65 @@
+"""Shared test setup: tiny profile, a private BentoML home, test images made in memory.
+
+The environment is set at import time, before any test module imports bentoml, so every
+test and every server a test starts uses the tiny profile and a throwaway model store.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+_HOME = tempfile.mkdtemp(prefix="image-embed-test-home-")
+os.environ["BENTOML_HOME"] = _HOME
+os.environ["IMAGE_EMBED_PROFILE"] = "tiny"
+os.environ["IMAGE_EMBED_DEVICE"] = "cpu"
+os.environ.pop("IMAGE_EMBED_URL_ALLOWLIST", None)
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def bentoml_home() -> Path:
+    return Path(_HOME)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(bentoml_home):
+    """Every tiny-profile model imported into the test model store (once per session)."""
+    from models import list_models
+    from models.store import import_spec
+
+    return {spec.key: import_spec(spec).tag for spec in list_models("tiny")}
+
+
+def photo() -> Image.Image:
+    """A real photograph (scikit-image ships it): 512x512 RGB, one face."""
+    import skimage.data
+
+    return Image.fromarray(skimage.data.astronaut())
+
+
+def encode(img: Image.Image, fmt: str = "JPEG", **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
