@@ -82,7 +82,8 @@ def decode_base64(text: str, max_bytes: int) -> bytes:
         if ";base64" not in header:
             raise InvalidBase64("a data: URL must be base64-encoded (data:image/...;base64,...)")
     payload = "".join(payload.split())
-    if len(payload) * 3 // 4 > max_bytes:
+    padding = 2 if payload.endswith("==") else 1 if payload.endswith("=") else 0
+    if len(payload) * 3 // 4 - padding > max_bytes:  # the decoded size, exact for valid base64
         raise ImageTooLarge(f"the base64 image decodes to more than {max_bytes:,} bytes")
     try:
         altchars = b"-_" if ("-" in payload or "_" in payload) else None

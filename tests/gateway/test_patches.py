@@ -1,0 +1,50 @@
+"""BentoML must not download a text value of a file field on the server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from gateway.patches import refuse_server_side_file_fetch
+
+
+@pytest.fixture
+def patched(monkeypatch):
+    from _bentoml_impl.serde import MultipartSerde
+
+    monkeypatch.setattr(MultipartSerde, "ensure_file", MultipartSerde.__dict__["ensure_file"])  # restored after
+    refuse_server_side_file_fetch()
+    return MultipartSerde
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:9/x.png", "https://127.0.0.1:9/y.jpg", "file:///etc/passwd", "cat.jpg"])
+def test_text_in_a_file_field_is_refused(patched, value):
+    with pytest.raises(ValidationError) as info:
+        asyncio.run(patched.ensure_file(value))
+    errors = info.value.errors()
+    assert len(errors) == 1 and errors[0]["type"] == "upload_required"
+    assert "`url`" in errors[0]["msg"]
+    assert value not in str(info.value)  # the refused value is not echoed back
+
+
+def test_an_upload_passes_through_unchanged(patched):
+    upload = UploadFile(io.BytesIO(b"\x89PNG..."), filename="cat.png")
+    assert asyncio.run(patched.ensure_file(upload)) is upload
+
+
+def test_the_patch_applies_to_instances_as_bentoml_calls_it(patched):
+    """BentoML's parse_request calls `self.ensure_file(v)`: the instance path must be guarded too."""
+    from gateway.patches import _uploads_only
+
+    assert isinstance(patched.__dict__["ensure_file"], staticmethod)
+    assert patched.__dict__["ensure_file"].__func__ is _uploads_only
+    refuse_server_side_file_fetch()  # applying it twice is harmless
+    serde = patched()
+    with pytest.raises(ValidationError):
+        asyncio.run(serde.ensure_file("http://127.0.0.1:9/x.png"))
+    upload = UploadFile(io.BytesIO(b"GIF89a"), filename="a.gif")
+    assert asyncio.run(serde.ensure_file(upload)) is upload

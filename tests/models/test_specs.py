@@ -1,0 +1,164 @@
+"""ModelSpec and BatchLimits: identity (fingerprint, store name), validation, metadata form."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from models import get_spec
+from models.specs import BatchLimits, ModelSpec
+
+LIMITS = {"cpu": BatchLimits(max_batch_size=4, max_latency_ms=100), "cuda": BatchLimits(max_batch_size=8, max_latency_ms=10)}
+
+
+def make(**overrides) -> ModelSpec:
+    fields = dict(
+        key="clip",
+        profile="tiny",
+        family="open_clip",
+        display_name="ViT-B/32",
+        arch="tiny-clip",
+        arch_config={"embed_dim": 8, "vision_cfg": {"layers": 1}},
+        seed=0,
+        batching={"encode_images": LIMITS},
+    )
+    fields.update(overrides)
+    return ModelSpec(**fields)
+
+
+def test_fingerprint_is_stable_across_equal_specs():
+    assert make().fingerprint == make().fingerprint
+    assert len(make().fingerprint) == 12
+    assert get_spec("clip", "tiny").fingerprint == get_spec("clip", "tiny").fingerprint
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"pretrained": "openai"},
+        {"arch_config": {"embed_dim": 16, "vision_cfg": {"layers": 1}}},
+        {"arch_config": {"embed_dim": 8, "vision_cfg": {"layers": 2}}},
+        {"seed": 1},
+        {"arch": "other-arch"},
+        {"family": "timm"},
+    ],
+)
+def test_fingerprint_changes_with_weight_defining_fields(change):
+    assert make(**change).fingerprint != make().fingerprint
+
+
+def test_seed_is_irrelevant_for_pretrained_weights():
+    a = make(pretrained="openai", seed=0)
+    b = make(pretrained="openai", seed=7)
+    assert a.fingerprint == b.fingerprint
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"batching": {}},
+        {"batching": {"encode_images": {"cpu": BatchLimits(max_batch_size=99, max_latency_ms=5), "cuda": LIMITS["cuda"]}}},
+        {"display_name": "renamed"},
+        {"output_dim": 1024},
+        {"weights_source": "somewhere else"},
+    ],
+)
+def test_fingerprint_ignores_fields_that_do_not_define_weights(change):
+    assert make(**change).fingerprint == make().fingerprint
+
+
+def test_store_tag_is_name_and_fingerprint():
+    spec = make()
+    assert spec.store_tag == f"{spec.store_name}:{spec.fingerprint}"
+
+
+def test_store_name_slugs():
+    assert make().store_name == "clip-tiny-random"
+    assert make(profile="bench", arch="ViT-B-32-quickgelu").store_name == "clip-vit-b-32-quickgelu-random"
+    assert (
+        make(profile="default", arch="ViT-B/32 (x)", pretrained="laion2b_s34B_b79K").store_name
+        == "clip-vit-b-32-x-laion2b-s34b-b79k"
+    )
+    for spec in (get_spec("clip", p) for p in ("default", "tiny", "bench")):
+        name = spec.store_name
+        assert name == name.lower() and name.strip("-") == name
+        assert set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-"), name
+
+
+def test_store_names_differ_between_profiles():
+    names = {get_spec("clip", p).store_tag for p in ("default", "tiny", "bench")}
+    assert len(names) == 3
+
+
+@pytest.mark.parametrize("size", [1, 0, -3])
+def test_batch_limits_reject_small_batches(size):
+    with pytest.raises(ValueError, match="max_batch_size"):
+        BatchLimits(max_batch_size=size, max_latency_ms=10)
+
+
+def test_batch_limits_accept_two_and_reject_nonpositive_latency():
+    assert BatchLimits(max_batch_size=2, max_latency_ms=1).max_batch_size == 2
+    with pytest.raises(ValueError, match="max_latency_ms"):
+        BatchLimits(max_batch_size=2, max_latency_ms=0)
+
+
+def test_batch_limits_are_frozen_and_keyword_only():
+    limits = BatchLimits(max_batch_size=2, max_latency_ms=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        limits.max_batch_size = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        BatchLimits(2, 1)  # type: ignore[misc]
+
+
+def test_unknown_profile_raises():
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        make(profile="huge")
+
+
+@pytest.mark.parametrize("change", [{"interpolation": "nearest"}, {"resize_mode": "pad"}])
+def test_unsupported_preprocessing_raises(change):
+    with pytest.raises(ValueError, match="unsupported"):
+        make(**change)
+
+
+def test_batching_must_cover_every_device_kind():
+    with pytest.raises(ValueError, match=r"missing for \['cuda'\]"):
+        make(batching={"encode_images": {"cpu": LIMITS["cpu"]}})
+
+
+def test_batch_limits_lookup():
+    spec = make()
+    assert spec.batch_limits("encode_images", "cuda") == LIMITS["cuda"]
+    with pytest.raises(KeyError, match="encode_texts"):
+        spec.batch_limits("encode_texts", "cpu")
+
+
+def _contains_none(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(_contains_none(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_contains_none(v) for v in value)
+    return False
+
+
+@pytest.mark.parametrize("profile", ["default", "tiny", "bench"])
+def test_to_metadata_has_no_none_and_is_json(profile):
+    spec = get_spec("clip", profile)
+    meta = spec.to_metadata()
+    assert not _contains_none(meta)
+    assert json.loads(json.dumps(meta)) == meta
+    assert meta["key"] == "clip" and meta["profile"] == profile
+    assert meta["store_tag"] == spec.store_tag
+    assert meta["batching"]["encode_images"]["cpu"]["max_batch_size"] == spec.batch_limits("encode_images", "cpu").max_batch_size
+
+
+def test_to_metadata_drops_unset_fields_and_keeps_set_ones():
+    meta = make(context_length=None).to_metadata()
+    assert "pretrained" not in meta and "context_length" not in meta
+    assert meta["arch_config"] == {"embed_dim": 8, "vision_cfg": {"layers": 1}}
+    assert meta["mean"] == [0.5, 0.5, 0.5]
+    assert "pretrained" in make(pretrained="openai").to_metadata()

@@ -1,0 +1,90 @@
+"""scripts/import_models.py: offline tiny imports, idempotence, clear failures and exit codes."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+
+import pytest
+
+from models import get_spec, registry
+from models.store import find
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("import_models_script", ROOT / "scripts" / "import_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_import_then_skip(script, capsys):
+    assert script.main(["--profile", "tiny"]) == 0
+    first = capsys.readouterr()
+    assert "profile 'tiny'" in first.out
+    assert find(get_spec("clip", "tiny")) is not None
+
+    assert script.main(["--profile", "tiny"]) == 0
+    second = capsys.readouterr()
+    assert f"{get_spec('clip', 'tiny').store_tag}: already in the model store, skipped" in second.out
+    assert "imported in" not in second.out
+    assert "done: 1 model(s) of profile 'tiny'" in second.out
+
+
+def test_a_new_spec_is_imported_once(script, capsys, monkeypatch):
+    variant = dataclasses.replace(get_spec("clip", "tiny"), seed=4242)
+    specs = dict(registry._SPECS)
+    specs[("clip", "tiny")] = variant
+    monkeypatch.setattr(registry, "_SPECS", specs)
+    assert find(variant) is None
+
+    assert script.main(["--profile", "tiny", "--only", "clip"]) == 0
+    out = capsys.readouterr().out
+    assert f"{variant.store_tag}: imported in" in out
+    assert find(variant) is not None
+
+    assert script.main(["--profile", "tiny"]) == 0
+    assert f"{variant.store_tag}: already in the model store, skipped" in capsys.readouterr().out
+
+
+def test_default_profile_offline_fails_with_a_way_out(script, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert script.main(["--profile", "default"]) == 1
+    err = capsys.readouterr().err
+    assert "HF_HUB_OFFLINE" in err
+    assert "python scripts/import_models.py --profile tiny" in err
+    assert "--profile bench" in err
+    assert find(get_spec("clip", "default")) is None  # nothing half-written left behind
+
+
+def test_unknown_model_key(script, capsys):
+    assert script.main(["--profile", "tiny", "--only", "nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert "no model ['nonexistent'] in profile 'tiny'" in err
+
+
+def test_unknown_profile_is_a_usage_error(script, capsys):
+    with pytest.raises(SystemExit) as info:
+        script.main(["--profile", "huge"])
+    assert info.value.code == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("env", "expected"), [("bench", "bench"), ("tiny", "tiny"), ("", "default")])
+def test_profile_defaults_to_the_environment(script, monkeypatch, env, expected):
+    monkeypatch.setenv("IMAGE_EMBED_PROFILE", env)
+    args = script.parse_args([])
+    assert args.profile == expected and args.only is None
+    assert script.parse_args(["--profile", "tiny", "--only", "clip", "x"]).only == ["clip", "x"]
+
+
+def test_help_lists_every_profile(script, capsys):
+    with pytest.raises(SystemExit) as info:
+        script.parse_args(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for profile in ("default", "tiny", "bench"):
+        assert f"  {profile} " in out
+    assert "seeded random weights" in out
