@@ -16,10 +16,15 @@ from gateway.images import ImageLoader
 from gateway.patches import refuse_server_side_file_fetch
 from gateway.settings import GatewaySettings
 from gateway.web import web_app
-from models import get_spec
+from models import get_spec, list_models
 from models.device import preflight
+from models.store import model_dir
 
-preflight()  # fail `bentoml serve` at once when a required GPU is missing
+# Fail `bentoml serve` at once, with the fix in the message, when a required GPU is missing
+# or a model was never imported; otherwise BentoML restarts the failing runner forever.
+preflight()
+for _spec in list_models():
+    model_dir(_spec)
 
 from runners.clip import ClipRunner  # noqa: E402  (after the preflight: it picks batch limits per device)
 

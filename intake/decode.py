@@ -23,6 +23,11 @@ from .settings import IntakeSettings
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 
+# PIL's own decompression-bomb check is global and fixed (it raises in Image.open with its
+# own limit in the message). `decode_image` enforces the configured `max_pixels` from the
+# header before any pixel is decoded, so PIL's check is switched off in favour of it.
+Image.MAX_IMAGE_PIXELS = None
+
 # Formats we recognise only to name them in the refusal.
 _REFUSED_SIGNATURES = (
     (b"II*\x00", "TIFF"),
@@ -93,12 +98,9 @@ def decode_image(data: bytes, settings: IntakeSettings) -> DecodedImage:
         )
 
     with warnings.catch_warnings():
-        # Our own pixel cap below is the decompression-bomb guard; PIL's only adds noise.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")  # e.g. palette/transparency notes: not the caller's concern
         try:
             img = Image.open(io.BytesIO(data), formats=[fmt])
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(f"the {fmt} header declares too many pixels: {exc}") from None
         except Exception as exc:
             raise CorruptImage(f"could not read the {fmt} header: {exc}") from None
 
@@ -122,9 +124,10 @@ def decode_image(data: bytes, settings: IntakeSettings) -> DecodedImage:
 
 def _apply_orientation(img: Image.Image) -> Image.Image:
     try:
-        return ImageOps.exif_transpose(img)
+        ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to rotate
     except Exception:
-        return img  # malformed EXIF: keep the pixels as stored rather than refuse the image
+        pass  # malformed EXIF: keep the pixels as stored rather than refuse the image
+    return img
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -1,0 +1,117 @@
+"""Real servers for integration tests: `bentoml serve .` on the tiny profile, over HTTP.
+
+`server` is shared by the whole session. Tests that need other settings (an allow-list,
+short timeouts) start their own with `start_server(...)`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+BENTOML = str(Path(sys.executable).parent / "bentoml")
+READY_TIMEOUT_S = 240
+
+# Small limits keep the oversized-input tests cheap; everything else is the default.
+TEST_LIMITS = {"IMAGE_EMBED_MAX_IMAGE_BYTES": str(2 * 1024 * 1024), "IMAGE_EMBED_MAX_BODY_BYTES": str(8 * 1024 * 1024)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self, tail: int = 80) -> str:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-tail:])
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "IMAGE_EMBED_PROFILE": "tiny", "BENTOML_CONFIG": str(ROOT / "configuration.yaml")}
+    env.update(TEST_LIMITS)
+    env.update(extra)
+    return env
+
+
+def private_home() -> str:
+    """A BENTOML_HOME of one server's own that shares the session's model and Bento stores.
+
+    `bentoml serve` wipes $BENTOML_HOME/prometheus_multiproc_dir when it starts, so servers
+    sharing a home would erase each other's metrics.
+    """
+    shared = Path(os.environ["BENTOML_HOME"])
+    home = Path(tempfile.mkdtemp(prefix="bentoml-home-"))
+    for store in ("models", "bentos"):
+        (shared / store).mkdir(parents=True, exist_ok=True)
+        (home / store).symlink_to(shared / store)
+    return str(home)
+
+
+def start_server(target: str = ".", **extra_env: str) -> Server:
+    """`bentoml serve <target>` (the source tree, or a built Bento's tag) on a free port."""
+    port = free_port()
+    log_path = Path(tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log")[1])
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=server_env(**{"BENTOML_HOME": private_home(), **extra_env}),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: stop() ends every worker
+    )
+    server = Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"bentoml serve was not ready after {READY_TIMEOUT_S} s:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def server(tiny_models):
+    srv = start_server()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture()
+def http(server):
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client

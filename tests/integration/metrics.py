@@ -1,0 +1,30 @@
+"""Reading BentoML's Prometheus text for the runners' adaptive batching."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+_SAMPLE = re.compile(r'^bentoml_service_adaptive_batch_size_(bucket|count|sum)\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+
+
+def batch_stats(base_url: str, runner: str, method: str) -> dict[str, float]:
+    """{"count": batches run, "sum": requests in them, "le_1": batches of a single request}."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    stats = {"count": 0.0, "sum": 0.0, "le_1": 0.0}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if not match:
+            continue
+        labels = match["labels"]
+        if f'runner_name="{runner}"' not in labels or f'method_name="{method}"' not in labels:
+            continue
+        kind, value = match.group(1), float(match["value"])
+        if kind == "count":
+            stats["count"] += value
+        elif kind == "sum":
+            stats["sum"] += value
+        elif 'le="1.0"' in labels:
+            stats["le_1"] += value
+    return stats

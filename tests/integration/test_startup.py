@@ -1,0 +1,49 @@
+"""`bentoml serve` refuses to start, at once and with the fix in the message, when a
+required GPU is missing or a model was never imported (instead of a restart loop)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.integration.conftest import BENTOML, free_port, server_env
+
+pytestmark = pytest.mark.integration
+
+
+def serve_and_wait(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [BENTOML, "serve", ".", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_require_gpu_without_a_gpu(tiny_models):
+    result = serve_and_wait(server_env(IMAGE_EMBED_REQUIRE_GPU="1", IMAGE_EMBED_DEVICE="auto"))
+    assert result.returncode != 0
+    assert "IMAGE_EMBED_REQUIRE_GPU=1" in result.stderr + result.stdout
+    assert "no GPU is visible" in result.stderr + result.stdout
+
+
+def test_forcing_cuda_without_a_gpu(tiny_models):
+    result = serve_and_wait(server_env(IMAGE_EMBED_DEVICE="cuda"))
+    assert result.returncode != 0
+    assert "IMAGE_EMBED_DEVICE=cuda" in result.stderr + result.stdout
+
+
+def test_models_not_imported(tmp_path):
+    result = serve_and_wait(server_env(BENTOML_HOME=str(tmp_path)))
+    assert result.returncode != 0
+    assert "scripts/import_models.py --profile tiny" in result.stderr + result.stdout
+
+
+def test_unknown_profile():
+    result = serve_and_wait(server_env(IMAGE_EMBED_PROFILE="huge"))
+    assert result.returncode != 0
+    assert "IMAGE_EMBED_PROFILE='huge' is unknown" in result.stderr + result.stdout
