@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from intake.settings import MiB, _int
+from intake.settings import MiB, env_int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,9 +22,10 @@ class GatewaySettings:
 
     @classmethod
     def from_env(cls) -> "GatewaySettings":
+        d = cls()  # the defaults
         return cls(
-            max_body_bytes=_int("IMAGE_EMBED_MAX_BODY_BYTES", 64 * MiB),
-            max_items=_int("IMAGE_EMBED_MAX_ITEMS", 64),
-            max_texts=_int("IMAGE_EMBED_MAX_TEXTS", 256),
-            max_text_chars=_int("IMAGE_EMBED_MAX_TEXT_CHARS", 10_000),
+            max_body_bytes=env_int("IMAGE_EMBED_MAX_BODY_BYTES", d.max_body_bytes),
+            max_items=env_int("IMAGE_EMBED_MAX_ITEMS", d.max_items),
+            max_texts=env_int("IMAGE_EMBED_MAX_TEXTS", d.max_texts),
+            max_text_chars=env_int("IMAGE_EMBED_MAX_TEXT_CHARS", d.max_text_chars),
         )

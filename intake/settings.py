@@ -64,7 +64,7 @@ def _parse_port(raw: str, entry: str) -> int:
     return int(raw)
 
 
-def _int(name: str, default: int, minimum: int = 1) -> int:
+def env_int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -104,12 +104,13 @@ class IntakeSettings:
     @classmethod
     def from_env(cls) -> "IntakeSettings":
         raw_allow = os.environ.get("IMAGE_EMBED_URL_ALLOWLIST", "")
+        d = cls()  # the defaults
         return cls(
-            max_image_bytes=_int("IMAGE_EMBED_MAX_IMAGE_BYTES", 20 * MiB),
-            max_pixels=_int("IMAGE_EMBED_MAX_IMAGE_PIXELS", 50_000_000),
-            min_side=_int("IMAGE_EMBED_MIN_IMAGE_SIDE", 16),
-            connect_timeout_s=_float("IMAGE_EMBED_FETCH_CONNECT_TIMEOUT", 5.0),
-            fetch_timeout_s=_float("IMAGE_EMBED_FETCH_TIMEOUT", 20.0),
-            max_redirects=_int("IMAGE_EMBED_FETCH_MAX_REDIRECTS", 5, minimum=0),
+            max_image_bytes=env_int("IMAGE_EMBED_MAX_IMAGE_BYTES", d.max_image_bytes),
+            max_pixels=env_int("IMAGE_EMBED_MAX_IMAGE_PIXELS", d.max_pixels),
+            min_side=env_int("IMAGE_EMBED_MIN_IMAGE_SIDE", d.min_side),
+            connect_timeout_s=_float("IMAGE_EMBED_FETCH_CONNECT_TIMEOUT", d.connect_timeout_s),
+            fetch_timeout_s=_float("IMAGE_EMBED_FETCH_TIMEOUT", d.fetch_timeout_s),
+            max_redirects=env_int("IMAGE_EMBED_FETCH_MAX_REDIRECTS", d.max_redirects, minimum=0),
             allowlist=tuple(AllowRule.parse(e) for e in raw_allow.split(",") if e.strip()),
         )
