@@ -49,6 +49,9 @@ class ImageEmbed(EncodeAPI, HealthMixin):
     def api_names(self) -> list[str]:
         return list(ImageEmbed.apis)
 
+    def runner_names(self) -> list[str]:
+        return list(ImageEmbed.dependencies)
+
     @bentoml.on_shutdown
     async def close_fetcher(self) -> None:
         await self.images.aclose()

@@ -11,7 +11,7 @@ RUNNER_INFO_TIMEOUT_S = 5.0
 
 
 class HealthMixin:
-    """Mixin: needs one attribute per runner, named by its model key (`self.clip`, ...)."""
+    """Mixin: needs `runner_names()`, the attribute names of the runner dependencies."""
 
     _runner_info: dict[str, dict[str, Any]]
 
@@ -25,16 +25,20 @@ class HealthMixin:
 
     async def health_report(self) -> tuple[int, dict[str, Any]]:
         """(status code, body) for GET /health: 200 when every runner answers, else 503."""
+        names = self.runner_names()
+        # Ask the runners each time (concurrently): a cached answer would hide a dead runner.
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(getattr(self, n).to_async.info(), RUNNER_INFO_TIMEOUT_S) for n in names),
+            return_exceptions=True,
+        )
         models: dict[str, Any] = {}
         problems: list[str] = []
-        for spec in list_models():
-            try:
-                # Ask the runner each time: a cached answer would hide a dead runner.
-                runner = getattr(self, spec.key)
-                models[spec.key] = await asyncio.wait_for(runner.to_async.info(), RUNNER_INFO_TIMEOUT_S)
-            except Exception as exc:  # any failure means "not healthy", reported, not raised
-                problems.append(f"{spec.key}: {type(exc).__name__}: {exc}"[:300])
-                models[spec.key] = {"loaded": False}
+        for name, answer in zip(names, answers):
+            if isinstance(answer, BaseException):  # any failure means "not healthy", reported
+                problems.append(f"{name}: {type(answer).__name__}: {answer}"[:300])
+                models[name] = {"loaded": False}
+            else:
+                models[name] = answer
         clip = models.get("clip", {})
         healthy = not problems
         body = {

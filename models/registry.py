@@ -39,5 +39,15 @@ def list_models(profile: str | None = None) -> list[ModelSpec]:
     return sorted((s for (_, p), s in _SPECS.items() if p == profile), key=lambda s: s.key)
 
 
-# Populate the registry: each catalog module registers its specs on import.
-from .catalog import clip as _clip  # noqa: E402,F401
+def _load_catalog() -> None:
+    """Import every module of models/catalog/: each registers its specs on import."""
+    import importlib
+    import pkgutil
+
+    from . import catalog
+
+    for module in pkgutil.iter_modules(catalog.__path__):
+        importlib.import_module(f"{catalog.__name__}.{module.name}")
+
+
+_load_catalog()
