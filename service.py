@@ -7,6 +7,8 @@ Thin by design: each API group lives in gateway/ as a mixin, each model in runne
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bentoml
 
 from gateway.body_limit import BodyLimitMiddleware
@@ -36,8 +38,24 @@ LIMITS = GatewaySettings.from_env()
 GATEWAY_TIMEOUT_S = 60
 
 
+
+def _no_deps_requirements() -> str:
+    lines = (Path(__file__).parent / "requirements-nodeps.txt").read_text().splitlines()
+    return " ".join(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+# The Bento's container image: the pinned requirements, then the packages whose own pins
+# conflict with ours, without their dependencies (see requirements-nodeps.txt; the command
+# runs before the bundle's files are copied in, so it names the packages itself).
+IMAGE = (
+    bentoml.images.Image(python_version="3.11", lock_python_packages=False)
+    .requirements_file("requirements.txt")
+    .run(f"uv pip install --no-deps {_no_deps_requirements()}")
+)
+
+
 @bentoml.asgi_app(web_app, path="/")
-@bentoml.service(name="image_embed", traffic={"timeout": GATEWAY_TIMEOUT_S})
+@bentoml.service(name="image_embed", image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
 class ImageEmbed(EncodeAPI, HealthMixin):
     clip = bentoml.depends(ClipRunner)
 

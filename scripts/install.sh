@@ -24,7 +24,7 @@ fi
 
 [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
 
-files=(constraints.txt requirements.txt)
+files=(constraints.txt requirements.txt requirements-nodeps.txt)
 [ "$mode" = test ] && files+=(requirements-test.txt)
 stamp=".venv/.installed-$mode-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
@@ -36,4 +36,5 @@ reqs=(-r requirements.txt)
 [ "$mode" = test ] && reqs+=(-r requirements-test.txt)
 echo "Installing $mode dependencies into .venv (first run takes a few minutes)..."
 "${pip[@]}" "${reqs[@]}"
+"${pip[@]}" --no-deps -r requirements-nodeps.txt
 touch "$stamp"
