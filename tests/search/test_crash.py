@@ -1,0 +1,79 @@
+"""kill -9 at random moments while a process streams acknowledged writes into a store:
+after a restart, every acknowledged item is there with its exact vector, every
+acknowledged delete is gone, and nothing appears that was never written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from search.store import open_store
+from tests.conftest import ROOT
+from tests.search.helpers import BINDING, vectors_for
+
+pytestmark = pytest.mark.slow
+
+
+def run_and_kill(data_dir, seed: int, first_key: int, after_acks: int) -> tuple[set[str], set[str]]:
+    """Start the writer, SIGKILL it once `after_acks` calls were acknowledged (plus a random
+    delay, so the kill lands anywhere in a call); return (acknowledged keys, deleted keys)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.search.crash_writer", str(data_dir), str(seed), str(first_key)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    acked, deleted = set(), set()
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        seen = 0
+        while seen < after_acks:
+            line = proc.stdout.readline().split()
+            assert line, "the writer died on its own"
+            if line[0] == "ACK":
+                acked.update(str(i) for i in range(int(line[1]), int(line[2]) + 1))
+                seen += 1
+            else:
+                deleted.add(line[1])
+        time.sleep(np.random.default_rng(seed).uniform(0, 0.02))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        for line in proc.stdout.read().splitlines():  # acknowledged before the kill landed
+            parts = line.split()
+            if parts[0] == "ACK":
+                acked.update(str(i) for i in range(int(parts[1]), int(parts[2]) + 1))
+            elif parts[0] == "DEL":
+                deleted.add(parts[1])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return acked, deleted
+
+
+def test_acknowledged_writes_survive_kill_9(tmp_path):
+    acked_all, deleted_all = set(), set()
+    for round_, after in enumerate([3, 25, 60, 11, 90]):
+        acked, deleted = run_and_kill(tmp_path, seed=round_, first_key=100_000 * round_, after_acks=after)
+        acked_all |= acked
+        deleted_all |= deleted
+        store = open_store(tmp_path, "ix", BINDING)
+        try:
+            live = set(store.keys())
+            assert (acked_all - deleted_all) <= live, f"round {round_}: acknowledged items lost"
+            assert not (live & deleted_all), f"round {round_}: acknowledged deletes came back"
+            items = store.get(sorted(live), with_vectors=True)
+            expected = store.prepare_vectors(vectors_for([it.key for it in items]))
+            for item, vec in zip(items, expected):
+                np.testing.assert_array_equal(item.vector, vec)  # exactly its own vector
+                assert item.metadata == {"n": int(item.key)}
+            assert store.check().ok
+        finally:
+            store.close(snapshot=False)
