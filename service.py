@@ -15,7 +15,9 @@ from gateway.body_limit import BodyLimitMiddleware
 from gateway.encode import EncodeAPI
 from gateway.health import HealthMixin
 from gateway.images import ImageLoader
+from gateway.index_admin import IndexAdminAPI
 from gateway.patches import refuse_server_side_file_fetch
+from gateway.search import SearchAPI
 from gateway.settings import GatewaySettings
 from gateway.web import web_app
 from models import get_spec, list_models
@@ -29,6 +31,7 @@ for _spec in list_models():
     model_dir(_spec)
 
 from runners.clip import ClipRunner  # noqa: E402  (after the preflight: it picks batch limits per device)
+from runners.index import IndexRunner  # noqa: E402
 
 refuse_server_side_file_fetch()
 LIMITS = GatewaySettings.from_env()
@@ -56,8 +59,9 @@ IMAGE = (
 
 @bentoml.asgi_app(web_app, path="/")
 @bentoml.service(name="image_embed", image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
-class ImageEmbed(EncodeAPI, HealthMixin):
+class ImageEmbed(EncodeAPI, SearchAPI, IndexAdminAPI, HealthMixin):
     clip = bentoml.depends(ClipRunner)
+    index = bentoml.depends(IndexRunner)
 
     def __init__(self) -> None:
         self.clip_spec = get_spec("clip")

@@ -60,17 +60,23 @@ class EncodeAPI:
         embedding; the others still succeed. In multipart requests `urls` and
         `images_base64` are JSON arrays."""
         refs = many_refs(images, urls, images_base64, self.limits.max_items)
+        results = []
+        for i, (ref, item) in enumerate(zip(refs, await self.clip_embed_refs(refs))):
+            if isinstance(item, ClientError):
+                results.append(EncodedItem(index=i, source=ref.label, error=ItemError(**item.to_json())))
+            else:
+                results.append(EncodedItem(index=i, source=ref.label, embedding=item.tolist()))
+        return EncodeImagesResponse(model=self.clip_spec.display_name, dim=self.clip_spec.output_dim, results=results)
+
+    async def clip_embed_refs(self, refs: list[ImageRef]) -> list[np.ndarray | ClientError]:
+        """Each image's CLIP vector, or the ClientError that kept it out; one runner call."""
         loaded = await asyncio.gather(*(self._pixels_or_error(ref) for ref in refs))
         ok = [i for i, item in enumerate(loaded) if isinstance(item, np.ndarray)]
         vectors = await self.clip_image_vectors(np.stack([loaded[i] for i in ok])) if ok else []
-        by_index = dict(zip(ok, vectors))
-        results = []
-        for i, (ref, item) in enumerate(zip(refs, loaded)):
-            if i in by_index:
-                results.append(EncodedItem(index=i, source=ref.label, embedding=by_index[i].tolist()))
-            else:
-                results.append(EncodedItem(index=i, source=ref.label, error=ItemError(**item.to_json())))
-        return EncodeImagesResponse(model=self.clip_spec.display_name, dim=self.clip_spec.output_dim, results=results)
+        out: list[np.ndarray | ClientError] = list(loaded)
+        for i, vec in zip(ok, vectors):
+            out[i] = vec
+        return out
 
     async def _pixels_or_error(self, ref: ImageRef) -> np.ndarray | ClientError:
         try:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import bentoml
 from fastapi import Depends, FastAPI
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 
+from .errors import api_errors
 from .health import service_info
 
 web_app = FastAPI(title="image-embed routes", docs_url=None, redoc_url=None, openapi_url=None)
@@ -34,3 +35,25 @@ async def docs() -> FileResponse:
     import _bentoml_impl.server as bentoml_server
 
     return FileResponse(Path(bentoml_server.__file__).parent / "main-openapi.html")
+
+
+# Seed 003's read routes, as thin aliases of the search APIs (same answers, same errors).
+# They call the service's plain methods: its @bentoml.api methods would go out over HTTP.
+async def _answer(method, *args) -> Response:
+    result = await api_errors(method)(*args)
+    return result if isinstance(result, Response) else JSONResponse(result.model_dump())
+
+
+@web_app.get("/search/text", summary="Seed 003: text search (alias of POST /search_text)")
+async def search_text_get(q: str, top_k: int = 20, index: str = "default", svc=Depends(bentoml.get_current_service)):
+    return await _answer(svc.run_search_text, q, top_k, None, None, index)
+
+
+@web_app.get("/image/{key:path}/similar", summary="Seed 003: items similar to one (alias of POST /similar)")
+async def similar_get(key: str, top_k: int = 20, index: str = "default", svc=Depends(bentoml.get_current_service)):
+    return await _answer(svc.run_similar, key, top_k, None, None, index)
+
+
+@web_app.get("/stats", summary="Seed 003: index statistics (alias of POST /index_stats)")
+async def stats_get(index: str = "default", svc=Depends(bentoml.get_current_service)):
+    return await _answer(svc.run_index_stats, index)

@@ -44,3 +44,15 @@ def runner_config(spec: ModelSpec, **overrides: Any) -> dict[str, Any]:
         config["resources"] = {"gpu": 1}
     config.update(overrides)
     return config
+
+
+def service_config(name: str, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for `@bentoml.service` of a runner that holds no model (the index)."""
+    config: dict[str, Any] = {
+        "name": name,
+        "workers": 1,
+        "traffic": {"timeout": RUNNER_TIMEOUT_S},
+        "runner_connection": NO_SESSION_RECYCLING,
+    }
+    config.update(overrides)
+    return config

@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import CorruptIndex, IndexBusy, IndexNotFound, InvalidItem
 from .fsutil import dir_size, fsync_dir
+from .items import MAX_METADATA_BYTES, check_key, check_source, normalize_metadata
 from .manifest import MANIFEST, Binding, check_binding, check_name, read_manifest, write_manifest
 from .snapshot import Capture, clean_temp, load_snapshot, remove_older, snapshot_dirs, write_snapshot
 from .table import Table
@@ -34,8 +35,6 @@ from .wal import DELETE, UPSERT, Record, WalWriter, encode, list_segments, repla
 
 logger = logging.getLogger("image_embed.search.store")
 
-MAX_KEY_CHARS = 1024
-MAX_SOURCE_CHARS = 4096
 NORM_TOLERANCE = 1e-3
 
 
@@ -44,7 +43,7 @@ class StoreSettings:
     snapshot_every: int = 100_000  # log records between automatic snapshots
     snapshot_bytes: int = 512 * 1024 * 1024  # ... or this many log bytes
     compact_ratio: float = 0.25  # at a snapshot, drop tombstoned rows from memory beyond this share
-    max_metadata_bytes: int = 16 * 1024  # per item, as JSON
+    max_metadata_bytes: int = MAX_METADATA_BYTES  # per item, as JSON
 
 
 @dataclass
@@ -172,31 +171,6 @@ class Store:
         return WalWriter(self.folder, self.folder / segment_name(following), following, None, self.table.lsn)
 
     # -- validation ------------------------------------------------------------------------
-    def _check_key(self, key) -> str:
-        if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS or "\x00" in key:
-            raise InvalidItem(f"a key must be a non-empty string of at most {MAX_KEY_CHARS} characters without NUL: {key!r:.80}")
-        return key
-
-    def _metadata(self, meta) -> dict | None:
-        if meta is None:
-            return None
-        if not isinstance(meta, dict):
-            raise InvalidItem(f"metadata must be a JSON object, not {type(meta).__name__}")
-        try:
-            text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            raise InvalidItem(f"metadata is not plain JSON: {exc}") from None
-        if len(text.encode()) > self.settings.max_metadata_bytes:
-            raise InvalidItem(f"metadata is {len(text.encode()):,} bytes as JSON; the limit is {self.settings.max_metadata_bytes:,}")
-        return json.loads(text)  # exactly what a replay of the log will produce
-
-    def _source(self, source) -> str | None:
-        if source is None or source == "":
-            return None
-        if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS:
-            raise InvalidItem("a source must be a string of at most 4096 characters")
-        return source
-
     def prepare_vectors(self, vectors) -> np.ndarray:
         """float32 (m, dim), finite, L2-normalized when the index is; or InvalidItem."""
         arr = np.asarray(vectors, dtype=np.float32)
@@ -216,10 +190,11 @@ class Store:
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, keys, vectors, metadata=None, sources=None) -> list[int]:
         """Insert or replace items by key; durable when it returns. Returns their new ids."""
-        keys = [self._check_key(k) for k in keys]
+        keys = [check_key(k) for k in keys]
         vecs = self.prepare_vectors(vectors) if keys else np.empty((0, self.binding.dim), np.float32)
-        metas = [self._metadata(m) for m in (metadata if metadata is not None else [None] * len(keys))]
-        srcs = [self._source(s) for s in (sources if sources is not None else [None] * len(keys))]
+        limit = self.settings.max_metadata_bytes
+        metas = [normalize_metadata(m, limit) for m in (metadata if metadata is not None else [None] * len(keys))]
+        srcs = [check_source(s) for s in (sources if sources is not None else [None] * len(keys))]
         if not (len(keys) == len(vecs) == len(metas) == len(srcs)):
             raise InvalidItem(f"{len(keys)} keys, {len(vecs)} vectors, {len(metas)} metadata, {len(srcs)} sources")
         if not keys:
@@ -243,7 +218,7 @@ class Store:
 
     def delete(self, keys) -> tuple[list[str], list[str]]:
         """Delete items by key; durable when it returns. Returns (deleted, missing)."""
-        keys = [self._check_key(k) for k in keys]
+        keys = [check_key(k) for k in keys]
         with self._write_lock:
             self._check_open()
             t = self.table

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 _HOME = tempfile.mkdtemp(prefix="image-embed-test-home-")
 os.environ["BENTOML_HOME"] = _HOME
+os.environ["IMAGE_EMBED_DATA_DIR"] = os.path.join(_HOME, "index-data")  # never the user's own indexes
 os.environ["IMAGE_EMBED_PROFILE"] = "tiny"
 os.environ["IMAGE_EMBED_DEVICE"] = "cpu"
 os.environ.pop("IMAGE_EMBED_URL_ALLOWLIST", None)

@@ -79,6 +79,8 @@ def private_home() -> str:
 def start_server(target: str = ".", **extra_env: str) -> Server:
     """`bentoml serve <target>` (the source tree, or a built Bento's tag) on a free port."""
     port = free_port()
+    # Each server owns its indexes (one writer per data directory).
+    extra_env.setdefault("IMAGE_EMBED_DATA_DIR", tempfile.mkdtemp(prefix="index-data-"))
     log_path = Path(tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log")[1])
     log = open(log_path, "wb")
     process = subprocess.Popen(

@@ -1,0 +1,98 @@
+"""Response models of the search APIs (they appear in the OpenAPI schema at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .schemas import ItemError
+
+
+class SearchHit(BaseModel):
+    key: str = Field(description="the item's key (a path, a product id...)")
+    score: float = Field(description="cosine similarity to the query, from the stored vector")
+    metadata: dict[str, Any] | None = None
+
+
+class SearchResponse(BaseModel):
+    index: str
+    results: list[SearchHit] = Field(description="best first")
+
+
+class IndexedItem(BaseModel):
+    position: int = Field(description="place in the request: uploads first, then urls, then images_base64")
+    key: str | None
+    source: str = Field(description='"upload:<filename>", "url:<url>" or "base64[<i>]"')
+    indexed: bool
+    error: ItemError | None = None
+
+
+class IndexImagesResponse(BaseModel):
+    index: str
+    model: str
+    indexed: int
+    failed: int
+    total: int = Field(description="items in the index after this call")
+    results: list[IndexedItem]
+
+
+class DeleteResponse(BaseModel):
+    index: str
+    deleted: list[str]
+    missing: list[str]
+
+
+class StoredItem(BaseModel):
+    key: str
+    metadata: dict[str, Any] | None = None
+    source: str | None = Field(default=None, description="the URL it was indexed from, if any")
+    vector: list[float] | None = None
+
+
+class GetResponse(BaseModel):
+    index: str
+    items: list[StoredItem]
+    missing: list[str]
+
+
+class DuplicatePair(BaseModel):
+    a: str
+    b: str
+    score: float
+
+
+class DuplicatesResponse(BaseModel):
+    index: str
+    threshold: float
+    pairs: list[DuplicatePair] = Field(description="most similar first")
+
+
+class IndexStats(BaseModel):
+    index: str
+    count: int
+    dimension: int
+    model: str
+    metric: str
+    index_type: str = Field(description='"exact" (flat scan) or "approximate" (FAISS candidates, exact re-rank)')
+    bytes_on_disk: int
+    last_snapshot: dict[str, Any]
+    details: dict[str, Any]
+
+
+class VerifiedItem(BaseModel):
+    key: str
+    cosine: float | None = None
+    error: ItemError | None = None
+
+
+class VerifyResponse(BaseModel):
+    index: str
+    ok: bool = Field(description="structure sound and every re-embedded item matched")
+    count: int
+    problems: list[str] = Field(description="structural alignment problems (none when sound)")
+    threshold: float
+    checked: int = Field(description="items re-embedded and compared")
+    min_cosine: float | None
+    mismatches: list[VerifiedItem]
+    unreachable: list[VerifiedItem] = Field(description="sampled items whose image could not be read again")

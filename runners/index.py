@@ -1,0 +1,167 @@
+"""Index runner: owns every search index in the data directory (one process, one writer).
+
+Thin BentoML glue over search.Catalog. Vectors arrive already embedded (the gateway runs
+CLIP); every call names its index and, for writes and vector searches, the binding
+(model, dim, metric, normalization) its vectors come from, which the index's manifest
+must match. Expected failures come back as {"error", "detail", "status"} so the gateway
+can answer them with their own status and code.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+from typing import Any
+
+import bentoml
+import numpy as np
+
+from runners.common import service_config
+
+logger = logging.getLogger("image_embed.runners.index")
+
+
+def _answers(func):
+    """Return a SearchError as data (status, code, detail) instead of a 500."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from search.errors import SearchError
+
+        try:
+            return func(*args, **kwargs)
+        except SearchError as exc:
+            return exc.to_json()
+
+    return wrapper
+
+
+def _binding(data: dict):
+    from search.manifest import Binding
+
+    return Binding.from_json(data)
+
+
+@bentoml.service(**service_config("index_runner"))
+class IndexRunner:
+    def __init__(self) -> None:
+        from search.catalog import Catalog
+        from search.settings import SearchSettings
+
+        settings = SearchSettings.from_env()
+        self.catalog = Catalog(settings.data_dir, settings.store, settings.ann)
+        self.opened = self.catalog.open_all()  # replays logs, checks every index at start-up
+        logger.info("indexes in %s: %s", settings.data_dir, self.opened or "none yet")
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        self.catalog.close()  # waits for background work, snapshots what changed
+
+    @bentoml.api
+    @_answers
+    def upsert(
+        self,
+        index: str,
+        binding: dict[str, Any],
+        keys: list[str],
+        vectors: np.ndarray,
+        metadata: list[dict[str, Any] | None],
+        sources: list[str | None],
+    ) -> dict:
+        """Insert or replace items by key; returns once they are durable."""
+        coll = self.catalog.get(index, _binding(binding), create=True)
+        ids = coll.upsert(keys, vectors, metadata, sources)
+        return {"count": len(ids), "total": coll.store.count}
+
+    @bentoml.api
+    @_answers
+    def delete(self, index: str, keys: list[str]) -> dict:
+        deleted, missing = self.catalog.get(index).delete(keys)
+        return {"deleted": deleted, "missing": missing}
+
+    @bentoml.api
+    @_answers
+    def get_items(self, index: str, keys: list[str], with_vectors: bool = False) -> dict:
+        items = self.catalog.get(index).store.get(keys, with_vectors)
+        return {
+            "items": [
+                None
+                if it is None
+                else {
+                    "key": it.key,
+                    "metadata": it.metadata,
+                    "source": it.source,
+                    **({"vector": it.vector.tolist()} if with_vectors else {}),
+                }
+                for it in items
+            ]
+        }
+
+    @bentoml.api
+    @_answers
+    def search(
+        self,
+        index: str,
+        binding: dict[str, Any],
+        vectors: np.ndarray,
+        top_k: int = 10,
+        min_score: float | None = None,
+        filter: dict[str, Any] | None = None,
+    ) -> dict:
+        """Best-first hits per query vector."""
+        coll = self.catalog.get(index, _binding(binding))
+        hits = coll.search(vectors, top_k, min_score, filter)
+        return {"results": [[h.to_json() for h in per_query] for per_query in hits]}
+
+    @bentoml.api
+    @_answers
+    def similar(
+        self, index: str, key: str, top_k: int = 10, min_score: float | None = None, filter: dict[str, Any] | None = None
+    ) -> dict:
+        hits = self.catalog.get(index).similar(key, top_k, min_score, filter)
+        return {"results": [h.to_json() for h in hits]}
+
+    @bentoml.api
+    @_answers
+    def duplicates(self, index: str, threshold: float = 0.95, limit: int = 100, neighbors: int = 10) -> dict:
+        return {"pairs": self.catalog.get(index).duplicates(threshold, limit, neighbors)}
+
+    @bentoml.api
+    @_answers
+    def stats(self, index: str) -> dict:
+        return self.catalog.get(index).stats()
+
+    @bentoml.api
+    @_answers
+    def check(self, index: str, sample: int = 0) -> dict:
+        """Structural alignment check, plus up to `sample` random items whose source is an
+        http(s) URL, with their stored vectors (the gateway re-embeds them to compare)."""
+        store = self.catalog.get(index).store
+        report = store.check()
+        keys = [k for k in store.keys()]
+        random.shuffle(keys)
+        picked = []
+        for item in store.get(keys, with_vectors=False) if sample else []:
+            if item is not None and item.source and item.source.startswith(("http://", "https://")):
+                picked.append(item.key)
+                if len(picked) >= sample:
+                    break
+        items = store.get(picked, with_vectors=True)
+        return {
+            "ok": report.ok,
+            "count": report.count,
+            "problems": report.problems,
+            "sample": [{"key": it.key, "source": it.source, "vector": it.vector.tolist()} for it in items if it],
+        }
+
+    @bentoml.api
+    def info(self) -> dict:
+        """What is open, for /health."""
+        names = self.catalog.names()
+        return {
+            "key": "index",
+            "data_dir": str(self.catalog.data_dir),
+            "indexes": {n: (self.opened.get(n) or "ok") for n in names},
+            "approximate_kind": self.catalog.ann_settings.kind,
+        }

@@ -1,0 +1,42 @@
+"""What an item may be: a key, a JSON metadata object, a source. Shared by the store (which
+refuses a bad batch as a whole) and the gateway (which reports a bad item on its own)."""
+
+from __future__ import annotations
+
+import json
+
+from .errors import InvalidItem
+
+MAX_KEY_CHARS = 1024
+MAX_SOURCE_CHARS = 4096
+MAX_METADATA_BYTES = 16 * 1024
+
+
+def check_key(key) -> str:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS or "\x00" in key:
+        raise InvalidItem(f"a key must be a non-empty string of at most {MAX_KEY_CHARS} characters without NUL: {key!r:.80}")
+    return key
+
+
+def normalize_metadata(meta, max_bytes: int = MAX_METADATA_BYTES) -> dict | None:
+    """The metadata exactly as a replay of the log will produce it, or InvalidItem."""
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise InvalidItem(f"metadata must be a JSON object, not {type(meta).__name__}")
+    try:
+        text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidItem(f"metadata is not plain JSON: {exc}") from None
+    size = len(text.encode())
+    if size > max_bytes:
+        raise InvalidItem(f"metadata is {size:,} bytes as JSON; the limit is {max_bytes:,}")
+    return json.loads(text)
+
+
+def check_source(source) -> str | None:
+    if source is None or source == "":
+        return None
+    if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS:
+        raise InvalidItem(f"a source must be a string of at most {MAX_SOURCE_CHARS} characters")
+    return source
