@@ -47,7 +47,8 @@ class StoredItem(BaseModel):
     key: str
     metadata: dict[str, Any] | None = None
     source: str | None = Field(default=None, description="the URL it was indexed from, if any")
-    vector: list[float] | None = None
+    # Empty unless asked for (not null: BentoML's Python client cannot decode a null list).
+    vector: list[float] = Field(default_factory=list, description="the stored vector, when with_vectors is set")
 
 
 class GetResponse(BaseModel):

@@ -44,7 +44,18 @@ class Server:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-tail:])
 
+    def workers(self) -> list:
+        """The server's worker processes. BentoML puts each in a process group of its own, so
+        signalling the server's group does not reach them."""
+        import psutil
+
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
     def stop(self, timeout: float = 30.0) -> int:
+        workers = self.workers()
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -52,7 +63,23 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        for worker in workers:  # a worker still shutting down would outlive the server
+            try:
+                worker.kill()
+            except Exception:
+                pass
         return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the server and every worker at once (a crash, not a shutdown)."""
+        workers = self.workers()
+        os.killpg(self.process.pid, signal.SIGKILL)
+        for worker in workers:
+            try:
+                worker.kill()
+            except Exception:
+                pass
+        self.process.wait(30)
 
 
 def server_env(**extra: str) -> dict[str, str]:

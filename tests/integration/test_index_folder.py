@@ -1,0 +1,106 @@
+"""scripts/index_folder.py against a real server: a generated folder, an interrupted run
+(Ctrl-C) that a rerun continues without re-embedding, failures and --retry-failed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.search.images import block_png
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+SCRIPT = str(ROOT / "scripts" / "index_folder.py")
+COUNT = 80
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    root = tmp_path / "photos"
+    for i in range(COUNT):
+        path = root / ["", "2021", "2021/summer"][i % 3] / f"img{i:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(block_png(10_000 + i))
+    (root / "2021" / "broken.jpg").write_bytes(b"not an image")
+    (root / "readme.txt").write_text("not an image either")
+    return root
+
+
+def script(server, folder, index, failures, *extra) -> list[str]:
+    return [sys.executable, SCRIPT, str(folder), "--url", server.url, "--index", index, "--failures", str(failures), "--json", *extra]
+
+
+def summary_of(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def count(http, index) -> int:
+    resp = http.post("/index_stats", json={"index": index})
+    return resp.json()["count"] if resp.status_code == 200 else 0
+
+
+def test_interrupted_run_resumes_and_failures_retry(server, folder, tmp_path):
+    index = f"folder-{uuid.uuid4().hex[:8]}"
+    failures = tmp_path / "failures.jsonl"
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        # 1. Ctrl-C once a few images are in: the run stops cleanly.
+        proc = subprocess.Popen(
+            script(server, folder, index, failures, "--batch-size", "1", "--concurrency", "1"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while count(http, index) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        first = summary_of(out)
+        assert first["interrupted"] and 3 <= first["indexed"] < COUNT and "Traceback" not in err
+        assert count(http, index) == first["indexed"]  # everything acknowledged is in
+
+        # 2. The rerun skips what is indexed and finishes; the broken file is a failure.
+        out = subprocess.run(script(server, folder, index, failures), capture_output=True, text=True, timeout=300)
+        second = summary_of(out.stdout)
+        assert out.returncode == 1  # one failure
+        assert second["skipped"] == first["indexed"] and second["indexed"] == COUNT - first["indexed"]
+        assert second["found"] == COUNT + 1 and second["failed"] == 1
+        (failure,) = [json.loads(line) for line in failures.read_text().splitlines()]
+        assert failure["key"] == "2021/broken.jpg" and failure["error"] == "unsupported_image_format"
+        assert count(http, index) == COUNT
+
+        # 3. Keys are relative paths, each aligned with its own file's vector.
+        for i in (0, 41, 79):
+            rel = f"{['', '2021/', '2021/summer/'][i % 3]}img{i:03d}.png"
+            resp = http.post("/search_image", files={"image": ("q.png", block_png(10_000 + i), "image/png")}, data={"index": index, "top_k": "1"})
+            hit = resp.json()["results"][0]
+            assert hit["key"] == rel and hit["score"] > 0.9999
+
+        # 4. A fixed file and --retry-failed: only that one is sent.
+        (folder / "2021" / "broken.jpg").write_bytes(block_png(99))
+        out = subprocess.run(script(server, folder, index, failures, "--retry-failed"), capture_output=True, text=True, timeout=300)
+        third = summary_of(out.stdout)
+        assert out.returncode == 0 and (third["found"], third["indexed"], third["failed"]) == (1, 1, 0)
+        assert failures.read_text() == "" and count(http, index) == COUNT + 1
+
+        # 5. Nothing left to do: everything is skipped, nothing re-embedded.
+        out = subprocess.run(script(server, folder, index, failures), capture_output=True, text=True, timeout=300)
+        assert summary_of(out.stdout)["skipped"] == COUNT + 1 and summary_of(out.stdout)["indexed"] == 0
+
+
+def test_unreachable_server_is_a_clear_error(folder, tmp_path):
+    out = subprocess.run(
+        [sys.executable, SCRIPT, str(folder), "--url", "http://127.0.0.1:9", "--failures", str(tmp_path / "f.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "cannot reach the server" in out.stderr
