@@ -103,7 +103,9 @@ class ApproxIndex:
             size = min(len(rows), max(per, 1000))
             sample = np.sort(np.random.default_rng(seed).choice(len(rows), size, replace=False))
             index.train(np.ascontiguousarray(vectors[rows[sample]]))
-        built = cls(index, np.empty(0, np.int64), {"kind": settings.kind, "factory": factory, "trained_on": len(rows)})
+        meta = {"kind": settings.kind, "factory": factory, "trained_on": len(rows)}
+        meta["train_s"] = round(time.perf_counter() - started, 3)
+        built = cls(index, np.empty(0, np.int64), meta)
         built._add(vectors, rows, ids)
         built._set_search_params(settings)
         built.meta["build_s"] = round(time.perf_counter() - started, 3)
@@ -195,7 +197,8 @@ class ApproxIndex:
                 return None
         except (OSError, ValueError, KeyError, RuntimeError):
             return None
-        loaded = cls(index, ids, {k: meta[k] for k in ("kind", "factory", "trained_on", "build_s", "built_at") if k in meta})
+        keep = ("kind", "factory", "trained_on", "train_s", "build_s", "built_at")
+        loaded = cls(index, ids, {k: meta[k] for k in keep if k in meta})
         loaded._set_search_params(settings)
         return loaded
 

@@ -271,7 +271,13 @@ class Store:
 
     # -- snapshots -------------------------------------------------------------------------
     def needs_snapshot(self) -> bool:
-        return self._since_snapshot >= self.settings.snapshot_every or self._bytes_since >= self.settings.snapshot_bytes
+        """Due once the log since the last snapshot holds `snapshot_every` changes (or
+        `snapshot_bytes`), or half as many changes as the index has items, whichever is
+        more: a large index is not rewritten every few changes, and a replay at start-up
+        never reads more than about half the index's size again."""
+        changes = max(self.settings.snapshot_every, self.table.count // 2)
+        size = max(self.settings.snapshot_bytes, self.table.count * self.binding.dim * 2)
+        return self._since_snapshot >= changes or self._bytes_since >= size
 
     def snapshot(self, force: bool = False) -> Path | None:
         """Write the live rows atomically, then drop what it makes obsolete. Writers wait only

@@ -18,6 +18,7 @@ from tests.search.images import block_png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCRIPT = str(ROOT / "scripts" / "index_folder.py")
+VERIFY = str(ROOT / "scripts" / "verify_index.py")
 COUNT = 80
 
 
@@ -94,6 +95,17 @@ def test_interrupted_run_resumes_and_failures_retry(server, folder, tmp_path):
         # 5. Nothing left to do: everything is skipped, nothing re-embedded.
         out = subprocess.run(script(server, folder, index, failures), capture_output=True, text=True, timeout=300)
         assert summary_of(out.stdout)["skipped"] == COUNT + 1 and summary_of(out.stdout)["indexed"] == 0
+
+        # 6. verify_index.py sends files of the folder and compares them with their keys' vectors.
+        verify = [sys.executable, VERIFY, "--url", server.url, "--index", index, "--folder", str(folder), "--files", "100"]
+        out = subprocess.run(verify, capture_output=True, text=True, timeout=300)
+        report = json.loads(out.stdout)
+        assert out.returncode == 0 and report["ok"] and report["checked"] == COUNT + 1, out.stderr
+        # A key that holds another image's vector is caught.
+        http.post("/index_images", files={"images": ("x.png", block_png(12345), "image/png")}, data={"keys": '["img000.png"]', "index": index})
+        out = subprocess.run(verify, capture_output=True, text=True, timeout=300)
+        report = json.loads(out.stdout)
+        assert out.returncode == 1 and [m["key"] for m in report["mismatches"]] == ["img000.png"]
 
 
 def test_unreachable_server_is_a_clear_error(folder, tmp_path):
