@@ -100,4 +100,4 @@ class Catalog:
                 except Exception:
                     logger.exception("index %r did not close cleanly", name)
             self._open.clear()
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)

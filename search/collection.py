@@ -69,6 +69,7 @@ class Collection:
         self._pending: dict[str, Future] = {}
         self._pending_lock = threading.Lock()
         self.last_build_error: str | None = None
+        self._failed_at: int | None = None  # item count when a build last failed
         self.maintain()
 
     # -- writes --------------------------------------------------------------------------
@@ -215,6 +216,8 @@ class Collection:
         count = self.store.count
         if count <= self.settings.exact_max or not self.settings.can_build(count):
             return None
+        if self._failed_at is not None and abs(count - self._failed_at) < self.settings.tail_max:
+            return None  # the last build failed: try again once the index changed enough
         ann = self.ann
         if ann is None or ann.meta.get("kind") != self.settings.kind:
             return self._rebuild
@@ -238,6 +241,8 @@ class Collection:
                     job()
                 except Exception as exc:  # logged and reported in stats; searches stay exact
                     self.last_build_error = f"{what}: {type(exc).__name__}: {exc}"
+                    if what == "ann":
+                        self._failed_at = self.store.count
                     logger.exception("index %r: background %s failed", self.name, what)
 
             self._pending[what] = self._submit(run)
@@ -263,8 +268,11 @@ class Collection:
         self._install(ann.extended(view.vectors, rows, view.ids[rows], self.settings))
 
     def _install(self, ann: ApproxIndex) -> None:
+        if self.store.closed:
+            return  # closed while building: the folder may belong to another process now
         self.ann = ann  # one reference assignment: searches see the old or the new index
         self.last_build_error = None
+        self._failed_at = None
         try:
             ann.save(self.store.folder)
         except OSError:
@@ -304,8 +312,9 @@ class Collection:
         return stats
 
     def close(self) -> None:
-        try:
-            self.wait_idle(timeout=600)
-        except Exception:  # a failed background job must not stop the final snapshot
-            logger.exception("index %r: background job failed before close", self.name)
+        """Snapshot and release the index without waiting for an index build (which is only
+        a cache: it is rebuilt, or reloaded, at the next start)."""
+        with self._pending_lock:
+            for fut in self._pending.values():
+                fut.cancel()  # those not started yet
         self.store.close()

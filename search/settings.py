@@ -4,7 +4,7 @@
                                       or $XDG_DATA_HOME/image-embed)
     IMAGE_EMBED_INDEX_KIND            ivfpq (default) | hnsw: the approximate index
     IMAGE_EMBED_INDEX_EXACT_MAX       live items up to which search is exact (default 20000)
-    IMAGE_EMBED_INDEX_CANDIDATES      approximate candidates re-ranked exactly (default 100)
+    IMAGE_EMBED_INDEX_CANDIDATES      approximate candidates re-ranked exactly (default 200)
     IMAGE_EMBED_INDEX_NLIST           IVF lists (default 0: about 4 x sqrt(n))
     IMAGE_EMBED_INDEX_NPROBE          IVF lists searched per query (default 16)
     IMAGE_EMBED_INDEX_HNSW_M          HNSW links per node (default 32)

@@ -124,7 +124,7 @@ class Store:
             self.wal = self._open_writer(scans)
             self._since_snapshot = self.table.lsn - self.snapshot_lsn
             self._bytes_since = sum(s.good_bytes for s in scans if s.start > self.snapshot_lsn)
-            report = self.check(vectors=False)
+            report = self.check()
             if not report.ok:
                 raise CorruptIndex(f"index {name!r} failed its start-up check: " + "; ".join(report.problems[:5]))
         except BaseException:
