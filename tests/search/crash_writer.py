@@ -1,5 +1,6 @@
 """A child process for test_crash.py: streams upserts and deletes into a store and prints
-one line per acknowledged call ("ACK <first> <last>" or "DEL <key>") until it is killed.
+one line per acknowledged call ("ACK <first> <last>" or "DEL <key>", and "DELETING <key>"
+before a delete starts) until it is killed.
 
     python -m tests.search.crash_writer <data dir> <seed> <first key>
 
@@ -32,6 +33,7 @@ def main() -> None:
         next_key += size
         if rng.random() < 0.2:
             victim = str(int(rng.integers(first, next_key)))
+            print(f"DELETING {victim}", flush=True)  # in flight: it may or may not survive a kill
             if store.delete([victim])[0]:
                 print(f"DEL {victim}", flush=True)
         if store.needs_snapshot():

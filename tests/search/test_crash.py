@@ -20,9 +20,10 @@ from tests.search.helpers import BINDING, vectors_for
 pytestmark = pytest.mark.slow
 
 
-def run_and_kill(data_dir, seed: int, first_key: int, after_acks: int) -> tuple[set[str], set[str]]:
+def run_and_kill(data_dir, seed: int, first_key: int, after_acks: int) -> tuple[set[str], set[str], set[str]]:
     """Start the writer, SIGKILL it once `after_acks` calls were acknowledged (plus a random
-    delay, so the kill lands anywhere in a call); return (acknowledged keys, deleted keys)."""
+    delay, so the kill lands anywhere in a call); return the acknowledged keys, the
+    acknowledged deletes and the deletes that were started (in flight at the kill, maybe)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.search.crash_writer", str(data_dir), str(seed), str(first_key)],
         cwd=ROOT,
@@ -30,44 +31,47 @@ def run_and_kill(data_dir, seed: int, first_key: int, after_acks: int) -> tuple[
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    acked, deleted = set(), set()
+    acked, deleted, started = set(), set(), set()
+
+    def record(parts: list[str]) -> None:
+        if parts[0] == "ACK":
+            acked.update(str(i) for i in range(int(parts[1]), int(parts[2]) + 1))
+        elif parts[0] == "DEL":
+            deleted.add(parts[1])
+        elif parts[0] == "DELETING":
+            started.add(parts[1])
+
     try:
         assert proc.stdout.readline().strip() == "READY"
         seen = 0
         while seen < after_acks:
             line = proc.stdout.readline().split()
             assert line, "the writer died on its own"
-            if line[0] == "ACK":
-                acked.update(str(i) for i in range(int(line[1]), int(line[2]) + 1))
-                seen += 1
-            else:
-                deleted.add(line[1])
+            record(line)
+            seen += line[0] == "ACK"
         time.sleep(np.random.default_rng(seed).uniform(0, 0.02))
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         for line in proc.stdout.read().splitlines():  # acknowledged before the kill landed
-            parts = line.split()
-            if parts[0] == "ACK":
-                acked.update(str(i) for i in range(int(parts[1]), int(parts[2]) + 1))
-            elif parts[0] == "DEL":
-                deleted.add(parts[1])
+            record(line.split())
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return acked, deleted
+    return acked, deleted, started
 
 
 def test_acknowledged_writes_survive_kill_9(tmp_path):
-    acked_all, deleted_all = set(), set()
+    acked_all, deleted_all, started_all = set(), set(), set()
     for round_, after in enumerate([3, 25, 60, 11, 90]):
-        acked, deleted = run_and_kill(tmp_path, seed=round_, first_key=100_000 * round_, after_acks=after)
+        acked, deleted, started = run_and_kill(tmp_path, seed=round_, first_key=100_000 * round_, after_acks=after)
         acked_all |= acked
         deleted_all |= deleted
+        started_all |= started
         store = open_store(tmp_path, "ix", BINDING)
         try:
             live = set(store.keys())
-            assert (acked_all - deleted_all) <= live, f"round {round_}: acknowledged items lost"
+            assert (acked_all - started_all) <= live, f"round {round_}: acknowledged items lost"
             assert not (live & deleted_all), f"round {round_}: acknowledged deletes came back"
             items = store.get(sorted(live), with_vectors=True)
             expected = store.prepare_vectors(vectors_for([it.key for it in items]))

@@ -267,3 +267,18 @@ def test_stats(store):
     assert stats["count"] == 1 and stats["tombstones"] == 1 and stats["dim"] == DIM
     assert stats["model"] == BINDING.model and stats["bytes_on_disk"] > 0
     assert stats["last_snapshot"]["lsn"] == 0 and stats["changes_since_snapshot"] == 3
+
+
+def test_writes_are_acknowledged_only_after_an_fsync(store, monkeypatch):
+    synced = []
+    real = search.wal._sync
+
+    def spy(fd):
+        synced.append(store.wal.written_lsn)  # what this fsync makes durable
+        real(fd)
+
+    monkeypatch.setattr(search.wal, "_sync", spy)
+    store.upsert(["a", "b"], vectors_for(["a", "b"]))
+    assert synced and synced[-1] == store.table.lsn == 2
+    store.delete(["a"])
+    assert synced[-1] == store.table.lsn == 3
