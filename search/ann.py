@@ -17,7 +17,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +210,3 @@ class ApproxIndex:
     def describe(self) -> dict:
         return {**self.meta, "size": self.size, "max_id": self.max_id}
 
-
-def settings_dict(settings: AnnSettings) -> dict:
-    return asdict(settings)

@@ -6,13 +6,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
-
-CRC_CHUNK = 16 * 1024 * 1024
-
 
 def fsync_dir(path: Path) -> None:
     """Make a rename or a new file in `path` durable."""
@@ -44,14 +40,6 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def write_json(path: Path, value: Any) -> None:
     write_bytes(path, json.dumps(value, indent=2, sort_keys=True).encode())
-
-
-def file_crc32(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CRC_CHUNK):
-            crc = zlib.crc32(chunk, crc)
-    return crc
 
 
 def dir_size(path: Path) -> int:
