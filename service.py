@@ -11,6 +11,8 @@ from pathlib import Path
 
 import bentoml
 
+from gateway.access_log import AccessLogMiddleware, access_log_enabled
+from gateway.auth import APIKeyMiddleware, load_api_keys
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.encode import EncodeAPI
 from gateway.health import HealthMixin
@@ -75,4 +77,10 @@ class ImageEmbed(EncodeAPI, HealthMixin):
         await self.images.aclose()
 
 
+# Added first = outermost of ours: the access log sees every answer (401, 413 included), the
+# key is checked before any body is read, and oversized bodies are cut off before parsing.
+if access_log_enabled():
+    ImageEmbed.add_asgi_middleware(AccessLogMiddleware)
+if API_KEYS := load_api_keys():
+    ImageEmbed.add_asgi_middleware(APIKeyMiddleware, keys=API_KEYS)
 ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)
