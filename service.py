@@ -17,6 +17,7 @@ from gateway.body_limit import BodyLimitMiddleware
 from gateway.encode import EncodeAPI
 from gateway.health import HealthMixin
 from gateway.images import ImageLoader
+from gateway.openapi import complete_spec
 from gateway.patches import refuse_server_side_file_fetch
 from gateway.settings import GatewaySettings
 from gateway.web import web_app
@@ -71,6 +72,9 @@ class ImageEmbed(EncodeAPI, HealthMixin):
 
     def runner_names(self) -> list[str]:
         return list(ImageEmbed.dependencies)
+
+    def openapi_document(self) -> dict:
+        return complete_spec(ImageEmbed.openapi_spec.asdict())
 
     @bentoml.on_shutdown
     async def close_fetcher(self) -> None:
