@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import bentoml
@@ -41,9 +42,19 @@ def test_python_client_with_token(secured, tmp_path):
         assert len(client.encode_image(image=Path(image))) == 512
 
 
+def access_lines(server, request_id: str, wait_s: float = 10.0) -> list[dict]:
+    """The access-log lines of one request (written just after its response is sent)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        lines = [json.loads(line) for line in server.log(2000).splitlines() if line.startswith('{"ts"')]
+        mine = [line for line in lines if line.get("request_id") == request_id]
+        if mine or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.2)
+
+
 def test_access_log_lines_carry_no_secrets(secured):
     httpx.get(f"{secured.url}/health?token=leaky", headers={"Authorization": f"Bearer {KEY}", "X-Request-ID": "req-42"})
-    lines = [json.loads(line) for line in secured.log(400).splitlines() if line.startswith('{"ts"')]
-    mine = [line for line in lines if line.get("request_id") == "req-42"]
+    mine = access_lines(secured, "req-42")
     assert mine and mine[0]["path"] == "/health" and mine[0]["status"] == 200
     assert KEY not in secured.log(2000) and "leaky" not in secured.log(2000)
