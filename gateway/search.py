@@ -15,6 +15,7 @@ import numpy as np
 
 from intake.errors import ClientError
 
+from .encode import Text
 from .errors import api_errors, call_runner
 from .images import ImageRef, many_refs, single_ref, upload_name
 from .schemas import ItemError
@@ -153,7 +154,7 @@ class SearchAPI:
     @api_errors
     async def search_text(
         self,
-        query: str,
+        query: Text,
         top_k: int = 10,
         min_score: float | None = None,
         filter: dict[str, Any] | None = None,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import ROOT
@@ -44,40 +45,36 @@ class Server:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-tail:])
 
-    def workers(self) -> list:
-        """The server's worker processes. BentoML puts each in a process group of its own, so
-        signalling the server's group does not reach them."""
-        import psutil
-
-        try:
-            return psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-
     def stop(self, timeout: float = 30.0) -> int:
-        workers = self.workers()
+        """SIGTERM, then SIGKILL whatever is left, workers included: BentoML starts its
+        workers in sessions of their own, so signalling the process group misses them."""
+        try:
+            family = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        for worker in workers:  # a worker still shutting down would outlive the server
-            try:
-                worker.kill()
-            except Exception:
                 pass
-        return self.process.returncode
+        for proc in family:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        return self.process.wait()
 
     def kill(self) -> None:
         """SIGKILL the server and every worker at once (a crash, not a shutdown)."""
-        workers = self.workers()
-        os.killpg(self.process.pid, signal.SIGKILL)
-        for worker in workers:
+        try:
+            family = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        for proc in family:
             try:
-                worker.kill()
-            except Exception:
+                proc.kill()
+            except psutil.NoSuchProcess:
                 pass
         self.process.wait(30)
 
@@ -124,7 +121,8 @@ def start_server(target: str = ".", **extra_env: str) -> Server:
         if process.poll() is not None:
             raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+            # A generous client timeout: an abandoned probe keeps BentoML's shutdown waiting.
+            if httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
