@@ -29,6 +29,7 @@ for _spec in list_models():
     model_dir(_spec)
 
 from runners.clip import ClipRunner  # noqa: E402  (after the preflight: it picks batch limits per device)
+from runners.dino import DinoRunner  # noqa: E402
 
 refuse_server_side_file_fetch()
 LIMITS = GatewaySettings.from_env()
@@ -58,6 +59,7 @@ IMAGE = (
 @bentoml.service(name="image_embed", image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
 class ImageEmbed(EncodeAPI, HealthMixin):
     clip = bentoml.depends(ClipRunner)
+    dino = bentoml.depends(DinoRunner)  # encode_dinov2 / encode_dinov3
 
     def __init__(self) -> None:
         self.clip_spec = get_spec("clip")
