@@ -173,3 +173,15 @@ def test_views_of_concurrent_requests_share_forward_passes(server):
         f"\n{REQUESTS} three-level requests ({views:.0f} views) from {CLIENTS} clients ran in {forwards:.0f} forward passes: "
         f"mean {views / forwards:.1f} views and {requests / batches:.1f} requests per batch"
     )
+
+
+def test_bentoml_client_as_the_readme_shows(server, tmp_path):
+    import bentoml
+
+    path = tmp_path / "astronaut.jpg"
+    path.write_bytes(JPEG)
+    with bentoml.SyncHTTPClient(server.url, timeout=60) as client:
+        vector = client.encode_internvit(image=path)
+        levels = client.encode_internvit_levels(image_base64=base64.b64encode(JPEG).decode())
+    assert len(vector) == len(levels["global"]) == len(levels["combined"])
+    assert len(levels["tiles"]) == 4 and set(levels["boxes"]) == {"global", "focused", "tiles"}

@@ -122,3 +122,15 @@ def test_missing_or_empty_url(http, route):
     assert resp.status_code == 400 and resp.json()["error"] == "missing_image"
     resp = http.post(route, json={"url": 42})
     assert resp.status_code == 400
+
+
+def test_bentoml_client_as_the_readme_shows(seed_server, images):
+    import bentoml
+
+    url = images.serve("client.jpg", JPEG)
+    with bentoml.SyncHTTPClient(seed_server.url, timeout=60) as client:
+        dinov2 = client.fast_extract(url=url)
+        internvit = client.test_extract(url=url)
+    assert dinov2["url"] == internvit["url"] == url
+    assert len(dinov2["embedding"]) == get_spec("dinov2").output_dim
+    assert len(internvit["embedding"]) == get_spec("internvit").output_dim
