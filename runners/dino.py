@@ -12,6 +12,7 @@ import numpy as np
 
 from models import get_spec
 from runners.common import batch_limits, runner_config
+from runners.metrics import timed_batch
 
 DINOV2 = get_spec("dinov2")
 DINOV3 = get_spec("dinov3")
@@ -36,12 +37,14 @@ class DinoRunner:
             self.models[spec.key].encode_images(np.zeros((1, spec.input_size, spec.input_size, 3), dtype=np.uint8))
 
     @bentoml.api(batchable=True, batch_dim=0, max_batch_size=_V2.max_batch_size, max_latency_ms=_V2.max_latency_ms)
+    @timed_batch("dino", "encode_dinov2")
     def encode_dinov2(self, images: np.ndarray) -> np.ndarray:
         """uint8 (n, 224, 224, 3) from prepare_images(..., dinov2 spec) -> float32 (n, d):
         the CLS token after the final layer norm (pooler_output), L2-normalized."""
         return self.models["dinov2"].encode_images(images)
 
     @bentoml.api(batchable=True, batch_dim=0, max_batch_size=_V3.max_batch_size, max_latency_ms=_V3.max_latency_ms)
+    @timed_batch("dino", "encode_dinov3")
     def encode_dinov3(self, images: np.ndarray) -> np.ndarray:
         """uint8 (n, 224, 224, 3) from prepare_images(..., dinov3 spec) -> float32 (n, d):
         the CLS token after the final layer norm (pooler_output), L2-normalized."""

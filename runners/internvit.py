@@ -13,7 +13,7 @@ import numpy as np
 
 from models import get_spec
 from runners.common import batch_limits, runner_config
-from runners.metrics import observe_forward
+from runners.metrics import timed_batch
 
 SPEC = get_spec("internvit")
 _IMAGES = batch_limits(SPEC, "encode_images")
@@ -40,10 +40,10 @@ class InternVitRunner:
         max_batch_size=_IMAGES.max_batch_size,
         max_latency_ms=_IMAGES.max_latency_ms,
     )
+    @timed_batch("internvit", "encode_images")
     def encode_images(self, images: np.ndarray) -> np.ndarray:
         """uint8 (n, 448, 448, 3) images or views -> float32 (n, d): mean-pooled patch tokens,
         L2-normalized."""
-        observe_forward(SPEC.key, "encode_images", len(images))
         return self.model.encode_images(images)
 
     @bentoml.api

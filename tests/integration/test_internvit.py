@@ -144,11 +144,11 @@ async def burst(base_url: str) -> list[int]:
 
 
 def forward_stats(base_url: str) -> dict[str, float]:
-    """image_embed_forward_images{runner="internvit"}: forwards run and views in them."""
+    """image_embed_batch_items{runner="internvit"}: forwards run and views in them."""
     stats = {"count": 0.0, "sum": 0.0}
     for line in httpx.get(f"{base_url}/metrics", timeout=10).text.splitlines():
         for kind in stats:
-            if line.startswith(f"image_embed_forward_images_{kind}{{") and 'runner="internvit"' in line:
+            if line.startswith(f"image_embed_batch_items_{kind}{{") and 'runner="internvit"' in line:
                 stats[kind] += float(line.rsplit(" ", 1)[1])
     return stats
 

@@ -44,11 +44,11 @@ def test_views_of_two_images_in_one_batch_equal_each_alone(runner):
 
 
 def test_forward_sizes_are_recorded(runner):
-    from runners.metrics import forward_images_histogram
+    from prometheus_client import REGISTRY
 
     def count_and_sum():
-        samples = {s.name: s.value for m in forward_images_histogram().collect() for s in m.samples if s.labels.get("runner") == "internvit"}
-        return samples.get("image_embed_forward_images_count", 0), samples.get("image_embed_forward_images_sum", 0)
+        labels = {"runner": "internvit", "method": "encode_images"}
+        return tuple(REGISTRY.get_sample_value(f"image_embed_batch_items_{k}", labels) or 0 for k in ("count", "sum"))
 
     before = count_and_sum()
     runner.encode_images(prepare_images([photo(), photo(), noise_image(100, 100)], SPEC))
