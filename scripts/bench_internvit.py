@@ -19,6 +19,8 @@ served       with --url (loopback only): --images uploads POSTed to /encode_inte
 The profile's InternViT is imported into the BentoML model store first (offline for bench and
 tiny; set BENTOML_HOME to choose the store). InternViT-300M at 448 px costs seconds per view on
 a small CPU: keep --images small there. Images are scikit-image's photographs at several sizes.
+The load averages before and after are reported: on a shared machine, compare runs only at
+similar load.
 """
 
 from __future__ import annotations
@@ -178,7 +180,9 @@ def run(args: argparse.Namespace) -> dict:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "levels": LevelSettings.from_env().describe(),
         "load_s": round(load_s, 2),
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
         "in_process": measure(model, spec, images, batch_size, args.repeats),
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
     }
     if args.url:
         result["served"] = served(args.url, images, args.concurrency)
