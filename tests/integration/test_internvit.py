@@ -185,3 +185,18 @@ def test_bentoml_client_as_the_readme_shows(server, tmp_path):
         levels = client.encode_internvit_levels(image_base64=base64.b64encode(JPEG).decode())
     assert len(vector) == len(levels["global"]) == len(levels["combined"])
     assert len(levels["tiles"]) == 4 and set(levels["boxes"]) == {"global", "focused", "tiles"}
+
+
+def test_benchmark_module_against_the_server(server, monkeypatch):
+    """scripts/bench_internvit.py --url: both extractors served, every response a 200."""
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_internvit", ROOT / "scripts" / "bench_internvit.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setenv("IMAGE_EMBED_PROFILE", "tiny")  # run() sets it; monkeypatch restores it
+    result = bench.run(bench.parse_args(["--profile", "tiny", "--images", "3", "--url", server.url, "--concurrency", "2"]))
+    for name in ("simple", "three_level"):
+        assert result["served"][name]["statuses"] == {200: 3} and result["served"][name]["images_per_s"] > 0

@@ -1,4 +1,5 @@
-"""scripts/bench_internvit.py on the tiny profile: the result's shape, and loopback-only --url."""
+"""scripts/bench_internvit.py on the tiny profile: the result's shape, and loopback-only --url.
+The served measurement (--url) is tested in tests/integration/test_internvit.py."""
 
 from __future__ import annotations
 
@@ -39,10 +40,3 @@ def test_url_must_be_loopback(bench, url):
     with pytest.raises(SystemExit):
         bench.parse_args(["--url", url])
 
-
-@pytest.mark.integration
-def test_served_run(bench, tiny_env, server):
-    result = bench.run(bench.parse_args(["--profile", "tiny", "--images", "3", "--url", server.url, "--concurrency", "2"]))
-    served = result["served"]
-    for name in ("simple", "three_level"):
-        assert served[name]["statuses"] == {200: 3} and served[name]["images_per_s"] > 0
