@@ -18,14 +18,17 @@ from gateway.encode import EncodeAPI
 from gateway.health import HealthMixin
 from gateway.images import ImageLoader
 from gateway.index_admin import IndexAdminAPI
+from gateway.internvit import InternVitAPI
 from gateway.openapi import complete_spec
 from gateway.patches import refuse_server_side_file_fetch
 from gateway.search import SearchAPI
+from gateway.seed000 import Seed000API, extract_mode_setting
 from gateway.settings import GatewaySettings
 from gateway.web import web_app
 from models import get_spec, list_models
 from models.device import preflight
 from models.store import model_dir
+from models.views import LevelSettings
 
 # Fail `bentoml serve` at once, with the fix in the message, when a required GPU is missing
 # or a model was never imported; otherwise BentoML restarts the failing runner forever.
@@ -34,10 +37,14 @@ for _spec in list_models():
     model_dir(_spec)
 
 from runners.clip import ClipRunner  # noqa: E402  (after the preflight: it picks batch limits per device)
+from runners.dino import DinoRunner  # noqa: E402
 from runners.index import IndexRunner  # noqa: E402
+from runners.internvit import InternVitRunner  # noqa: E402
 
 refuse_server_side_file_fetch()
 LIMITS = GatewaySettings.from_env()
+LEVELS = LevelSettings.from_env()  # InternViT's three-level views; a bad setting stops the start
+TEST_EXTRACT_MODE = extract_mode_setting()
 
 # The gateway's timeout is longer than every runner's, so a slow model is reported by the
 # gateway as a clear error instead of the gateway itself timing out.
@@ -62,12 +69,18 @@ IMAGE = (
 
 @bentoml.asgi_app(web_app, path="/")
 @bentoml.service(name="image_embed", image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
-class ImageEmbed(EncodeAPI, SearchAPI, IndexAdminAPI, HealthMixin):
+class ImageEmbed(EncodeAPI, InternVitAPI, Seed000API, SearchAPI, IndexAdminAPI, HealthMixin):
     clip = bentoml.depends(ClipRunner)
+    dino = bentoml.depends(DinoRunner)  # encode_dinov2 / encode_dinov3
+    internvit = bentoml.depends(InternVitRunner)
     index = bentoml.depends(IndexRunner)
 
     def __init__(self) -> None:
         self.clip_spec = get_spec("clip")
+        self.dinov2_spec = get_spec("dinov2")
+        self.internvit_spec = get_spec("internvit")
+        self.levels = LEVELS
+        self.test_extract_mode = TEST_EXTRACT_MODE
         self.limits = LIMITS
         self.images = ImageLoader()
 

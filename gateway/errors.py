@@ -3,12 +3,14 @@
 - ClientError (bad input)            -> its 4xx, `{"error": code, "detail": message}`
 - a runner shedding load (503/429)   -> 503 with Retry-After, the same JSON shape
 - a runner that cannot be reached    -> 503 with Retry-After
+- a runner that does not answer within its traffic timeout -> 504 `model_timeout`
 BentoML's own handler would render 4xx bodies as a one-element list and hide 5xx causes,
 so API methods are wrapped with `api_errors` and return these responses themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,10 +28,20 @@ RETRY_AFTER_S = "1"
 class RunnerUnavailable(Exception):
     """A model runner could not serve the request (overloaded, restarting, down)."""
 
+    status = 503
+    code = "model_unavailable"
+
     def __init__(self, runner: str, detail: str) -> None:
         super().__init__(f"{runner}: {detail}")
         self.runner = runner
         self.detail = detail
+
+
+class RunnerTimeout(RunnerUnavailable):
+    """A model runner did not answer within its traffic timeout (configuration.yaml)."""
+
+    status = 504
+    code = "model_timeout"
 
 
 def client_error_response(exc: ClientError) -> JSONResponse:
@@ -37,8 +49,8 @@ def client_error_response(exc: ClientError) -> JSONResponse:
 
 
 def unavailable_response(exc: RunnerUnavailable) -> JSONResponse:
-    body = {"error": "model_unavailable", "detail": f"the {exc.runner} model is unavailable: {exc.detail}"}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_S})
+    body = {"error": exc.code, "detail": f"the {exc.runner} model is unavailable: {exc.detail}"}
+    return JSONResponse(body, status_code=exc.status, headers={"Retry-After": RETRY_AFTER_S})
 
 
 def api_errors(func: F) -> F:
@@ -68,8 +80,12 @@ async def call_runner(runner: str, coro: Awaitable[Any]) -> Any:
         status = int(exc.error_code)
         if status in (429, 503):
             raise RunnerUnavailable(runner, "overloaded, retry shortly") from exc
+        if status == 504:
+            raise RunnerTimeout(runner, "it did not answer within its timeout") from exc
         if 400 <= status < 500:
             raise ClientError(f"the {runner} model refused the input: {exc}", status=status) from exc
         raise
+    except (TimeoutError, asyncio.TimeoutError) as exc:  # the client's timeout (the runner's traffic timeout)
+        raise RunnerTimeout(runner, "it did not answer within its timeout") from exc
     except (aiohttp.ClientConnectionError, ConnectionError) as exc:
         raise RunnerUnavailable(runner, f"connection failed ({type(exc).__name__})") from exc

@@ -60,6 +60,12 @@ class ModelSpec:
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     interpolation: str = "bicubic"  # "bicubic" | "bilinear"
     resize_mode: str = "shortest"  # "shortest" (resize short side, center crop) | "squash"
+    # "shortest" only: the short side is resized to this before the center crop (None = input_size;
+    # DINOv2's processor resizes to 256, then crops 224).
+    resize_size: int | None = None
+    # "shortest" only: how the center crop's offsets round, "round" (torchvision, open_clip, timm)
+    # or "floor" (transformers' image processors: (size - crop) // 2).
+    crop_rounding: str = "round"
     output_dim: int = 512
     context_length: int | None = None  # text encoders only
     # api name -> device kind -> limits
@@ -72,6 +78,10 @@ class ModelSpec:
             raise ValueError(f"unsupported interpolation {self.interpolation!r}")
         if self.resize_mode not in ("shortest", "squash"):
             raise ValueError(f"unsupported resize_mode {self.resize_mode!r}")
+        if self.crop_rounding not in ("round", "floor"):
+            raise ValueError(f"unsupported crop_rounding {self.crop_rounding!r}")
+        if self.resize_size is not None and self.resize_size < self.input_size:
+            raise ValueError(f"resize_size {self.resize_size} is smaller than input_size {self.input_size}")
         for api, per_device in self.batching.items():
             missing = set(DEVICE_KINDS) - set(per_device)
             if missing:

@@ -15,7 +15,7 @@ from types import ModuleType
 from .specs import ModelSpec
 
 # family -> module with materialize(spec, dir) and a model class
-FAMILIES = {"open_clip": "models.clip"}
+FAMILIES = {"open_clip": "models.clip", "dino": "models.dino", "timm": "models.timm_vit"}
 
 
 class ModelNotImportedError(RuntimeError):

@@ -1,0 +1,185 @@
+"""The three-level views of one image, and how their vectors are fused. PIL and numpy only
+(the gateway computes the views; the runner only sees one uint8 batch of all of them).
+
+For an image of width W and height H, each view is a box of the image, cropped and resized
+whole to the model's input (input_size x input_size, the spec's interpolation; aspect ratio
+not kept, as InternVL resizes its tiles and thumbnail):
+
+- global:  the whole image, (0, 0, W, H);
+- focused: the central box with the image's aspect ratio covering `focus_area` of its area
+           (sides scaled by sqrt(focus_area), offsets rounded down);
+- tiles:   a rows x cols grid whose neighbouring tiles share `tile_overlap` of a tile's side:
+           tile width = W / (cols - (cols - 1) * overlap), step = tile width * (1 - overlap),
+           edges rounded to whole pixels, the last tile ending at the image's edge; row-major.
+
+Fusion (`combined`): tiles = L2norm(mean of the tile vectors); combined =
+L2norm(w_global * global + w_focused * focused + w_tiles * tiles), each input unit-length.
+
+Settings (environment, read at start):
+    IMAGE_EMBED_INTERNVIT_FOCUS_AREA     0 < a <= 1               (default 0.5)
+    IMAGE_EMBED_INTERNVIT_TILES          "<rows>x<cols>", 1..4 each (default 2x2)
+    IMAGE_EMBED_INTERNVIT_TILE_OVERLAP   0 <= o < 1               (default 0.2)
+    IMAGE_EMBED_INTERNVIT_LEVEL_WEIGHTS  "w_global,w_focused,w_tiles", >= 0, sum > 0
+                                                                  (default 0.5,0.25,0.25)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .preprocess import _PIL_INTERPOLATION
+from .settings import SettingsError
+from .specs import ModelSpec
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (PIL's crop box)
+MAX_GRID_SIDE = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class LevelSettings:
+    focus_area: float = 0.5
+    tile_rows: int = 2
+    tile_cols: int = 2
+    tile_overlap: float = 0.2
+    weights: tuple[float, float, float] = (0.5, 0.25, 0.25)  # global, focused, tiles
+
+    def __post_init__(self) -> None:
+        if not 0 < self.focus_area <= 1:
+            raise SettingsError(f"focus area {self.focus_area} must be in (0, 1]")
+        for side in (self.tile_rows, self.tile_cols):
+            if not 1 <= side <= MAX_GRID_SIDE:
+                raise SettingsError(f"tile grid sides must be 1..{MAX_GRID_SIDE}, got {self.tile_rows}x{self.tile_cols}")
+        if not 0 <= self.tile_overlap < 1:
+            raise SettingsError(f"tile overlap {self.tile_overlap} must be in [0, 1)")
+        if len(self.weights) != 3 or min(self.weights) < 0 or sum(self.weights) <= 0:
+            raise SettingsError(f"level weights {self.weights} must be three numbers >= 0 with a positive sum")
+
+    @property
+    def n_tiles(self) -> int:
+        return self.tile_rows * self.tile_cols
+
+    @property
+    def n_views(self) -> int:
+        return 2 + self.n_tiles
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "focus_area": self.focus_area,
+            "tiles": f"{self.tile_rows}x{self.tile_cols}",
+            "tile_overlap": self.tile_overlap,
+            "weights": {"global": self.weights[0], "focused": self.weights[1], "tiles": self.weights[2]},
+        }
+
+    @classmethod
+    def from_env(cls) -> "LevelSettings":
+        d = cls()
+        rows, cols = _grid(os.environ.get("IMAGE_EMBED_INTERNVIT_TILES", ""), (d.tile_rows, d.tile_cols))
+        return cls(
+            focus_area=_float("IMAGE_EMBED_INTERNVIT_FOCUS_AREA", d.focus_area),
+            tile_rows=rows,
+            tile_cols=cols,
+            tile_overlap=_float("IMAGE_EMBED_INTERNVIT_TILE_OVERLAP", d.tile_overlap),
+            weights=_weights(os.environ.get("IMAGE_EMBED_INTERNVIT_LEVEL_WEIGHTS", ""), d.weights),
+        )
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+
+
+def _grid(raw: str, default: tuple[int, int]) -> tuple[int, int]:
+    text = raw.strip().lower()
+    if not text:
+        return default
+    rows, sep, cols = text.partition("x")
+    if not sep or not rows.strip().isdigit() or not cols.strip().isdigit():
+        raise SettingsError(f"IMAGE_EMBED_INTERNVIT_TILES={raw!r} must look like 2x2 (rows x columns)")
+    return int(rows), int(cols)
+
+
+def _weights(raw: str, default: tuple[float, float, float]) -> tuple[float, float, float]:
+    if not raw.strip():
+        return default
+    try:
+        values = tuple(float(v) for v in raw.split(","))
+    except ValueError:
+        raise SettingsError(f"IMAGE_EMBED_INTERNVIT_LEVEL_WEIGHTS={raw!r} must be three numbers: global,focused,tiles") from None
+    if len(values) != 3:
+        raise SettingsError(f"IMAGE_EMBED_INTERNVIT_LEVEL_WEIGHTS={raw!r} must be three numbers: global,focused,tiles")
+    return values  # type: ignore[return-value]
+
+
+def _spans(length: int, parts: int, overlap: float) -> list[tuple[int, int]]:
+    """`parts` intervals covering [0, length), neighbours sharing `overlap` of an interval."""
+    size = length / (parts - (parts - 1) * overlap)
+    step = size * (1 - overlap)
+    spans = []
+    for i in range(parts):
+        start = math.floor(i * step + 0.5)
+        end = length if i == parts - 1 else math.floor(i * step + size + 0.5)
+        spans.append((start, max(end, start + 1)))
+    return spans
+
+
+def focused_box(width: int, height: int, area: float) -> Box:
+    scale = math.sqrt(area)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    left, top = (width - w) // 2, (height - h) // 2
+    return (left, top, left + w, top + h)
+
+
+def view_boxes(width: int, height: int, settings: LevelSettings) -> list[Box]:
+    """[global, focused, tile (0, 0), tile (0, 1), ...] boxes of a width x height image."""
+    boxes: list[Box] = [(0, 0, width, height), focused_box(width, height, settings.focus_area)]
+    rows = _spans(height, settings.tile_rows, settings.tile_overlap)
+    cols = _spans(width, settings.tile_cols, settings.tile_overlap)
+    boxes += [(left, top, right, bottom) for top, bottom in rows for left, right in cols]
+    return boxes
+
+
+def prepare_view(img: Image.Image, box: Box, spec: ModelSpec) -> np.ndarray:
+    """One view: the box cropped, then resized whole to input_size x input_size (uint8)."""
+    size = spec.input_size
+    view = img.crop(box)
+    if view.size != (size, size):
+        view = view.resize((size, size), _PIL_INTERPOLATION[spec.interpolation])
+    return np.asarray(view, dtype=np.uint8)
+
+
+def prepare_views(img: Image.Image, spec: ModelSpec, settings: LevelSettings) -> tuple[np.ndarray, list[Box]]:
+    """All views of one image as one uint8 batch (n_views, size, size, 3), and their boxes."""
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    boxes = view_boxes(img.width, img.height, settings)
+    batch = np.empty((len(boxes), spec.input_size, spec.input_size, 3), dtype=np.uint8)
+    for i, box in enumerate(boxes):
+        batch[i] = prepare_view(img, box, spec)
+    return batch, boxes
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return (v / norm if norm > 0 else v).astype(np.float32)
+
+
+def combine_levels(vectors: np.ndarray, settings: LevelSettings) -> dict[str, Any]:
+    """The runner's vectors of one image's views (in view_boxes order) -> the four levels."""
+    if vectors.shape[0] != settings.n_views:
+        raise ValueError(f"expected {settings.n_views} view vectors, got {vectors.shape[0]}")
+    global_, focused, tiles = vectors[0], vectors[1], vectors[2:]
+    tiles_mean = _unit(tiles.astype(np.float64).mean(axis=0))
+    w_global, w_focused, w_tiles = settings.weights
+    combined = _unit(w_global * global_.astype(np.float64) + w_focused * focused + w_tiles * tiles_mean)
+    return {"global": global_, "focused": focused, "tiles": tiles, "combined": combined}
