@@ -11,6 +11,7 @@ from pathlib import Path
 
 import bentoml
 
+from gateway.analyze.api import AnalyzeAPI
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.encode import EncodeAPI
 from gateway.health import HealthMixin
@@ -28,7 +29,10 @@ preflight()
 for _spec in list_models():
     model_dir(_spec)
 
-from runners.clip import ClipRunner  # noqa: E402  (after the preflight: it picks batch limits per device)
+from runners.caption import CaptionRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
+from runners.clip import ClipRunner  # noqa: E402
+from runners.face import FaceRunner  # noqa: E402
+from runners.person import PersonRunner  # noqa: E402
 
 refuse_server_side_file_fetch()
 LIMITS = GatewaySettings.from_env()
@@ -56,13 +60,17 @@ IMAGE = (
 
 @bentoml.asgi_app(web_app, path="/")
 @bentoml.service(name="image_embed", image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
-class ImageEmbed(EncodeAPI, HealthMixin):
+class ImageEmbed(EncodeAPI, AnalyzeAPI, HealthMixin):
     clip = bentoml.depends(ClipRunner)
+    person = bentoml.depends(PersonRunner)
+    face = bentoml.depends(FaceRunner)
+    caption = bentoml.depends(CaptionRunner)
 
     def __init__(self) -> None:
         self.clip_spec = get_spec("clip")
         self.limits = LIMITS
         self.images = ImageLoader()
+        self.init_analyze()
 
     def api_names(self) -> list[str]:
         return list(ImageEmbed.apis)

@@ -1,4 +1,4 @@
-"""Plain HTTP routes mounted beside the BentoML APIs: GET /, GET /health, GET /docs.
+"""Plain HTTP routes mounted beside the BentoML APIs: GET /, /health, /available_operations/, /docs.
 
 BentoML APIs are POST-only; these GET routes are part of the seeds' contracts (health checks
 and service info) and the human-facing docs page.
@@ -12,6 +12,7 @@ import bentoml
 from fastapi import Depends, FastAPI
 from starlette.responses import FileResponse, JSONResponse
 
+from .analyze.operations import available_operations
 from .health import service_info
 
 web_app = FastAPI(title="image-embed routes", docs_url=None, redoc_url=None, openapi_url=None)
@@ -26,6 +27,12 @@ async def root(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
 async def health(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
     status, body = await svc.health_report()
     return JSONResponse(body, status_code=status)
+
+
+@web_app.get("/available_operations/", summary="The analyze API's operations: description, allowed and default targets")
+@web_app.get("/available_operations", include_in_schema=False)
+async def operations() -> JSONResponse:
+    return JSONResponse(available_operations().model_dump())
 
 
 @web_app.get("/docs", include_in_schema=False)
