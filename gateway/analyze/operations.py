@@ -166,7 +166,8 @@ def _validate(task: AnalysisTask) -> ValidTask:
     if task.type == "classify":
         params["collection_id"] = _collection_id(where, params.get("collection_id"))
     if task.type == "describe_image":
-        params["max_length"] = _max_length(where, params.get("max_length", DEFAULT_CAPTION_LENGTH))
+        length = params.get("max_length")
+        params["max_length"] = DEFAULT_CAPTION_LENGTH if length is None else _max_length(where, length)
     return ValidTask(task.operation_id, task.type, target, face_context, params)
 
 

@@ -32,14 +32,14 @@ _COMMON = dict(
 register(
     ModelSpec(
         profile="default",
-        arch="blip-image-captioning-base",
+        arch="blip-base",
         pretrained="Salesforce/blip-image-captioning-base",
         weights_source="Hugging Face hub: Salesforce/blip-image-captioning-base",
         **_COMMON,
     )
 )
 # Bench: BlipConfig's defaults are BLIP base's architecture; the vocab is synthetic.
-register(ModelSpec(profile="bench", arch="blip-image-captioning-base", seed=0, **_COMMON))
+register(ModelSpec(profile="bench", arch="blip-base", seed=0, **_COMMON))
 
 TINY_WORDS = (
     "a an the of in on with and at by photo picture image man woman person people child astronaut "
@@ -60,6 +60,8 @@ register(
                 "num_attention_heads": 2,
                 "image_size": 384,
                 "patch_size": 32,
+                # BLIP's vision default (1e-10) would make random captions ignore the image
+                "initializer_range": 0.1,
             },
             "text_config": {
                 "hidden_size": 32,
@@ -68,6 +70,7 @@ register(
                 "num_attention_heads": 2,
                 "encoder_hidden_size": 32,
                 "max_position_embeddings": 256,
+                "initializer_range": 0.1,
             },
         },
         seed=0,
