@@ -31,6 +31,7 @@ for _spec in list_models():
 
 from runners.caption import CaptionRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
 from runners.clip import ClipRunner  # noqa: E402
+from runners.dino import DinoRunner  # noqa: E402
 from runners.face import FaceRunner  # noqa: E402
 from runners.person import PersonRunner  # noqa: E402
 
@@ -65,6 +66,7 @@ class ImageEmbed(EncodeAPI, AnalyzeAPI, HealthMixin):
     person = bentoml.depends(PersonRunner)
     face = bentoml.depends(FaceRunner)
     caption = bentoml.depends(CaptionRunner)
+    dino = bentoml.depends(DinoRunner)  # encode_dinov2 / encode_dinov3
 
     def __init__(self) -> None:
         self.clip_spec = get_spec("clip")

@@ -3,8 +3,11 @@
 The gateway turns a decoded PIL image into a uint8 array at the model's input size
 (`prepare_images`, PIL only, no torch), so what crosses to a runner is 150 KB per image
 instead of a full-resolution bitmap. The runner turns that array into a normalized tensor
-(`to_model_input`). Together they reproduce the reference pipelines (open_clip's, which is
-torchvision's Resize + CenterCrop + ToTensor + Normalize) bit for bit; tests check that.
+(`to_model_input`). Together they reproduce the reference pipelines bit for bit where the
+reference resizes with PIL: open_clip's and timm's (torchvision's Resize + CenterCrop +
+ToTensor + Normalize on a PIL image) and transformers' PIL image processors (PIL resize, then
+a numpy center crop whose offsets round down: `ModelSpec.crop_rounding = "floor"`); tests
+check that.
 """
 
 from __future__ import annotations
@@ -34,13 +37,21 @@ def resize_shortest(img: Image.Image, size: int, interpolation: str) -> Image.Im
     return img.resize((new_w, new_h), _PIL_INTERPOLATION[interpolation])
 
 
-def center_crop(img: Image.Image, size: int) -> Image.Image:
-    """Crop the central size x size square (torchvision's rounding)."""
+def center_crop(img: Image.Image, size: int, rounding: str = "round") -> Image.Image:
+    """Crop the central size x size square.
+
+    `rounding` places odd margins: "round" is torchvision's `round((h - size) / 2)` (half to
+    even), "floor" is transformers' numpy crop, `(h - size) // 2`.
+    """
     w, h = img.size
     if w < size or h < size:
         raise ValueError(f"cannot center-crop {w}x{h} to {size}x{size}")
-    top = int(round((h - size) / 2.0))
-    left = int(round((w - size) / 2.0))
+    if rounding == "floor":
+        top, left = (h - size) // 2, (w - size) // 2
+    elif rounding == "round":
+        top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    else:
+        raise ValueError(f"unsupported crop rounding {rounding!r}")
     return img.crop((left, top, left + size, top + size))
 
 
@@ -77,7 +88,8 @@ def prepare_image(img: Image.Image, spec: ModelSpec) -> np.ndarray:
         if img.size != (size, size):
             img = img.resize((size, size), _PIL_INTERPOLATION[spec.interpolation])
     else:
-        img = center_crop(resize_shortest(img, size, spec.interpolation), size)
+        resized = resize_shortest(img, spec.resize_size or size, spec.interpolation)
+        img = center_crop(resized, size, spec.crop_rounding)
     return np.asarray(img, dtype=np.uint8)
 
 

@@ -66,6 +66,12 @@ class ModelSpec:
     # "shortest" (resize short side, center crop) | "squash" (to size x size) | "letterbox"
     # (long side to size, aspect kept, pasted top-left on a black size x size canvas: detectors)
     resize_mode: str = "shortest"
+    # "shortest" only: the short side is resized to this before the center crop (None = input_size;
+    # DINOv2's processor resizes to 256, then crops 224).
+    resize_size: int | None = None
+    # "shortest" only: how the center crop's offsets round, "round" (torchvision, open_clip, timm)
+    # or "floor" (transformers' image processors: (size - crop) // 2).
+    crop_rounding: str = "round"
     output_dim: int | None = 512  # embedding size; None for models that do not embed (detectors, captions)
     context_length: int | None = None  # text encoders only
     # api name -> device kind -> limits
@@ -78,6 +84,10 @@ class ModelSpec:
             raise ValueError(f"unsupported interpolation {self.interpolation!r}")
         if self.resize_mode not in RESIZE_MODES:
             raise ValueError(f"unsupported resize_mode {self.resize_mode!r}")
+        if self.crop_rounding not in ("round", "floor"):
+            raise ValueError(f"unsupported crop_rounding {self.crop_rounding!r}")
+        if self.resize_size is not None and self.resize_size < self.input_size:
+            raise ValueError(f"resize_size {self.resize_size} is smaller than input_size {self.input_size}")
         for api, per_device in self.batching.items():
             missing = set(DEVICE_KINDS) - set(per_device)
             if missing:

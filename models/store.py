@@ -17,6 +17,7 @@ from .specs import ModelSpec
 # family -> module with materialize(spec, dir) and a model class
 FAMILIES = {
     "open_clip": "models.clip",
+    "dino": "models.dino",
     "torchvision_detection": "models.person",
     "facenet_mtcnn": "models.face",
     "transformers_blip": "models.caption",

@@ -167,3 +167,25 @@ def test_alpha_is_dropped_before_resizing():
     img = noise_image(300, 260, seed=11).convert("RGBA")
     img.putalpha(Image.fromarray(np.linspace(0, 255, 300 * 260).astype(np.uint8).reshape(260, 300)))
     np.testing.assert_array_equal(prepare_image(img, SPEC), prepare_image(img.convert("RGB"), SPEC))
+
+
+def test_center_crop_floor_rounding_of_transformers():
+    """transformers' numpy crop: top = (h - size) // 2; torchvision rounds half to even."""
+    img = Image.fromarray(np.arange(6 * 9, dtype=np.uint8).reshape(6, 9))
+    # margins 3 (rows) and 6 (cols) for a 3x3 crop: floor -> (1, 3), round(1.5)=2, round(3.0)=3
+    np.testing.assert_array_equal(np.asarray(center_crop(img, 3, "floor")), np.asarray(img)[1:4, 3:6])
+    np.testing.assert_array_equal(np.asarray(center_crop(img, 3, "round")), np.asarray(img)[2:5, 3:6])
+    with pytest.raises(ValueError, match="unsupported crop rounding 'ceil'"):
+        center_crop(img, 3, "ceil")
+
+
+@pytest.mark.parametrize(("w", "h"), [(301, 300), (300, 301), (640, 360), (100, 90), (256, 256)])
+def test_resize_size_resizes_beyond_the_crop(w, h):
+    """DINOv2's rule: short side to 256, then the central 224 (offsets rounded down)."""
+    spec = dataclasses.replace(SPEC, resize_size=256, crop_rounding="floor")
+    img = noise_image(w, h, seed=9)
+    expected = center_crop(resize_shortest(img, 256, "bicubic"), 224, "floor")
+    out = prepare_image(img, spec)
+    np.testing.assert_array_equal(out, np.asarray(expected))
+    assert out.shape == (224, 224, 3)
+    assert not np.array_equal(out, prepare_image(img, SPEC))  # differs from CLIP's 224 + round

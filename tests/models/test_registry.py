@@ -11,7 +11,7 @@ from models.registry import UnknownModelError, get_spec, list_models, register
 from models.settings import SettingsError
 from models.specs import PROFILES
 
-PREPROCESSING = ("input_size", "mean", "std", "interpolation", "resize_mode")
+PREPROCESSING = ("input_size", "mean", "std", "interpolation", "resize_mode", "resize_size", "crop_rounding")
 
 
 def test_profiles_are_the_three_documented_ones():
@@ -34,10 +34,15 @@ def test_list_models_is_sorted_and_scoped_to_the_profile():
 
 @pytest.mark.parametrize("profile", ["tiny", "bench"])
 def test_twins_share_output_dim_and_preprocessing(profile):
-    """The tiny and bench twins must exercise the same code paths as the real models."""
+    """The tiny and bench twins must exercise the same code paths as the real models.
+
+    Bench twins are the real architectures, so their output size is the real one too. A tiny
+    twin's output is its tiny width where the embedding is the backbone's own width (DINO,
+    InternViT); each family's tests check that output_dim is what the model returns."""
     for real in list_models("default"):
         twin = get_spec(real.key, profile)
-        assert twin.output_dim == real.output_dim, real.key
+        if profile == "bench" or real.key == "clip":
+            assert twin.output_dim == real.output_dim, real.key
         assert twin.family == real.family, real.key
         assert twin.context_length == real.context_length, real.key
         for field in PREPROCESSING:

@@ -162,3 +162,15 @@ def test_to_metadata_drops_unset_fields_and_keeps_set_ones():
     assert meta["arch_config"] == {"embed_dim": 8, "vision_cfg": {"layers": 1}}
     assert meta["mean"] == [0.5, 0.5, 0.5]
     assert "pretrained" in make(pretrained="openai").to_metadata()
+
+
+def test_crop_rounding_and_resize_size_are_validated():
+    assert make(crop_rounding="floor", resize_size=256).resize_size == 256
+    with pytest.raises(ValueError, match="unsupported crop_rounding 'ceil'"):
+        make(crop_rounding="ceil")
+    with pytest.raises(ValueError, match="resize_size 200 is smaller than input_size 224"):
+        make(resize_size=200)
+
+
+def test_preprocessing_does_not_change_the_fingerprint():
+    assert make(resize_size=256, crop_rounding="floor").fingerprint == make().fingerprint

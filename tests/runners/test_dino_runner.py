@@ -1,0 +1,63 @@
+"""runners/dino.py in-process: both models in one service, the agreed API names and shapes,
+the batching limits of the spec, and the weights declared for `bentoml build`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models import get_spec
+from models.device import DeviceChoice
+from models.dino import DinoModel
+from models.preprocess import prepare_images
+from models.store import model_dir
+from tests.conftest import noise_image, photo
+
+CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
+
+
+@pytest.fixture(scope="module")
+def runner(tiny_models):
+    from runners.dino import DinoRunner
+
+    return DinoRunner.inner()  # the class behind the service: same __init__, no server
+
+
+def test_service_declaration():
+    from runners.dino import DinoRunner
+
+    assert DinoRunner.name == "dino_runner"
+    assert {str(m.tag) for m in DinoRunner.models} == {get_spec("dinov2").store_tag, get_spec("dinov3").store_tag}
+    assert DinoRunner.config["runner_connection"]["max_requests"] > 10**9  # the session-recycling fix
+    for api, key in (("encode_dinov2", "dinov2"), ("encode_dinov3", "dinov3")):
+        method = DinoRunner.apis[api]
+        limits = get_spec(key).batch_limits("encode_images", "cpu")
+        assert method.batchable and method.batch_dim == (0, 0)
+        assert (method.max_batch_size, method.max_latency_ms) == (limits.max_batch_size, limits.max_latency_ms)
+
+
+@pytest.mark.parametrize(("api", "key"), [("encode_dinov2", "dinov2"), ("encode_dinov3", "dinov3")])
+def test_encode_apis_equal_the_model(runner, api, key):
+    spec = get_spec(key)
+    batch = prepare_images([photo(), noise_image(300, 200, seed=1), noise_image(90, 400, seed=2)], spec)
+    got = getattr(runner, api)(batch)
+    assert got.dtype == np.float32 and got.shape == (3, spec.output_dim)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    expected = DinoModel(spec, model_dir(spec), CPU).encode_images(batch)
+    assert np.abs(got - expected).max() < 1e-6
+
+
+def test_the_two_models_differ(runner):
+    pixels = prepare_images([photo()], get_spec("dinov2"))
+    assert not np.allclose(runner.encode_dinov2(pixels), runner.encode_dinov3(pixels), atol=1e-3)
+
+
+def test_info(runner):
+    info = runner.info()
+    assert info["key"] == "dino" and info["device"] == "cpu" and info["profile"] == "tiny"
+    for key in ("dinov2", "dinov3"):
+        spec = get_spec(key)
+        entry = info["models"][key]
+        assert entry["store_tag"] == spec.store_tag and entry["embedding_size"] == spec.output_dim
+        assert "CLS" in entry["pooling"] and entry["weights"] == "random (seeded)"
+        assert entry["batching"][f"encode_{key}"]["max_batch_size"] == spec.batch_limits("encode_images", "cpu").max_batch_size
