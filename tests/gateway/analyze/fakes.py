@@ -22,11 +22,6 @@ PERSON = (100, 50, 250, 290)
 FACE_IN_PERSON = (150, 70, 200, 120)  # 50 x 50
 FACE_OUTSIDE = (310, 20, 380, 90)  # 70 x 70: the largest face of the whole image
 
-_DINO = {
-    key: ModelSpec(key=key, profile="tiny", family="fake", display_name=key, arch="fake", input_size=56, output_dim=dim)
-    for key, dim in (("dinov2", 24), ("dinov3", 32))
-}
-
 
 def scene(person: bool = True, faces: bool = True) -> Image.Image:
     img = Image.new("RGB", (400, 300), (90, 90, 90))
@@ -60,7 +55,7 @@ class FakeBackends:
 
         if model_key in self.missing:
             raise ModelNotDeployed(f"the {model_key} model is not deployed on this server")
-        return _DINO.get(model_key) or get_spec(model_key, "tiny")
+        return get_spec(model_key, "tiny")
 
     async def _call(self, name: str) -> None:
         self.calls[name] += 1
