@@ -67,3 +67,17 @@ def test_train_classifiers_on_image_folders(server, tmp_path):
     clf = ClassifierStore(out).get("31")
     assert clf.coef.shape == (512,) and clf.metadata["n_train"] + clf.metadata["n_test"] == 18
     assert os.path.basename(clf.metadata["source"]) == "31"
+
+
+def test_bench_analyze_against_a_running_server(server, tmp_path):
+    script = load("bench_analyze")
+    args = script.parse_args(["--url", server.url, "--requests", "3", "--concurrency", "1", "2", "--warmup", "0"])
+    result = script.run(args)
+    assert result["profile"] == "tiny" and [lv["concurrency"] for lv in result["levels"]] == [1, 2]
+    for lv in result["levels"]:
+        assert lv["ok"] == 3 and lv["statuses"] == {"200": 3} and lv["requests_per_s"] > 0
+        assert lv["p50_ms"] <= lv["p99_ms"]
+        assert sum(lv["tasks"].values()) == 12 and lv["tasks"]["clip_face:success"] == 3
+    out = tmp_path / "bench.json"
+    assert script.main(["--url", server.url, "--requests", "1", "--concurrency", "1", "--warmup", "0", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["levels"][0]["ok"] == 1
