@@ -260,3 +260,21 @@ def test_bad_requests(http):
     assert bad(http, "/analyze_image/", json={"image_url": "http://10.0.0.1/a.jpg", "tasks": json.loads(tasks)})["error"] == "url_not_allowed"
     missing_field = bad(http, json={"image_base64": base64.b64encode(JPEG).decode(), "tasks": [{"type": "describe_image"}]})
     assert "operation_id" in json.dumps(missing_field)
+
+
+def test_bentoml_python_client(server, tmp_path):
+    """The README's Python example: BentoML's client sends the upload and the tasks."""
+    import bentoml
+
+    path = tmp_path / "person.jpg"
+    path.write_bytes(JPEG)
+    tasks = [
+        {"operation_id": "face", "type": "embed_dino_v2", "params": {"target": "prominent_face", "face_context": "whole_image"}},
+        {"operation_id": "caption", "type": "describe_image", "params": {"max_length": 8}},
+    ]
+    with bentoml.SyncHTTPClient(server.url) as client:
+        by_upload = client.analyze(image=path, tasks=tasks)
+        by_base64 = client.analyze(image_base64=base64.b64encode(JPEG).decode(), tasks=tasks)
+    assert by_upload["image_url"] == "uploaded:person.jpg" and by_base64["image_url"] == "base64"
+    assert near(by_upload["results"]["face"]["cropped_image_bbox"], FACE)
+    assert by_upload["results"] == by_base64["results"]
