@@ -138,3 +138,37 @@ def test_default_import_offline_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(WeightsDownloadError, match="HF_HUB_OFFLINE"):
         materialize(get_spec("caption", "default"), tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_the_default_import_path_with_a_stand_in_download(tmp_path, monkeypatch, reference):
+    """materialize's pretrained branch, offline: the hub download is stood in for by the tiny
+    model; the preprocessing check passes and the folder is written for the runner."""
+    import transformers
+
+    import models.caption as caption
+
+    processor, model = reference
+    seen = []
+
+    def stand_in(obj):
+        return type("StandIn", (), {"from_pretrained": staticmethod(lambda name, **kw: seen.append(name) or obj)})
+
+    monkeypatch.setattr(caption, "ensure_hub_reachable", seen.append)
+    monkeypatch.setattr(transformers, "BlipForConditionalGeneration", stand_in(model))
+    monkeypatch.setattr(transformers, "BlipProcessor", stand_in(processor))
+    spec = get_spec("caption", "default")
+    materialize(spec, tmp_path)
+    assert seen == [spec.weights_source, spec.pretrained, spec.pretrained]
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "tokenizer_config.json").exists()
+
+
+def test_a_checkpoint_with_other_preprocessing_is_refused(folder):
+    from transformers import BlipProcessor
+
+    from models.caption import _check_preprocess_matches
+
+    processor = BlipProcessor.from_pretrained(folder)
+    _check_preprocess_matches(get_spec("caption", "default"), processor)
+    processor.image_processor.image_mean = [0.5, 0.5, 0.5]
+    with pytest.raises(ValueError, match="differs from the checkpoint"):
+        _check_preprocess_matches(get_spec("caption", "default"), processor)

@@ -97,3 +97,28 @@ def test_default_import_offline_is_a_clear_error(tmp_path: Path, monkeypatch):
     with pytest.raises(WeightsDownloadError, match="COCO_V1"):
         materialize(get_spec("person", "default"), tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_the_default_import_path_with_a_stand_in_download(tmp_path, monkeypatch):
+    """materialize's pretrained branch, offline: torchvision's COCO weights are stood in for by
+    a seeded state dict of the same architecture; the stored folder loads back identically."""
+    import torch
+
+    import models.person as person
+
+    spec = get_spec("person", "default")
+    torch.manual_seed(1)
+    state = build(spec.arch, None).state_dict()
+    calls = []
+
+    class StandIn:
+        def get_state_dict(self, **kwargs):
+            calls.append(kwargs)
+            return state
+
+    monkeypatch.setattr(person, "ensure_url_reachable", lambda url, what: calls.append(url))
+    monkeypatch.setattr(person, "_weights_enum", lambda arch: {"COCO_V1": StandIn()})
+    materialize(spec, tmp_path)
+    assert calls == [person.TORCHVISION_DOWNLOADS, {"progress": False, "check_hash": True}]
+    loaded = person.load(tmp_path).state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
