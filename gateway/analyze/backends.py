@@ -28,6 +28,19 @@ class ModelNotDeployed(TaskFailed):
     pass
 
 
+async def _call(model_key: str, coro: Any) -> Any:
+    """`call_runner`, plus: any other runner failure (a 504 timeout, a 500) fails the task with
+    a message naming the model, instead of surfacing as an internal error."""
+    from bentoml.exceptions import BentoMLException
+
+    try:
+        return await call_runner(model_key, coro)
+    except BentoMLException as exc:
+        status = int(exc.error_code)
+        what = "timed out" if status == 504 else f"failed (HTTP {status})"
+        raise TaskFailed(f"the {model_key} model {what}; retry later") from exc
+
+
 class RunnerBackends:
     def __init__(self, service: Any) -> None:
         self.service = service
@@ -45,19 +58,19 @@ class RunnerBackends:
         return runner
 
     async def detect_persons(self, canvases: np.ndarray) -> np.ndarray:
-        return await call_runner("person", self._runner("person", "person").to_async.detect(canvases))
+        return await _call("person", self._runner("person", "person").to_async.detect(canvases))
 
     async def detect_faces(self, canvases: np.ndarray) -> np.ndarray:
-        return await call_runner("face", self._runner("face", "face").to_async.detect(canvases))
+        return await _call("face", self._runner("face", "face").to_async.detect(canvases))
 
     async def embed(self, model_key: str, pixels: np.ndarray) -> np.ndarray:
         attribute, api = EMBEDDERS[model_key]
         runner = self._runner(attribute, model_key)
-        return await call_runner(model_key, getattr(runner.to_async, api)(pixels))
+        return await _call(model_key, getattr(runner.to_async, api)(pixels))
 
     async def caption(self, pixels: np.ndarray, max_length: int) -> str:
         from runners.caption import CaptionRequest
 
         runner = self._runner("caption", "caption")
         request = CaptionRequest(pixels=pixels[0], max_length=max_length)
-        return (await call_runner("caption", runner.to_async.caption([request])))[0]
+        return (await _call("caption", runner.to_async.caption([request])))[0]

@@ -8,11 +8,12 @@ from ..specs import BatchLimits, ModelSpec
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# One Faster R-CNN v2 forward at 800 x 800 costs seconds on CPU: small batches, and a
-# shedding deadline that covers a queue but stays under the runner's 50 s timeout.
+# One Faster R-CNN v2 forward at 800 x 800 costs seconds on CPU (about 4 s on two idle cores,
+# 10-17 s when they are shared) and batching does not make a CPU faster: the smallest batches,
+# and a shedding deadline (503) that comes before the runner's 50 s timeout (504).
 BATCHING = {
     "detect": {
-        "cpu": BatchLimits(max_batch_size=4, max_latency_ms=40_000),
+        "cpu": BatchLimits(max_batch_size=2, max_latency_ms=40_000),
         "cuda": BatchLimits(max_batch_size=16, max_latency_ms=1_000),
     },
 }

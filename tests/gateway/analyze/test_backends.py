@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -64,6 +65,18 @@ def test_a_missing_runner_or_model_is_not_deployed():
     with pytest.raises(ModelNotDeployed, match="not part of this server"):
         backends.spec("no-such-model")
     assert backends.spec("clip").key == "clip"
+
+
+@pytest.mark.parametrize(("status", "message"), [(504, "the caption model timed out"), (500, "the caption model failed (HTTP 500)")])
+def test_a_runner_timeout_or_failure_fails_the_task_naming_the_model(status, message):
+    from gateway.analyze.schemas import TaskFailed
+
+    def failing(_):
+        raise BentoMLException("Not able to process the request in 50 seconds", error_code=status)
+
+    backends = RunnerBackends(SimpleNamespace(caption=FakeRunner(caption=failing)))
+    with pytest.raises(TaskFailed, match=re.escape(message)):
+        asyncio.run(backends.caption(np.zeros((1, 384, 384, 3), np.uint8), 10))
 
 
 def test_an_overloaded_runner_is_unavailable():
