@@ -11,11 +11,14 @@ from pathlib import Path
 
 import bentoml
 
+from gateway.access_log import AccessLogMiddleware, access_log_enabled
 from gateway.analyze.api import AnalyzeAPI
+from gateway.auth import APIKeyMiddleware, load_api_keys
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.encode import EncodeAPI
 from gateway.health import HealthMixin
 from gateway.images import ImageLoader
+from gateway.openapi import complete_spec
 from gateway.patches import refuse_server_side_file_fetch
 from gateway.settings import GatewaySettings
 from gateway.web import web_app
@@ -80,9 +83,18 @@ class ImageEmbed(EncodeAPI, AnalyzeAPI, HealthMixin):
     def runner_names(self) -> list[str]:
         return list(ImageEmbed.dependencies)
 
+    def openapi_document(self) -> dict:
+        return complete_spec(ImageEmbed.openapi_spec.asdict())
+
     @bentoml.on_shutdown
     async def close_fetcher(self) -> None:
         await self.images.aclose()
 
 
+# Added first = outermost of ours: the access log sees every answer (401, 413 included), the
+# key is checked before any body is read, and oversized bodies are cut off before parsing.
+if access_log_enabled():
+    ImageEmbed.add_asgi_middleware(AccessLogMiddleware)
+if API_KEYS := load_api_keys():
+    ImageEmbed.add_asgi_middleware(APIKeyMiddleware, keys=API_KEYS)
 ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)

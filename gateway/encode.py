@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Annotated
 
 import bentoml
 import numpy as np
+from pydantic import Field
 
 from intake.errors import ClientError
 
@@ -15,6 +17,9 @@ from .images import ImageRef, many_refs, single_ref, upload_name
 from .schemas import EmbedImageResponse, EncodedItem, EncodeImagesResponse, ItemError
 
 SEED_001_MODEL_NAME = "CLIP-ViT-B/32"
+# Declared in the schema (so clients and fuzzers know); the limits on length and count are
+# configurable and checked at run time.
+Text = Annotated[str, Field(min_length=1, description="non-empty; CLIP reads the first 77 tokens")]
 
 
 class EncodeAPI:
@@ -98,13 +103,13 @@ class EncodeAPI:
 
     @bentoml.api
     @api_errors
-    async def encode_text(self, text: str) -> list[float]:
+    async def encode_text(self, text: Text) -> list[float]:
         """Embed one text with CLIP's text tower, in the same space as encode_image.
         Texts longer than CLIP's 77 tokens are truncated."""
         return (await self.clip_text_vectors(self._check_texts([text])))[0].tolist()
 
     @bentoml.api
     @api_errors
-    async def encode_texts(self, texts: list[str]) -> list[list[float]]:
+    async def encode_texts(self, texts: Annotated[list[Text], Field(min_length=1)]) -> list[list[float]]:
         """Embed many texts: one 512-d vector per text, in order."""
         return (await self.clip_text_vectors(self._check_texts(texts))).tolist()

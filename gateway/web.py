@@ -35,6 +35,12 @@ async def operations() -> JSONResponse:
     return JSONResponse(available_operations().model_dump())
 
 
+@web_app.get("/docs.json", include_in_schema=False)
+async def openapi(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
+    """The OpenAPI document (BentoML's, with every error answer declared)."""
+    return JSONResponse(svc.openapi_document())
+
+
 @web_app.get("/docs", include_in_schema=False)
 async def docs() -> FileResponse:
     """Swagger UI over /docs.json (BentoML's page; its own home at / is our service info)."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from models import get_spec
 from models.caption import MAX_CAPTION_LENGTH
 from runners.common import batch_limits, runner_config
+from runners.metrics import timed_batch
 
 SPEC = get_spec("caption")
 _CAPTION = batch_limits(SPEC, "caption")
@@ -42,6 +43,7 @@ class CaptionRunner:
         self.model.caption(np.zeros((1, SPEC.input_size, SPEC.input_size, 3), dtype=np.uint8), [5])  # warm-up
 
     @bentoml.api(batchable=True, max_batch_size=_CAPTION.max_batch_size, max_latency_ms=_CAPTION.max_latency_ms)
+    @timed_batch("caption", "caption")
     def caption(self, requests: list[CaptionRequest]) -> list[str]:
         """One caption per request, in order: the batch is generated once to the largest
         max_length and each caption is cut to its own (greedy decoding makes that exact)."""

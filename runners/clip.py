@@ -7,6 +7,7 @@ import numpy as np
 
 from models import get_spec
 from runners.common import batch_limits, runner_config
+from runners.metrics import timed_batch
 
 SPEC = get_spec("clip")
 _IMAGES = batch_limits(SPEC, "encode_images")
@@ -36,11 +37,13 @@ class ClipRunner:
         max_batch_size=_IMAGES.max_batch_size,
         max_latency_ms=_IMAGES.max_latency_ms,
     )
+    @timed_batch("clip", "encode_images")
     def encode_images(self, images: np.ndarray) -> np.ndarray:
         """uint8 (n, 224, 224, 3), already resized by the gateway -> float32 (n, 512)."""
         return self.model.encode_images(images)
 
     @bentoml.api(batchable=True, max_batch_size=_TEXTS.max_batch_size, max_latency_ms=_TEXTS.max_latency_ms)
+    @timed_batch("clip", "encode_texts")
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Strings -> float32 (n, 512) in the image embeddings' space."""
         return self.model.encode_texts(texts)

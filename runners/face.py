@@ -8,6 +8,7 @@ import numpy as np
 from models import get_spec
 from models.detection import MAX_DETECTIONS
 from runners.common import batch_limits, runner_config
+from runners.metrics import timed_batch
 
 SPEC = get_spec("face")
 _DETECT = batch_limits(SPEC, "detect")
@@ -33,6 +34,7 @@ class FaceRunner:
         max_batch_size=_DETECT.max_batch_size,
         max_latency_ms=_DETECT.max_latency_ms,
     )
+    @timed_batch("face", "detect")
     def detect(self, images: np.ndarray) -> np.ndarray:
         """uint8 (n, 640, 640, 3) letterboxed by the gateway -> float32 (n, 32, 5): faces
         `[xmin, ymin, xmax, ymax, probability]` in canvas pixels, best first, zero-padded."""

@@ -48,3 +48,53 @@ def test_the_patch_applies_to_instances_as_bentoml_calls_it(patched):
         asyncio.run(serde.ensure_file("http://127.0.0.1:9/x.png"))
     upload = UploadFile(io.BytesIO(b"GIF89a"), filename="a.gif")
     assert asyncio.run(serde.ensure_file(upload)) is upload
+
+
+def test_unparseable_multipart_is_a_schema_error_not_a_500():
+    from _bentoml_impl.serde import MultipartSerde
+    from starlette.requests import Request
+
+    from gateway.patches import apply_bentoml_patches
+
+    apply_bentoml_patches()
+
+    def request(content_type: bytes, body: bytes) -> Request:
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        scope = {"type": "http", "method": "POST", "path": "/x", "headers": [(b"content-type", content_type)]}
+        return Request(scope, receive)
+
+    for content_type, body in ((b"multipart/form-data", b""), (b"multipart/form-data; boundary=abc", b"--abc\r\n[]--abc--\r\n")):
+        with pytest.raises(ValidationError) as info:
+            asyncio.run(MultipartSerde().parse_request(request(content_type, body), object))
+        assert info.value.errors()[0]["type"] == "malformed_multipart"
+
+
+def test_client_error_tracebacks_are_dropped_and_server_faults_kept():
+    import logging
+
+    from gateway.patches import BENTOML_ERROR_LOGGER, apply_bentoml_patches
+
+    apply_bentoml_patches()
+    logger = logging.getLogger(BENTOML_ERROR_LOGGER)
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ValidationError.from_exception_data("Input", [])
+        except ValidationError:
+            logger.error("Exception on /x [POST]", exc_info=True)
+        try:
+            raise RuntimeError("a real fault")
+        except RuntimeError:
+            logger.error("Exception on /y [POST]", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in seen] == ["Exception on /y [POST]"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import ROOT
@@ -45,14 +46,24 @@ class Server:
         return "\n".join(lines[-tail:])
 
     def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then SIGKILL whatever is left, workers included: BentoML starts its
+        workers in sessions of their own, so signalling the process group misses them."""
+        try:
+            family = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
+                pass
+        for proc in family:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        return self.process.wait()
 
 
 def server_env(**extra: str) -> dict[str, str]:
@@ -95,7 +106,8 @@ def start_server(target: str = ".", **extra_env: str) -> Server:
         if process.poll() is not None:
             raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+            # A generous client timeout: an abandoned probe keeps BentoML's shutdown waiting.
+            if httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass

@@ -139,6 +139,16 @@ def test_wrong_types(http):
     assert http.post("/encode_texts", json={"texts": "not a list"}).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("multipart/form-data", b""), ("multipart/form-data; boundary=abc", b"--abc\r\n[]--abc--\r\n")],
+)
+def test_unparseable_multipart(http, content_type, body):
+    resp = http.post("/encode_images", content=body, headers={"Content-Type": content_type})
+    assert resp.status_code == 400
+    assert resp.json()["detail"][0]["type"] == "malformed_multipart"
+
+
 def test_server_still_serves_after_bad_inputs(http):
     assert http.get("/health").json()["status"] == "healthy"
     resp = upload(http, JPEG)
