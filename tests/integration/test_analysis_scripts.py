@@ -75,7 +75,8 @@ def test_bench_analyze_against_a_running_server(server, tmp_path):
     result = script.run(args)
     assert result["profile"] == "tiny" and [lv["concurrency"] for lv in result["levels"]] == [1, 2]
     for lv in result["levels"]:
-        assert lv["ok"] == 3 and lv["statuses"] == {"200": 3} and lv["requests_per_s"] > 0
+        assert lv["ok"] == lv["complete"] == 3 and lv["statuses"] == {"200": 3} and lv["requests_per_s"] > 0
+        assert lv["task_errors"] == {}
         assert lv["p50_ms"] <= lv["p99_ms"]
         assert sum(lv["tasks"].values()) == 12 and lv["tasks"]["clip_face:success"] == 3
     out = tmp_path / "bench.json"
