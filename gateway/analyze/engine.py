@@ -70,7 +70,7 @@ async def run_task(ctx: AnalysisContext, task: ValidTask) -> OperationResult:
     except ClientError as exc:  # a runner refused the input
         return error(exc.detail)
     except RunnerUnavailable as exc:
-        return error(f"the {exc.runner} model is unavailable ({exc.detail}); retry shortly")
+        return error(f"the {exc.runner} model is unavailable: {exc.detail}")
     except Exception as exc:  # a bug: reported in the task, logged in full, never a 500
         logger.exception("task %r (%s) failed", task.operation_id, task.type)
         return error(f"internal error while running this task ({type(exc).__name__}); see the server log")
