@@ -12,6 +12,7 @@ from pathlib import Path
 import bentoml
 
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
+from gateway.analyze.api import AnalyzeAPI
 from gateway.auth import APIKeyMiddleware, load_api_keys
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.encode import EncodeAPI
@@ -36,10 +37,13 @@ preflight()
 for _spec in list_models():
     model_dir(_spec)
 
-from runners.clip import ClipRunner  # noqa: E402  (after the preflight: it picks batch limits per device)
+from runners.caption import CaptionRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
+from runners.clip import ClipRunner  # noqa: E402
 from runners.dino import DinoRunner  # noqa: E402
 from runners.index import IndexRunner  # noqa: E402
 from runners.internvit import InternVitRunner  # noqa: E402
+from runners.face import FaceRunner  # noqa: E402
+from runners.person import PersonRunner  # noqa: E402
 
 refuse_server_side_file_fetch()
 LIMITS = GatewaySettings.from_env()
@@ -69,8 +73,11 @@ IMAGE = (
 
 @bentoml.asgi_app(web_app, path="/")
 @bentoml.service(name="image_embed", image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
-class ImageEmbed(EncodeAPI, InternVitAPI, Seed000API, SearchAPI, IndexAdminAPI, HealthMixin):
+class ImageEmbed(EncodeAPI, AnalyzeAPI, InternVitAPI, Seed000API, SearchAPI, IndexAdminAPI, HealthMixin):
     clip = bentoml.depends(ClipRunner)
+    person = bentoml.depends(PersonRunner)
+    face = bentoml.depends(FaceRunner)
+    caption = bentoml.depends(CaptionRunner)
     dino = bentoml.depends(DinoRunner)  # encode_dinov2 / encode_dinov3
     internvit = bentoml.depends(InternVitRunner)
     index = bentoml.depends(IndexRunner)
@@ -83,6 +90,7 @@ class ImageEmbed(EncodeAPI, InternVitAPI, Seed000API, SearchAPI, IndexAdminAPI, 
         self.test_extract_mode = TEST_EXTRACT_MODE
         self.limits = LIMITS
         self.images = ImageLoader()
+        self.init_analyze()
 
     def api_names(self) -> list[str]:
         return list(ImageEmbed.apis)

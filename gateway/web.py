@@ -1,4 +1,4 @@
-"""Plain HTTP routes mounted beside the BentoML APIs: GET /, GET /health, GET /docs.
+"""Plain HTTP routes mounted beside the BentoML APIs: GET /, /health, /available_operations/, /docs.
 
 BentoML APIs are POST-only; these GET routes are part of the seeds' contracts (health checks
 and service info) and the human-facing docs page.
@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from .errors import api_errors
+from .analyze.operations import available_operations
 from .health import service_info
 
 web_app = FastAPI(title="image-embed routes", docs_url=None, redoc_url=None, openapi_url=None)
@@ -27,6 +28,12 @@ async def root(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
 async def health(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
     status, body = await svc.health_report()
     return JSONResponse(body, status_code=status)
+
+
+@web_app.get("/available_operations/", summary="The analyze API's operations: description, allowed and default targets")
+@web_app.get("/available_operations", include_in_schema=False)
+async def operations() -> JSONResponse:
+    return JSONResponse(available_operations().model_dump())
 
 
 @web_app.get("/docs.json", include_in_schema=False)

@@ -24,7 +24,12 @@ def hub_endpoint() -> str:
 def ensure_hub_reachable(what: str) -> None:
     if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):
         raise WeightsDownloadError(f"cannot download {what}: HF_HUB_OFFLINE is set")
-    parts = urlsplit(hub_endpoint())
+    ensure_url_reachable(hub_endpoint(), what)
+
+
+def ensure_url_reachable(url: str, what: str) -> None:
+    """A TCP connection to `url`'s host within seconds, or a clear WeightsDownloadError."""
+    parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:

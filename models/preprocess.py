@@ -55,12 +55,36 @@ def center_crop(img: Image.Image, size: int, rounding: str = "round") -> Image.I
     return img.crop((left, top, left + size, top + size))
 
 
+def letterbox_size(width: int, height: int, canvas: int) -> tuple[int, int]:
+    """The size an image takes on a `canvas` x `canvas` letterbox: long side = canvas."""
+    scale = canvas / max(width, height)
+    return max(1, min(canvas, round(width * scale))), max(1, min(canvas, round(height * scale)))
+
+
+def letterbox(img: Image.Image, canvas: int, interpolation: str) -> Image.Image:
+    """Resize so the long side is `canvas` (aspect kept) and paste top-left on black.
+
+    Detectors get one fixed shape whatever the image's, so requests batch together; boxes
+    map back with the per-axis factors of `letterbox_size`.
+    """
+    size = letterbox_size(img.width, img.height, canvas)
+    if size != img.size:
+        img = img.resize(size, _PIL_INTERPOLATION[interpolation])
+    if size == (canvas, canvas):
+        return img
+    board = Image.new("RGB", (canvas, canvas))
+    board.paste(img, (0, 0))
+    return board
+
+
 def prepare_image(img: Image.Image, spec: ModelSpec) -> np.ndarray:
     """An RGB PIL image -> uint8 array (size, size, 3) as the model's transform sees it."""
     if img.mode != "RGB":
         img = img.convert("RGB")
     size = spec.input_size
-    if spec.resize_mode == "squash":
+    if spec.resize_mode == "letterbox":
+        img = letterbox(img, size, spec.interpolation)
+    elif spec.resize_mode == "squash":
         if img.size != (size, size):
             img = img.resize((size, size), _PIL_INTERPOLATION[spec.interpolation])
     else:

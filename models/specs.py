@@ -21,6 +21,7 @@ PROFILE_HELP = {
     "bench": "default architectures with seeded random weights: offline speed measurements",
 }
 DEVICE_KINDS = ("cpu", "cuda")
+RESIZE_MODES = ("shortest", "squash", "letterbox")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,20 +54,25 @@ class ModelSpec:
     arch: str  # the library's architecture name: "ViT-B-32"
     arch_config: dict[str, Any] | None = None  # a custom config (tiny), else the library's own
     pretrained: str | None = None  # the library's pretrained tag; None = seeded random weights
+    # The pretrained weights ship inside an installed package (facenet-pytorch's MTCNN): no
+    # download, so every profile, tiny included, uses them.
+    weights_bundled: bool = False
     seed: int = 0  # seed of the random weights when pretrained is None
     weights_source: str = ""  # where pretrained weights come from, for humans and errors
     input_size: int = 224
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     interpolation: str = "bicubic"  # "bicubic" | "bilinear"
-    resize_mode: str = "shortest"  # "shortest" (resize short side, center crop) | "squash"
+    # "shortest" (resize short side, center crop) | "squash" (to size x size) | "letterbox"
+    # (long side to size, aspect kept, pasted top-left on a black size x size canvas: detectors)
+    resize_mode: str = "shortest"
     # "shortest" only: the short side is resized to this before the center crop (None = input_size;
     # DINOv2's processor resizes to 256, then crops 224).
     resize_size: int | None = None
     # "shortest" only: how the center crop's offsets round, "round" (torchvision, open_clip, timm)
     # or "floor" (transformers' image processors: (size - crop) // 2).
     crop_rounding: str = "round"
-    output_dim: int = 512
+    output_dim: int | None = 512  # embedding size; None for models that do not embed (detectors, captions)
     context_length: int | None = None  # text encoders only
     # api name -> device kind -> limits
     batching: dict[str, dict[str, BatchLimits]] = field(default_factory=dict)
@@ -76,7 +82,7 @@ class ModelSpec:
             raise ValueError(f"unknown profile {self.profile!r}; expected one of {PROFILES}")
         if self.interpolation not in ("bicubic", "bilinear"):
             raise ValueError(f"unsupported interpolation {self.interpolation!r}")
-        if self.resize_mode not in ("shortest", "squash"):
+        if self.resize_mode not in RESIZE_MODES:
             raise ValueError(f"unsupported resize_mode {self.resize_mode!r}")
         if self.crop_rounding not in ("round", "floor"):
             raise ValueError(f"unsupported crop_rounding {self.crop_rounding!r}")

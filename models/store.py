@@ -15,7 +15,14 @@ from types import ModuleType
 from .specs import ModelSpec
 
 # family -> module with materialize(spec, dir) and a model class
-FAMILIES = {"open_clip": "models.clip", "dino": "models.dino", "timm": "models.timm_vit"}
+FAMILIES = {
+    "open_clip": "models.clip",
+    "dino": "models.dino",
+    "timm": "models.timm_vit",
+    "torchvision_detection": "models.person",
+    "facenet_mtcnn": "models.face",
+    "transformers_blip": "models.caption",
+}
 
 
 class ModelNotImportedError(RuntimeError):

@@ -26,6 +26,8 @@ os.environ["IMAGE_EMBED_DATA_DIR"] = os.path.join(_HOME, "index-data")  # never 
 os.environ["IMAGE_EMBED_PROFILE"] = "tiny"
 os.environ["IMAGE_EMBED_DEVICE"] = "cpu"
 os.environ.pop("IMAGE_EMBED_URL_ALLOWLIST", None)
+# classify's classifiers: a directory of the session's own (tests write classifiers into it)
+os.environ["IMAGE_EMBED_CLASSIFIERS_DIR"] = str(Path(_HOME) / "classifiers")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -37,6 +39,14 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def bentoml_home() -> Path:
     return Path(_HOME)
+
+
+@pytest.fixture(scope="session")
+def classifiers_dir(bentoml_home) -> Path:
+    """The IMAGE_EMBED_CLASSIFIERS_DIR every server of the session reads."""
+    path = Path(os.environ["IMAGE_EMBED_CLASSIFIERS_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-APIS = {"encode_image", "encode_images", "encode_text", "encode_texts", "embed_image"}
+APIS = {"encode_image", "encode_images", "encode_text", "encode_texts", "embed_image", "analyze", "analyze_image", "analyze_image_upload"}
 
 
 def test_root_is_service_info(http):
@@ -15,7 +15,9 @@ def test_root_is_service_info(http):
     body = resp.json()
     assert body["status"] == "ok" and body["profile"] == "tiny"
     assert APIS <= set(body["apis"])
-    assert body["models"][0]["embedding_size"] == 512
+    models = {m["key"]: m for m in body["models"]}
+    assert models["clip"]["embedding_size"] == 512
+    assert models["person"]["embedding_size"] is None  # detectors and captioners do not embed
 
 
 def test_health_has_both_seeds_fields(http):
@@ -49,5 +51,6 @@ def test_docs_page_and_openapi(http):
     paths = set(spec["paths"])
     assert {"/encode_image", "/encode_images", "/encode_text", "/encode_texts", "/embed-image"} <= paths
     assert {"/health", "/"} <= paths
+    assert {"/analyze", "/analyze_image/", "/analyze_image_upload/", "/available_operations/"} <= paths
     description = spec["paths"]["/encode_image"]["post"].get("description", "")
     assert "512" in description

@@ -85,3 +85,22 @@ def test_encode_images_mixes_good_and_refused_urls(http, images):
     assert [r["error"] is None for r in results] == [True, False, True]
     assert results[1]["error"]["error"] == "url_not_allowed"
     assert results[0]["embedding"] == results[2]["embedding"]
+
+
+def test_seed_002_analyze_image_by_url(http, images):
+    """POST /analyze_image/ (seed 002): the URL is fetched once and echoed as image_url."""
+    url = images.serve("person.jpg", JPEG)
+    before = len(images.requests)
+    tasks = [
+        {"operation_id": "whole", "type": "embed_clip_vit_b_32", "params": {"target": "whole_image"}},
+        {"operation_id": "face", "type": "embed_clip_vit_b_32", "params": {"target": "prominent_face", "face_context": "whole_image"}},
+        {"operation_id": "box", "type": "detect_bounding_box", "params": {"target": "prominent_face", "face_context": "whole_image"}},
+    ]
+    resp = http.post("/analyze_image/", json={"image_url": url, "tasks": tasks})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["image_url"] == url and len(images.requests) == before + 1
+    assert {r["status"] for r in body["results"].values()} == {"success"}
+    assert body["results"]["face"]["cropped_image_bbox"] == body["results"]["box"]["data"]
+    by_upload = http.post("/encode_image", files={"image": ("a.jpg", JPEG, "image/jpeg")}).json()
+    np.testing.assert_allclose(body["results"]["whole"]["data"], by_upload, atol=1e-6)

@@ -53,7 +53,17 @@ def test_only_default_profile_downloads_weights():
     for spec in list_models("default"):
         assert not spec.random_weights and spec.weights_source
     for profile in ("tiny", "bench"):
-        assert all(s.random_weights for s in list_models(profile))
+        # random weights, or real ones that ship inside an installed package (no download)
+        assert all(s.random_weights or s.weights_bundled for s in list_models(profile))
+
+
+def test_bundled_weights_are_the_same_in_every_profile():
+    bundled = [s for s in list_models("default") if s.weights_bundled]
+    assert bundled, "expected MTCNN's package weights"
+    for spec in bundled:
+        for profile in ("tiny", "bench"):
+            twin = get_spec(spec.key, profile)
+            assert twin.weights_bundled and twin.fingerprint == spec.fingerprint
 
 
 def test_clip_tiny_twin_output_dim_matches_its_config():

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from models import get_spec, registry
+from models import get_spec, list_models, registry
 from models.store import find
 from tests.conftest import ROOT
 
@@ -30,7 +30,7 @@ def test_tiny_import_then_skip(script, capsys):
     second = capsys.readouterr()
     assert f"{get_spec('clip', 'tiny').store_tag}: already in the model store, skipped" in second.out
     assert "imported in" not in second.out
-    assert f"done: {len(registry.list_models('tiny'))} model(s) of profile 'tiny'" in second.out
+    assert f"done: {len(list_models('tiny'))} model(s) of profile 'tiny'" in second.out
 
 
 def test_a_new_spec_is_imported_once(script, capsys, monkeypatch):

@@ -1,0 +1,65 @@
+"""What each operation type does, given a validated task and the request's context."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from .classifiers import ClassifierError
+from .regions import PROMINENT_PERSON
+from .schemas import OperationResult, TaskFailed, TaskSkipped, success
+
+if TYPE_CHECKING:
+    from .engine import AnalysisContext
+    from .operations import ValidTask
+
+Handler = Callable[["AnalysisContext", "ValidTask"], Awaitable[OperationResult]]
+
+
+async def detect_bounding_box(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+    """data: [xmin, ymin, xmax, ymax] of the most prominent person or face; null if none."""
+    if task.target == PROMINENT_PERSON:
+        found = await ctx.regions.person()
+    else:
+        found = await ctx.regions.face(task.face_context)
+    return success(list(found.box) if found else None)
+
+
+def embed_with(model_key: str) -> Handler:
+    async def embed(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+        region = await ctx.regions.region(task.target, task.face_context)
+        vector = await ctx.embedding(model_key, region)
+        return await ctx.result([float(x) for x in vector], region)
+
+    embed.__name__ = f"embed_{model_key}"
+    return embed
+
+
+async def classify(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+    """data: {"is_in_collection": bool, "probability": float} from the collection's classifier."""
+    collection_id = str(task.params["collection_id"])
+    try:
+        clf = ctx.classifiers.get(collection_id)
+    except ClassifierError as exc:
+        raise TaskFailed(str(exc)) from None
+    if clf is None:
+        known = ctx.classifiers.collection_ids()
+        raise TaskSkipped(
+            f"no classifier model for collection_id {collection_id} on this server "
+            f"(known: {', '.join(known) if known else 'none'}; see scripts/train_classifiers.py)"
+        )
+    spec = ctx.backends.spec("clip")
+    try:
+        ctx.classifiers.check(clf, spec.store_tag, spec.output_dim or 0)
+    except ClassifierError as exc:
+        raise TaskFailed(str(exc)) from None
+    region = await ctx.regions.region(task.target, task.face_context)
+    vector = await ctx.embedding("clip", region)
+    return await ctx.result(clf.predict(vector), region)
+
+
+async def describe_image(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+    """data: a caption of the region, at most max_length tokens."""
+    region = await ctx.regions.region(task.target, task.face_context)
+    text = await ctx.caption(region, int(task.params["max_length"]))
+    return await ctx.result(text, region)
