@@ -13,7 +13,7 @@ import numpy as np
 from models.registry import UnknownModelError, get_spec
 from models.specs import ModelSpec
 
-from ..errors import call_runner
+from ..errors import RunnerTimeout, call_runner
 from .schemas import TaskFailed
 
 # model key -> (attribute of the runner dependency on the gateway, its batchable API)
@@ -35,6 +35,8 @@ async def _call(model_key: str, coro: Any) -> Any:
 
     try:
         return await call_runner(model_key, coro)
+    except RunnerTimeout as exc:  # the runner's 504, or the dependency client's own timeout
+        raise TaskFailed(f"the {model_key} model timed out; retry later") from exc
     except BentoMLException as exc:
         status = int(exc.error_code)
         what = "timed out" if status == 504 else f"failed (HTTP {status})"
