@@ -9,7 +9,10 @@ For every hop (the first URL and each redirect):
   the resolver turns into the address that is then checked;
 - the connection goes to the address that was checked (Host header and TLS SNI keep the
   name), so a DNS answer that changes between check and connect cannot slip through;
-- an allow-list (IMAGE_EMBED_URL_ALLOWLIST) admits named internal hosts or networks.
+- an allow-list (IMAGE_EMBED_URL_ALLOWLIST) admits named internal hosts or networks;
+- IMAGE_EMBED_URL_POLICY=allowlist admits nothing else, and refuses a host name that is not
+  on the list before resolving it (no DNS query leaves the server for it);
+  IMAGE_EMBED_URL_POLICY=off refuses every URL.
 Downloads have a connect timeout, a total deadline, and a size cap enforced while streaming.
 """
 
@@ -72,6 +75,8 @@ def is_public(ip: IPAddress) -> bool:
 
 
 def parse_url(raw: str, settings: IntakeSettings) -> httpx.URL:
+    if settings.url_policy == "off":
+        raise URLNotAllowed("this server does not fetch image URLs (IMAGE_EMBED_URL_POLICY=off); upload the image")
     if len(raw) > settings.max_url_length:
         raise URLNotAllowed(f"the URL is {len(raw)} characters; the limit is {settings.max_url_length}")
     try:
@@ -105,9 +110,19 @@ async def vet(url: httpx.URL, settings: IntakeSettings) -> VettedTarget:
     """Check one hop; the returned target says where to connect."""
     host = url.host
     port = url.port or (443 if url.scheme == "https" else 80)
+    only_listed = settings.url_policy == "allowlist"
+    if only_listed and not _may_be_listed(host, port, settings):
+        raise URLNotAllowed(
+            f"refusing to fetch from {host}: this server only fetches from the hosts in "
+            "IMAGE_EMBED_URL_ALLOWLIST (IMAGE_EMBED_URL_POLICY=allowlist)"
+        )
     addresses = await resolve(host, port)
     for ip in addresses:
         admitted = any(rule.admits(host, ip, port) for rule in settings.allowlist)
+        if only_listed and not admitted:
+            raise URLNotAllowed(
+                f"refusing to fetch from {host} ({ip}): not in IMAGE_EMBED_URL_ALLOWLIST (IMAGE_EMBED_URL_POLICY=allowlist)"
+            )
         if not admitted and not is_public(ip):
             shown = host if str(ip) == host else f"{host} ({ip})"
             raise URLNotAllowed(
@@ -115,6 +130,19 @@ async def vet(url: httpx.URL, settings: IntakeSettings) -> VettedTarget:
                 "or reserved); an operator can admit internal hosts with IMAGE_EMBED_URL_ALLOWLIST"
             )
     return VettedTarget(url=url, host=host, port=port, ip=addresses[0])
+
+
+def _may_be_listed(host: str, port: int, settings: IntakeSettings) -> bool:
+    """Whether `host` can pass the allow-list, decided without DNS.
+
+    An IP literal is checked against the network rules; a name must be on the list by name.
+    """
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.lower().rstrip(".")
+        return any(rule.host == name and rule.port in (None, port) for rule in settings.allowlist)
+    return any(rule.admits(host, ip, port) for rule in settings.allowlist)
 
 
 def make_client(settings: IntakeSettings) -> httpx.AsyncClient:

@@ -9,6 +9,11 @@
     IMAGE_EMBED_URL_ALLOWLIST        comma-separated hosts, IPs or CIDR networks, each optionally
                                      with :port, admitted even when they resolve to private,
                                      loopback or link-local addresses (default: none)
+    IMAGE_EMBED_URL_POLICY           which image URLs the server fetches (default `public`):
+                                     public     any globally routable address, plus the allow-list
+                                     allowlist  only the allow-list: a host name not on it is refused
+                                                before any DNS lookup (private deployments, tests)
+                                     off        no URL inputs at all (uploads and base64 only)
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ MiB = 1024 * 1024
 
 class IntakeSettingsError(ValueError):
     pass
+
+
+URL_POLICIES = ("public", "allowlist", "off")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +108,13 @@ class IntakeSettings:
     max_redirects: int = 5
     max_url_length: int = 2048
     allowlist: tuple[AllowRule, ...] = field(default_factory=tuple)
+    url_policy: str = "public"
+
+    def __post_init__(self) -> None:
+        if self.url_policy not in URL_POLICIES:
+            raise IntakeSettingsError(
+                f"IMAGE_EMBED_URL_POLICY={self.url_policy!r} is not one of {', '.join(URL_POLICIES)}"
+            )
 
     @classmethod
     def from_env(cls) -> "IntakeSettings":
@@ -113,4 +128,5 @@ class IntakeSettings:
             fetch_timeout_s=_float("IMAGE_EMBED_FETCH_TIMEOUT", d.fetch_timeout_s),
             max_redirects=env_int("IMAGE_EMBED_FETCH_MAX_REDIRECTS", d.max_redirects, minimum=0),
             allowlist=tuple(AllowRule.parse(e) for e in raw_allow.split(",") if e.strip()),
+            url_policy=os.environ.get("IMAGE_EMBED_URL_POLICY", "").strip().lower() or d.url_policy,
         )

@@ -26,6 +26,9 @@ os.environ["IMAGE_EMBED_DATA_DIR"] = os.path.join(_HOME, "index-data")  # never 
 os.environ["IMAGE_EMBED_PROFILE"] = "tiny"
 os.environ["IMAGE_EMBED_DEVICE"] = "cpu"
 os.environ.pop("IMAGE_EMBED_URL_ALLOWLIST", None)
+# Servers and gateways under test fetch only from allow-listed loopback servers: a host name
+# that a test (or the fuzzer) makes up is refused before any DNS lookup.
+os.environ["IMAGE_EMBED_URL_POLICY"] = "allowlist"
 # classify's classifiers: a directory of the session's own (tests write classifiers into it)
 os.environ["IMAGE_EMBED_CLASSIFIERS_DIR"] = str(Path(_HOME) / "classifiers")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")

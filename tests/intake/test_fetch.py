@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 
 import pytest
 
@@ -95,9 +96,75 @@ def test_public_ip_literal_passes_the_check_without_a_request():
     assert target.connect_url().host == "8.8.8.8"
 
 
-def test_unresolvable_host_is_a_fetch_failure():
+def test_unresolvable_host_is_a_fetch_failure(monkeypatch):
+    async def no_such_host(self, host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    # No real DNS query: the resolver is replaced by one that knows no names.
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", no_such_host)
     with pytest.raises(URLFetchFailed, match="resolve"):
         fetch("http://no-such-host.invalid/a.jpg", IntakeSettings())
+
+
+class NoDNS:
+    """A resolver that records the names asked for and fails the test if one is asked."""
+
+    def __init__(self, monkeypatch):
+        self.asked: list[str] = []
+        real = asyncio.base_events.BaseEventLoop.getaddrinfo
+        recorder = self
+
+        async def getaddrinfo(self, host, *args, **kwargs):
+            recorder.asked.append(host)
+            return await real(self, host, *args, **kwargs)
+
+        monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://example.com/a.jpg", "https://images.example.org/x.png", "http://8.8.8.8/a.jpg",
+     "http://2130706433/", "http://localhost/a.jpg", "http://[2001:4860:4860::8888]/a.jpg"],
+)
+def test_allowlist_policy_refuses_unlisted_hosts_before_any_dns_lookup(monkeypatch, url):
+    dns = NoDNS(monkeypatch)
+    settings = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse("127.0.0.1"),))
+    with pytest.raises(URLNotAllowed, match="IMAGE_EMBED_URL_POLICY=allowlist") as err:
+        fetch(url, settings)
+    assert err.value.status == 400
+    assert dns.asked == []
+
+
+def test_allowlist_policy_fetches_listed_hosts(local):
+    data = encode(noise_image(20, 20), "PNG")
+    url = local.serve("a.png", data)
+    settings = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse(f"127.0.0.1:{local.port}"),))
+    assert fetch(url, settings) == data
+    by_name = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse("localhost"),))
+    assert fetch(f"http://localhost:{local.port}/file?name=a.png", by_name) == data
+
+
+def test_allowlist_policy_checks_every_redirect_hop(local):
+    settings = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse(f"127.0.0.1:{local.port}"),))
+    with pytest.raises(URLNotAllowed, match="IMAGE_EMBED_URL_POLICY=allowlist"):
+        fetch(local.url("/redirect?to=http://example.com/a.jpg"), settings)
+    assert [r["path"] for r in local.requests] == ["/redirect"]
+
+
+def test_allowlist_policy_refuses_a_listed_name_resolving_outside_the_port_rule(local):
+    settings = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse(f"localhost:{local.port + 1}"),))
+    with pytest.raises(URLNotAllowed):
+        fetch(local.serve("a.png", b"x"), settings)
+    assert local.requests == []
+
+
+def test_off_policy_refuses_every_url(local):
+    url = local.serve("a.png", b"x")
+    settings = IntakeSettings(url_policy="off", allowlist=(AllowRule.parse("127.0.0.0/8"),))
+    with pytest.raises(URLNotAllowed, match="does not fetch image URLs") as err:
+        fetch(url, settings)
+    assert err.value.status == 400
+    assert local.requests == []
 
 
 def test_allow_listed_local_server_is_fetched(local):

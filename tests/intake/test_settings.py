@@ -65,3 +65,13 @@ def test_bad_values_name_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(IntakeSettingsError, match=name):
         IntakeSettings.from_env()
+
+
+def test_url_policy_from_env(monkeypatch):
+    monkeypatch.delenv("IMAGE_EMBED_URL_POLICY", raising=False)
+    assert IntakeSettings.from_env().url_policy == "public"
+    monkeypatch.setenv("IMAGE_EMBED_URL_POLICY", " AllowList ")
+    assert IntakeSettings.from_env().url_policy == "allowlist"
+    monkeypatch.setenv("IMAGE_EMBED_URL_POLICY", "none")
+    with pytest.raises(IntakeSettingsError, match="IMAGE_EMBED_URL_POLICY='none' is not one of public, allowlist, off"):
+        IntakeSettings.from_env()

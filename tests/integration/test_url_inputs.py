@@ -104,3 +104,13 @@ def test_seed_002_analyze_image_by_url(http, images):
     assert body["results"]["face"]["cropped_image_bbox"] == body["results"]["box"]["data"]
     by_upload = http.post("/encode_image", files={"image": ("a.jpg", JPEG, "image/jpeg")}).json()
     np.testing.assert_allclose(body["results"]["whole"]["data"], by_upload, atol=1e-6)
+
+
+def test_unlisted_host_names_are_refused_under_the_allowlist_policy(http):
+    # The session's servers run with IMAGE_EMBED_URL_POLICY=allowlist: a made-up name is
+    # refused before any DNS lookup, so no test can make the server reach the outside world.
+    resp = http.post("/encode_image", json={"url": "http://images.example.com/cat.jpg"})
+    assert resp.status_code == 400
+    body = resp.json()
+    assert body["error"] == "url_not_allowed"
+    assert "IMAGE_EMBED_URL_POLICY=allowlist" in body["detail"]
