@@ -26,6 +26,7 @@ from gateway.search import SearchAPI
 from gateway.seed000 import Seed000API, extract_mode_setting
 from gateway.settings import GatewaySettings
 from gateway.web import web_app
+from intake.settings import IntakeSettings
 from models import get_spec, list_models
 from models.device import preflight
 from models.store import model_dir
@@ -47,6 +48,7 @@ from runners.person import PersonRunner  # noqa: E402
 
 refuse_server_side_file_fetch()
 LIMITS = GatewaySettings.from_env()
+INTAKE = IntakeSettings.from_env()  # URL policy, allow-list, image limits; a bad setting stops the start
 LEVELS = LevelSettings.from_env()  # InternViT's three-level views; a bad setting stops the start
 TEST_EXTRACT_MODE = extract_mode_setting()
 
@@ -89,7 +91,7 @@ class ImageEmbed(EncodeAPI, AnalyzeAPI, InternVitAPI, Seed000API, SearchAPI, Ind
         self.levels = LEVELS
         self.test_extract_mode = TEST_EXTRACT_MODE
         self.limits = LIMITS
-        self.images = ImageLoader()
+        self.images = ImageLoader(settings=INTAKE)
         self.init_analyze()
 
     def api_names(self) -> list[str]:

@@ -65,3 +65,13 @@ def test_client_errors_carry_the_reason(client, tmp_path):
         client.encode_image(image=bad)
     assert err.value.error_code == 415
     assert "PDF" in str(err.value)
+
+
+def test_encode_images_with_a_failing_item(client, image_file, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    result = client.encode_images(images=[image_file, bad])
+    ok, failed = result["results"]
+    assert ok["error"] is None and len(ok["embedding"]) == 512
+    assert failed["embedding"] is None
+    assert failed["error"]["error"] == "unsupported_image_format"

@@ -47,3 +47,9 @@ def test_unknown_profile():
     result = serve_and_wait(server_env(IMAGE_EMBED_PROFILE="huge"))
     assert result.returncode != 0
     assert "IMAGE_EMBED_PROFILE='huge' is unknown" in result.stderr + result.stdout
+
+
+def test_bad_url_policy():
+    result = serve_and_wait(server_env(IMAGE_EMBED_URL_POLICY="everything"))
+    assert result.returncode != 0
+    assert "IMAGE_EMBED_URL_POLICY='everything' is not one of public, allowlist, off" in result.stderr + result.stdout
