@@ -4,6 +4,7 @@
 
 PROFILE ?= $(or $(IMAGE_EMBED_PROFILE),default)
 PORT ?= 3000
+CONFIG ?= configuration.yaml
 HOST ?= 0.0.0.0
 PYTEST_ARGS ?=
 VENV := .venv
@@ -12,7 +13,7 @@ PY := $(VENV)/bin/python
 .PHONY: serve test demo install install-test models build bench clean
 
 serve: install models
-	BENTOML_CONFIG=configuration.yaml IMAGE_EMBED_PROFILE=$(PROFILE) \
+	BENTOML_CONFIG=$(CONFIG) IMAGE_EMBED_PROFILE=$(PROFILE) \
 		$(VENV)/bin/bentoml serve . --host $(HOST) --port $(PORT)
 
 test: install-test
@@ -32,7 +33,7 @@ models: install
 	IMAGE_EMBED_PROFILE=$(PROFILE) $(PY) scripts/import_models.py --profile $(PROFILE)
 
 build: install models
-	BENTOML_CONFIG=configuration.yaml IMAGE_EMBED_PROFILE=$(PROFILE) $(VENV)/bin/bentoml build .
+	BENTOML_CONFIG=$(CONFIG) IMAGE_EMBED_PROFILE=$(PROFILE) $(VENV)/bin/bentoml build .
 
 bench: install-test
 	$(PY) scripts/benchmark.py --profile $(or $(BENCH_PROFILE),bench)

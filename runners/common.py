@@ -24,6 +24,14 @@ NO_SESSION_RECYCLING = {"max_requests": 2**31 - 1, "max_age": 10.0 * 365 * 24 * 
 RUNNER_TIMEOUT_S = 50
 
 
+# On CUDA every model runner asks BentoML for this share of a GPU. With `gpu: 1` each,
+# BentoML's allocator gives the first runner GPU 0 and, out of GPUs, the others
+# CUDA_VISIBLE_DEVICES=1, 2, ... which do not exist on a one-GPU machine, so they would
+# silently fall back to the CPU. Equal fractions are packed onto one GPU (up to 8 runners);
+# configuration-gpu.yaml spells this out, and spreads runners over more GPUs where wanted.
+GPU_SHARE = 0.125
+
+
 def device_kind() -> str:
     return probe_device_kind()
 
@@ -41,7 +49,7 @@ def runner_config(spec: ModelSpec, **overrides: Any) -> dict[str, Any]:
         "runner_connection": NO_SESSION_RECYCLING,
     }
     if device_kind() == "cuda":
-        config["resources"] = {"gpu": 1}
+        config["resources"] = {"gpu": GPU_SHARE}
     config.update(overrides)
     return config
 

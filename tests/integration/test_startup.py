@@ -53,3 +53,23 @@ def test_bad_url_policy():
     result = serve_and_wait(server_env(IMAGE_EMBED_URL_POLICY="everything"))
     assert result.returncode != 0
     assert "IMAGE_EMBED_URL_POLICY='everything' is not one of public, allowlist, off" in result.stderr + result.stdout
+
+
+def test_the_gpu_profile_starts_and_serves(tiny_models):
+    # configuration-gpu.yaml on this CPU machine: the runners' GPU shares are harmless, and
+    # its two gateway workers serve requests.
+    import httpx
+
+    from tests.conftest import encode, photo
+    from tests.integration.conftest import start_server
+
+    srv = start_server(BENTOML_CONFIG=str(ROOT / "configuration-gpu.yaml"))
+    try:
+        jpeg = encode(photo(), "JPEG")
+        with httpx.Client(base_url=srv.url, timeout=60) as http:
+            for _ in range(4):
+                resp = http.post("/encode_image", files={"image": ("a.jpg", jpeg, "image/jpeg")})
+                assert resp.status_code == 200 and len(resp.json()) == 512
+            assert http.get("/readyz").status_code == 200
+    finally:
+        srv.stop()
