@@ -185,5 +185,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def main(argv: list[str] | None = None) -> int:
+    print(json.dumps(run(parse_args(argv)), indent=2))
+    return 0
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(parse_args()), indent=2))
+    sys.exit(main())

@@ -2,6 +2,9 @@
 """Measure CLIP image-embedding throughput: the model alone, the served bundle, a naive server.
 
     python scripts/benchmark.py                          # bench profile: ViT-B/32, random weights
+    python scripts/benchmark.py --scenario analyze ...   # another scenario, with its own options:
+                                 analyze (scripts/bench_analyze.py), internvit (bench_internvit.py),
+                                 search (bench_search.py), load (load_report.py); `--scenario X -h`
     python scripts/benchmark.py --profile tiny --requests 40          # a quick smoke run
     python scripts/benchmark.py --url http://127.0.0.1:3000 --skip-naive   # a server already up
     python scripts/benchmark.py --json results.json
@@ -64,11 +67,17 @@ MIN_SECONDS_PER_BATCH_SIZE = 2.0  # in-process: time each batch size at least th
 MIN_ITERATIONS, MAX_ITERATIONS = 3, 200  # ... and at least / at most this many forwards
 
 
+# --scenario X runs scripts/<module>.py's main() with the other arguments.
+SCENARIOS = {"analyze": "bench_analyze", "internvit": "bench_internvit", "search": "bench_search", "load": "load_report"}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     summary, _, details = __doc__.partition("\n\n")
     p = argparse.ArgumentParser(
         description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--scenario", choices=["clip", *SCENARIOS], default="clip",
+                   help="clip (this script, the default) or another benchmark: `--scenario X -h` shows its options")
     p.add_argument("--profile", choices=PROFILE_CHOICES, default="bench", help="model profile (default: bench)")
     p.add_argument("--requests", type=int, default=200, help="requests per concurrency level (default: 200)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="client counts (default: 1 8 32)")
@@ -420,7 +429,15 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    pick = argparse.ArgumentParser(add_help=False)
+    pick.add_argument("--scenario", choices=["clip", *SCENARIOS], default="clip")
+    chosen, rest = pick.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if chosen.scenario != "clip":  # another scenario's script, with the remaining arguments
+        import importlib
+
+        sys.path.insert(0, str(ROOT / "scripts"))
+        return importlib.import_module(SCENARIOS[chosen.scenario]).main(rest)
+    args = parse_args(rest)
     os.environ["IMAGE_EMBED_PROFILE"] = args.profile  # before `models` is imported
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
