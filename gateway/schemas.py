@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
+
+
+def null_first(schema: dict[str, Any]) -> None:
+    """Put `null` first in a nullable field's `anyOf`.
+
+    BentoML's client reads the server's schema with every `anyOf` flattened to its first
+    member, then decodes an `array` field by iterating it: a nullable list declared as
+    `list[float] | None` (array first) made `client.encode_images` raise TypeError on a
+    failed item's null. With null first, the client passes the value through as it is.
+    """
+    schema["anyOf"].sort(key=lambda member: member.get("type") != "null")
 
 
 class ItemError(BaseModel):
@@ -13,7 +26,9 @@ class ItemError(BaseModel):
 class EncodedItem(BaseModel):
     index: int = Field(description="position in the request: uploads first, then urls, then images_base64")
     source: str = Field(description='"upload:<filename>", "url:<url>" or "base64[<i>]"')
-    embedding: list[float] | None = Field(default=None, description="L2-normalized vector; null on error")
+    embedding: list[float] | None = Field(
+        default=None, description="L2-normalized vector; null on error", json_schema_extra=null_first
+    )
     error: ItemError | None = Field(default=None, description="why this item failed; null on success")
 
 

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from gateway.schemas import null_first
+
 Status = Literal["success", "error", "skipped"]
 
 
@@ -26,7 +28,9 @@ class OperationResult(BaseModel):
     status: Status = Field(description="success, error or skipped")
     data: Any = Field(default=None, description="the result: a bbox, a vector, {is_in_collection, probability}, a text")
     cropped_image_bbox: list[int] | None = Field(
-        default=None, description="[xmin, ymin, xmax, ymax] of the crop the task used; null if none"
+        default=None,
+        description="[xmin, ymin, xmax, ymax] of the crop the task used; null if none",
+        json_schema_extra=null_first,
     )
     cropped_image_base64: str | None = Field(default=None, description="that crop as a base64 PNG; null if none")
     error_message: str | None = Field(default=None, description="why the task failed or was skipped")
