@@ -7,6 +7,8 @@ PORT ?= 3000
 CONFIG ?= configuration.yaml
 HOST ?= 0.0.0.0
 PYTEST_ARGS ?=
+# seconds the server may drain requests in flight on SIGTERM (empty: no bound but their own timeouts)
+GRACE ?= 25
 VENV := .venv
 PY := $(VENV)/bin/python
 
@@ -14,7 +16,7 @@ PY := $(VENV)/bin/python
 
 serve: install models
 	BENTOML_CONFIG=$(CONFIG) IMAGE_EMBED_PROFILE=$(PROFILE) \
-		$(VENV)/bin/bentoml serve . --host $(HOST) --port $(PORT)
+		$(VENV)/bin/bentoml serve . --host $(HOST) --port $(PORT) $(if $(GRACE),--timeout-graceful-shutdown $(GRACE))
 
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)

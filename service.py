@@ -25,6 +25,7 @@ from gateway.patches import refuse_server_side_file_fetch
 from gateway.search import SearchAPI
 from gateway.seed000 import Seed000API, extract_mode_setting
 from gateway.settings import GatewaySettings
+from gateway.shutdown import GracefulShutdown
 from gateway.web import web_app
 from intake.settings import IntakeSettings
 from models import get_spec, list_models
@@ -45,6 +46,7 @@ from runners.index import IndexRunner  # noqa: E402
 from runners.internvit import InternVitRunner  # noqa: E402
 from runners.face import FaceRunner  # noqa: E402
 from runners.person import PersonRunner  # noqa: E402
+from runners.shutdown import GATEWAY_SERVICE  # noqa: E402
 
 refuse_server_side_file_fetch()
 LIMITS = GatewaySettings.from_env()
@@ -74,8 +76,10 @@ IMAGE = (
 
 
 @bentoml.asgi_app(web_app, path="/")
-@bentoml.service(name="image_embed", image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
-class ImageEmbed(EncodeAPI, AnalyzeAPI, InternVitAPI, Seed000API, SearchAPI, IndexAdminAPI, HealthMixin):
+@bentoml.service(name=GATEWAY_SERVICE, image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
+class ImageEmbed(
+    EncodeAPI, AnalyzeAPI, InternVitAPI, Seed000API, SearchAPI, IndexAdminAPI, HealthMixin, GracefulShutdown
+):
     clip = bentoml.depends(ClipRunner)
     person = bentoml.depends(PersonRunner)
     face = bentoml.depends(FaceRunner)
@@ -85,6 +89,7 @@ class ImageEmbed(EncodeAPI, AnalyzeAPI, InternVitAPI, Seed000API, SearchAPI, Ind
     index = bentoml.depends(IndexRunner)
 
     def __init__(self) -> None:
+        self.pin_runner_sockets()  # first: before any runner attribute is used
         self.clip_spec = get_spec("clip")
         self.dinov2_spec = get_spec("dinov2")
         self.internvit_spec = get_spec("internvit")

@@ -1,19 +1,74 @@
-"""What /health and / report, assembled from the registry and the runners' own info."""
+"""What /health, /readyz and / report, assembled from the registry and the runners' own info."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from models import current_profile, list_models
 
 RUNNER_INFO_TIMEOUT_S = 5.0
+# /readyz asks every runner's own /readyz, concurrently, each within this many seconds (the
+# same bound BentoML's own runner probe uses). A runner that is restarting does not answer
+# at all (its socket stays open in the arbiter, the connection waits), so the bound matters.
+READY_PROBE_TIMEOUT_S = 5.0
+
+
+async def probe_runner(proxy: Any, timeout: float = READY_PROBE_TIMEOUT_S) -> str | None:
+    """None when the runner's /readyz answers 200, else why not (one short line).
+
+    BentoML's RemoteProxy.is_ready only catches its own timeout: a dead runner makes it raise
+    (ServerDisconnectedError, ClientConnectorError), and BentoML's /readyz then answers 500.
+    Here every failure is an answer: "not ready".
+    """
+    try:
+        ready = await asyncio.wait_for(proxy.is_ready(timeout), timeout)
+    except (TimeoutError, asyncio.TimeoutError):
+        return f"no answer within {timeout:g} s"
+    except Exception as exc:  # noqa: BLE001  (any failure to answer means "not ready")
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None if ready else "its /readyz did not answer 200"
+
+
+def not_ready_error(down: dict[str, str]) -> Exception:
+    """The 503 that /readyz answers: JSON naming each runner that is down and why.
+
+    Raised from `__is_ready__` (BentoML answers its own 503 with a fixed text otherwise);
+    Starlette renders an HTTPException's detail as the body, with the headers given here.
+    """
+    from starlette.exceptions import HTTPException
+
+    names = ", ".join(sorted(down))
+    body = {"error": "not_ready", "detail": f"runner(s) not ready: {names}", "runners": down}
+    headers = {"Content-Type": "application/json", "Retry-After": "1"}
+    return HTTPException(status_code=503, detail=json.dumps(body), headers=headers)
 
 
 class HealthMixin:
     """Mixin: needs `runner_names()`, the attribute names of the runner dependencies."""
 
     _runner_info: dict[str, dict[str, Any]]
+
+    async def runners_not_ready(self, timeout: float = READY_PROBE_TIMEOUT_S) -> dict[str, str]:
+        """{runner: why} for every remote runner whose /readyz does not answer 200 in time.
+
+        Runners resolved in-process (no `is_ready`: tests, development) have nothing to probe.
+        """
+        names = [n for n in self.runner_names() if callable(getattr(getattr(self, n), "is_ready", None))]
+        answers = await asyncio.gather(*(probe_runner(getattr(self, n), timeout) for n in names))
+        return {name: why for name, why in zip(names, answers) if why is not None}
+
+    async def __is_ready__(self) -> bool:
+        """BentoML's /readyz hook: 200 when every runner is ready, else a JSON 503 naming them.
+
+        configuration.yaml turns BentoML's own runner probe off for the gateway, as it turns a
+        dead runner into a 500; /livez stays 200 as long as the gateway itself serves.
+        """
+        down = await self.runners_not_ready()
+        if down:
+            raise not_ready_error(down)
+        return True
 
     async def runner_info(self, key: str) -> dict[str, Any]:
         """The runner's self-description; cached once it answered (it does not change)."""

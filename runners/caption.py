@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from models import get_spec
 from models.caption import MAX_CAPTION_LENGTH
 from runners.common import batch_limits, runner_config
+from runners.shutdown import OutliveGateway
 from runners.metrics import timed_batch
 
 SPEC = get_spec("caption")
@@ -29,7 +30,7 @@ class CaptionRequest(BaseModel):
 
 
 @bentoml.service(**runner_config(SPEC))
-class CaptionRunner:
+class CaptionRunner(OutliveGateway):
     # Declared so `bentoml build` packs these weights into the Bento.
     model_ref = bentoml.models.BentoModel(SPEC.store_tag)
 

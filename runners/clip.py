@@ -7,6 +7,7 @@ import numpy as np
 
 from models import get_spec
 from runners.common import batch_limits, runner_config
+from runners.shutdown import OutliveGateway
 from runners.metrics import timed_batch
 
 SPEC = get_spec("clip")
@@ -15,7 +16,7 @@ _TEXTS = batch_limits(SPEC, "encode_texts")
 
 
 @bentoml.service(**runner_config(SPEC))
-class ClipRunner:
+class ClipRunner(OutliveGateway):
     # Declared so `bentoml build` packs these weights into the Bento.
     model_ref = bentoml.models.BentoModel(SPEC.store_tag)
 

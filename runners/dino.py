@@ -12,6 +12,7 @@ import numpy as np
 
 from models import get_spec
 from runners.common import batch_limits, runner_config
+from runners.shutdown import OutliveGateway
 from runners.metrics import timed_batch
 
 DINOV2 = get_spec("dinov2")
@@ -21,7 +22,7 @@ _V3 = batch_limits(DINOV3, "encode_images")
 
 
 @bentoml.service(**runner_config(DINOV2, name="dino_runner"))
-class DinoRunner:
+class DinoRunner(OutliveGateway):
     # Declared so `bentoml build` packs both models' weights into the Bento.
     dinov2_ref = bentoml.models.BentoModel(DINOV2.store_tag)
     dinov3_ref = bentoml.models.BentoModel(DINOV3.store_tag)

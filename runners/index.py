@@ -18,6 +18,7 @@ import bentoml
 import numpy as np
 
 from runners.common import service_config
+from runners.shutdown import OutliveGateway
 
 logger = logging.getLogger("image_embed.runners.index")
 
@@ -44,7 +45,7 @@ def _binding(data: dict):
 
 
 @bentoml.service(**service_config("index_runner"))
-class IndexRunner:
+class IndexRunner(OutliveGateway):
     def __init__(self) -> None:
         from search.catalog import Catalog
         from search.settings import SearchSettings

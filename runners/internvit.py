@@ -13,6 +13,7 @@ import numpy as np
 
 from models import get_spec
 from runners.common import batch_limits, runner_config
+from runners.shutdown import OutliveGateway
 from runners.metrics import timed_batch
 
 SPEC = get_spec("internvit")
@@ -21,7 +22,7 @@ POOLING = "mean of the patch tokens of forward_features (CLS token excluded), L2
 
 
 @bentoml.service(**runner_config(SPEC))
-class InternVitRunner:
+class InternVitRunner(OutliveGateway):
     # Declared so `bentoml build` packs these weights into the Bento.
     model_ref = bentoml.models.BentoModel(SPEC.store_tag)
 

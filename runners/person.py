@@ -8,6 +8,7 @@ import numpy as np
 from models import get_spec
 from models.detection import MAX_DETECTIONS
 from runners.common import batch_limits, runner_config
+from runners.shutdown import OutliveGateway
 from runners.metrics import timed_batch
 
 SPEC = get_spec("person")
@@ -15,7 +16,7 @@ _DETECT = batch_limits(SPEC, "detect")
 
 
 @bentoml.service(**runner_config(SPEC))
-class PersonRunner:
+class PersonRunner(OutliveGateway):
     # Declared so `bentoml build` packs these weights into the Bento.
     model_ref = bentoml.models.BentoModel(SPEC.store_tag)
 

@@ -1,4 +1,4 @@
-"""A local HTTP server on 127.0.0.1 for URL tests: images, redirects, slow and huge answers.
+"""A local HTTP server on 127.0.0.1 for URL tests: images, redirects, slow, late and huge answers.
 
 Tests never make the server under test fetch anything but this loopback server (admitted
 through the URL allow-list in those tests only). Every request is recorded, so a test can
@@ -49,6 +49,7 @@ class LocalHTTPServer(ThreadingHTTPServer):
             "/redirect": self._redirect,
             "/loop": self._loop,
             "/slow": self._slow,
+            "/delayed": self._delayed,
             "/stream": self._stream,
             "/declared": self._declared,
         }
@@ -88,6 +89,11 @@ class LocalHTTPServer(ThreadingHTTPServer):
     def _slow(self, handler: _Handler, q: dict) -> None:
         """Accepts the request and never answers (until the server stops)."""
         self._stop.wait(float(q.get("seconds", "60")))
+
+    def _delayed(self, handler: _Handler, q: dict) -> None:
+        """A served file (`name`), answered after `seconds`: a request that stays in flight."""
+        self._stop.wait(float(q.get("seconds", "3")))
+        self._file(handler, q)
 
     def _stream(self, handler: _Handler, q: dict) -> None:
         """`size` bytes without a Content-Length (the body ends when the connection closes)."""

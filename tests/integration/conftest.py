@@ -100,15 +100,15 @@ def private_home() -> str:
     return str(home)
 
 
-def start_server(target: str = ".", **extra_env: str) -> Server:
-    """`bentoml serve <target>` (the source tree, or a built Bento's tag) on a free port."""
+def start_server(target: str = ".", *, args: tuple[str, ...] = (), **extra_env: str) -> Server:
+    """`bentoml serve <target> [args]` (the source tree, or a built Bento's tag) on a free port."""
     port = free_port()
     # Each server owns its indexes (one writer per data directory).
     extra_env.setdefault("IMAGE_EMBED_DATA_DIR", tempfile.mkdtemp(prefix="index-data-"))
     log_path = Path(tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log")[1])
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+        [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port), *args],
         cwd=ROOT,
         env=server_env(**{"BENTOML_HOME": private_home(), **extra_env}),
         stdout=log,
