@@ -12,6 +12,7 @@ from pathlib import Path
 import bentoml
 
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
+from gateway.admission import AdmissionMiddleware
 from gateway.analyze.api import AnalyzeAPI
 from gateway.auth import APIKeyMiddleware, load_api_keys
 from gateway.body_limit import BodyLimitMiddleware
@@ -108,10 +109,12 @@ class ImageEmbed(EncodeAPI, AnalyzeAPI, InternVitAPI, Seed000API, SearchAPI, Ind
         await self.images.aclose()
 
 
-# Added first = outermost of ours: the access log sees every answer (401, 413 included), the
-# key is checked before any body is read, and oversized bodies are cut off before parsing.
+# Added first = outermost of ours: the access log sees every answer (429, 401, 413 included),
+# a request beyond IMAGE_EMBED_MAX_IN_FLIGHT is refused before anything else is done for it,
+# the key is checked before any body is read, and oversized bodies are cut off before parsing.
 if access_log_enabled():
     ImageEmbed.add_asgi_middleware(AccessLogMiddleware)
+ImageEmbed.add_asgi_middleware(AdmissionMiddleware, max_in_flight=LIMITS.max_in_flight)
 if API_KEYS := load_api_keys():
     ImageEmbed.add_asgi_middleware(APIKeyMiddleware, keys=API_KEYS)
 ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)
