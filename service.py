@@ -46,8 +46,12 @@ from runners.index import IndexRunner  # noqa: E402
 from runners.internvit import InternVitRunner  # noqa: E402
 from runners.face import FaceRunner  # noqa: E402
 from runners.person import PersonRunner  # noqa: E402
+from runners.queue_time import install as install_queue_time_metric  # noqa: E402
 
 refuse_server_side_file_fetch()
+# Every worker (gateway and runners) imports this module before BentoML builds its app: the
+# runners' batching dispatchers then report each request's queue time (image_embed_queue_seconds).
+install_queue_time_metric()
 LIMITS = GatewaySettings.from_env()
 INTAKE = IntakeSettings.from_env()  # URL policy, allow-list, image limits; a bad setting stops the start
 LEVELS = LevelSettings.from_env()  # InternViT's three-level views; a bad setting stops the start
