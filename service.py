@@ -12,6 +12,7 @@ from pathlib import Path
 import bentoml
 
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
+from gateway.admission import AdmissionMiddleware
 from gateway.analyze.api import AnalyzeAPI
 from gateway.auth import APIKeyMiddleware, load_api_keys
 from gateway.body_limit import BodyLimitMiddleware
@@ -47,8 +48,12 @@ from runners.internvit import InternVitRunner  # noqa: E402
 from runners.face import FaceRunner  # noqa: E402
 from runners.person import PersonRunner  # noqa: E402
 from runners.shutdown import GATEWAY_SERVICE  # noqa: E402
+from runners.queue_time import install as install_queue_time_metric  # noqa: E402
 
 refuse_server_side_file_fetch()
+# Every worker (gateway and runners) imports this module before BentoML builds its app: the
+# runners' batching dispatchers then report each request's queue time (image_embed_queue_seconds).
+install_queue_time_metric()
 LIMITS = GatewaySettings.from_env()
 INTAKE = IntakeSettings.from_env()  # URL policy, allow-list, image limits; a bad setting stops the start
 LEVELS = LevelSettings.from_env()  # InternViT's three-level views; a bad setting stops the start
@@ -113,10 +118,12 @@ class ImageEmbed(
         await self.images.aclose()
 
 
-# Added first = outermost of ours: the access log sees every answer (401, 413 included), the
-# key is checked before any body is read, and oversized bodies are cut off before parsing.
+# Added first = outermost of ours: the access log sees every answer (429, 401, 413 included),
+# a request beyond IMAGE_EMBED_MAX_IN_FLIGHT is refused before anything else is done for it,
+# the key is checked before any body is read, and oversized bodies are cut off before parsing.
 if access_log_enabled():
     ImageEmbed.add_asgi_middleware(AccessLogMiddleware)
+ImageEmbed.add_asgi_middleware(AdmissionMiddleware, max_in_flight=LIMITS.max_in_flight)
 if API_KEYS := load_api_keys():
     ImageEmbed.add_asgi_middleware(APIKeyMiddleware, keys=API_KEYS)
 ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)

@@ -2,8 +2,9 @@
 
 BentoML declares 400/404/500 with `detail` as a string; its own validation errors carry a
 list there, and the statuses this gateway returns on purpose (401, 409, 413, 415, 429, 503,
-504) are missing. Every operation gets them here, all with one `ErrorResponse` schema, so
-clients and fuzzers (schemathesis runs in CI) can rely on the document.
+504) are missing. Every operation gets them here, all with one `ErrorResponse` schema (and
+`Retry-After` declared on 429/503/504), so clients and fuzzers (schemathesis runs in CI) can
+rely on the document.
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ ERROR_STATUSES = {
     "409": "The index holds vectors of another model (search APIs)",
     "413": "The image or the request body is too large",
     "415": "The upload is not an allowed image format",
-    "429": "Too many concurrent requests",
+    "429": "`overloaded`: more requests in flight than IMAGE_EMBED_MAX_IN_FLIGHT; retry after `Retry-After` seconds",
     "500": "Internal error",
     "503": "A model is overloaded or restarting; retry after `Retry-After` seconds",
     "504": "A model did not answer within its timeout",
+}
+# Refusals a client should retry carry Retry-After (gateway/admission.py, gateway/errors.py).
+RETRY_STATUSES = frozenset({"429", "503", "504"})
+RETRY_AFTER_HEADER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}},
 }
 _METHODS = ("get", "post", "put", "delete", "patch")
 _OPEN_PATHS = {"/livez", "/readyz", "/healthz", "/metrics"}
@@ -56,4 +62,6 @@ def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
                     "description": description,
                     "content": {"application/json": {"schema": ERROR_REF}},
                 }
+                if status in RETRY_STATUSES:
+                    responses[status]["headers"] = RETRY_AFTER_HEADER
     return doc

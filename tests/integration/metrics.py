@@ -1,4 +1,4 @@
-"""Reading BentoML's Prometheus text for the runners' adaptive batching."""
+"""Reading the Prometheus text of /metrics: BentoML's adaptive batching, our histograms."""
 
 from __future__ import annotations
 
@@ -27,4 +27,17 @@ def batch_stats(base_url: str, runner: str, method: str) -> dict[str, float]:
             stats["sum"] += value
         elif 'le="1.0"' in labels:
             stats["le_1"] += value
+    return stats
+
+
+def histogram(base_url: str, name: str, **labels: str) -> dict[str, float]:
+    """{"count", "sum"} of a histogram in /metrics, summed over the series that carry `labels`
+    (and any others, such as BentoML's worker index)."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    sample = re.compile(rf"^{re.escape(name)}_(count|sum)\{{(?P<labels>[^}}]*)\}} (?P<value>\S+)$")
+    stats = {"count": 0.0, "sum": 0.0}
+    for line in text.splitlines():
+        match = sample.match(line)
+        if match and all(f'{k}="{v}"' in match["labels"] for k, v in labels.items()):
+            stats[match.group(1)] += float(match["value"])
     return stats
