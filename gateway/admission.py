@@ -10,8 +10,8 @@ server still reports itself alive and can be watched.
 
 It replaces BentoML's own `traffic.max_concurrency` of the gateway (a bare 429 without
 Retry-After, answered outside this service's middlewares, so the access log never saw it):
-configuration.yaml no longer sets that for the gateway. The count is per process; the
-gateway runs one worker.
+configuration.yaml no longer sets that for the gateway. The count is per gateway worker:
+one in configuration.yaml, two in configuration-gpu.yaml (so twice the limit in all).
 """
 
 from __future__ import annotations
