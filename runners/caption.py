@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from models import get_spec
 from models.caption import MAX_CAPTION_LENGTH
-from runners.common import batch_limits, runner_config
+from runners.common import batch_limits, model_info, runner_config
 from runners.shutdown import OutliveGateway
 from runners.metrics import timed_batch
 
@@ -58,17 +58,10 @@ class CaptionRunner(OutliveGateway):
     @bentoml.api
     def info(self) -> dict:
         """What is loaded, for /health."""
-        return {
-            "key": SPEC.key,
-            "model": SPEC.display_name,
-            "arch": SPEC.arch,
-            "weights": "random (seeded)" if SPEC.random_weights else SPEC.pretrained,
-            "store_tag": SPEC.store_tag,
-            "profile": SPEC.profile,
-            "device": self.device.device,
-            "device_name": self.device.name,
-            "dtype": self.device.dtype,
-            "input_size": SPEC.input_size,
-            "max_caption_length": MAX_CAPTION_LENGTH,
-            "batching": {"caption": vars(_CAPTION)},
-        }
+        return model_info(
+            SPEC,
+            self.device,
+            {"caption": _CAPTION},
+            input_size=SPEC.input_size,
+            max_caption_length=MAX_CAPTION_LENGTH,
+        )

@@ -6,7 +6,7 @@ import bentoml
 import numpy as np
 
 from models import get_spec
-from runners.common import batch_limits, runner_config
+from runners.common import batch_limits, model_info, runner_config
 from runners.shutdown import OutliveGateway
 from runners.metrics import timed_batch
 
@@ -52,19 +52,6 @@ class ClipRunner(OutliveGateway):
     @bentoml.api
     def info(self) -> dict:
         """What is loaded, for /health."""
-        return {
-            "key": SPEC.key,
-            "model": SPEC.display_name,
-            "arch": SPEC.arch,
-            "weights": "random (seeded)" if SPEC.random_weights else SPEC.pretrained,
-            "store_tag": SPEC.store_tag,
-            "profile": SPEC.profile,
-            "device": self.device.device,
-            "device_name": self.device.name,
-            "dtype": self.device.dtype,
-            "embedding_size": SPEC.output_dim,
-            "batching": {
-                "encode_images": vars(_IMAGES),
-                "encode_texts": vars(_TEXTS),
-            },
-        }
+        return model_info(
+            SPEC, self.device, {"encode_images": _IMAGES, "encode_texts": _TEXTS}, embedding_size=SPEC.output_dim
+        )

@@ -64,3 +64,20 @@ def service_config(name: str, **overrides: Any) -> dict[str, Any]:
     }
     config.update(overrides)
     return config
+
+
+def model_info(spec: ModelSpec, device: Any, batching: dict[str, BatchLimits], **extra: Any) -> dict[str, Any]:
+    """What a model runner reports about itself (its `info` API, shown by /health)."""
+    return {
+        "key": spec.key,
+        "model": spec.display_name,
+        "arch": spec.arch,
+        "weights": "random (seeded)" if spec.random_weights else spec.pretrained,
+        "store_tag": spec.store_tag,
+        "profile": spec.profile,
+        "device": device.device,
+        "device_name": device.name,
+        "dtype": device.dtype,
+        **extra,
+        "batching": {api: vars(limits) for api, limits in batching.items()},
+    }

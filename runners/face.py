@@ -7,7 +7,7 @@ import numpy as np
 
 from models import get_spec
 from models.detection import MAX_DETECTIONS
-from runners.common import batch_limits, runner_config
+from runners.common import batch_limits, model_info, runner_config
 from runners.shutdown import OutliveGateway
 from runners.metrics import timed_batch
 
@@ -44,18 +44,13 @@ class FaceRunner(OutliveGateway):
     @bentoml.api
     def info(self) -> dict:
         """What is loaded, for /health."""
-        return {
-            "key": SPEC.key,
-            "model": SPEC.display_name,
-            "arch": SPEC.arch,
-            "weights": SPEC.weights_source,
-            "store_tag": SPEC.store_tag,
-            "profile": SPEC.profile,
-            "device": self.device.device,
-            "device_name": self.device.name,
-            "dtype": "float32",
-            "canvas": SPEC.input_size,
-            "max_detections": MAX_DETECTIONS,
-            "settings": self.model.settings,
-            "batching": {"detect": vars(_DETECT)},
-        }
+        return model_info(
+            SPEC,
+            self.device,
+            {"detect": _DETECT},
+            dtype="float32",
+            weights=SPEC.weights_source,
+            canvas=SPEC.input_size,
+            max_detections=MAX_DETECTIONS,
+            settings=self.model.settings,
+        )
