@@ -310,8 +310,12 @@ def test_concurrent_requests_batch_together_in_the_runners(server):
     after = {r: batch_stats(server.url, r, m) for r, m in runners.items()}
     assert [status for status, _ in answers] == [200] * 24
     assert {r["status"] for _, body in answers for r in body["results"].values()} == {"success"}
-    for runner in runners:
-        calls = after[runner]["sum"] - before[runner]["sum"]
-        batches = after[runner]["count"] - before[runner]["count"]
-        assert calls == 24, runner  # one call per request: detection and the crop's vector are not repeated
-        assert batches < calls, f"{runner}: every call ran alone"
+    calls = {r: after[r]["sum"] - before[r]["sum"] for r in runners}
+    batches = {r: after[r]["count"] - before[r]["count"] for r in runners}
+    # one call per request: detection and the crop's vector are not repeated
+    assert calls == {r: 24 for r in runners}
+    # The 8 clients reach the first stage (detection) together, so its calls must share batches.
+    # Later stages see requests staggered by the stages before them: with tiny models they may
+    # run one by one, so only the total is checked there.
+    assert batches["person_runner"] < calls["person_runner"], "person_runner: every call ran alone"
+    assert sum(batches.values()) < sum(calls.values()), batches
