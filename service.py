@@ -1,55 +1,74 @@
-"""The gateway: one BentoML service composing the model runners into the public APIs.
+"""The gateway: one BentoML service composing the chosen model runners into the public APIs.
 
-    bentoml serve .          (bentofile.yaml names this service)
+    bentoml serve .                          every model (bentofile.yaml names this service)
+    bentoml serve . --arg models=clip,face   only these (or IMAGE_EMBED_MODELS=clip,face)
 
-Thin by design: each API group lives in gateway/ as a mixin, each model in runners/.
+Every API below is a short delegation to a route module of gateway/ (encode, analyze, search,
+index admin, compat), which call the runners through one typed client (gateway/runner_client.py).
+An API whose model is not served is left out of the schema and answers 404 model_not_served.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
 import bentoml
+from pydantic import Field
 
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
 from gateway.admission import AdmissionMiddleware
-from gateway.analyze.api import AnalyzeAPI
+from gateway.analyze.api import AnalyzeRoutes, image_url_of, parse_tasks_json
+from gateway.analyze.schemas import AnalysisTask, AnalyzeImagesResponse, AnalyzeResponse
+from gateway.analyze.settings import AnalyzeSettings
 from gateway.auth import APIKeyMiddleware, load_api_keys
 from gateway.body_limit import BodyLimitMiddleware
-from gateway.encode import EncodeAPI
-from gateway.health import HealthMixin
-from gateway.images import ImageLoader
-from gateway.index_admin import IndexAdminAPI
-from gateway.internvit import InternVitAPI
+from gateway.compat import FAST_EXTRACT_MODEL, CompatRoutes, ExtractResponse, extract_mode_setting
+from gateway.encode import EncodeRoutes, Text
+from gateway.errors import api_errors
+from gateway.health import Health
+from gateway.images import ImageLoader, ImageRef, many_refs, single_ref, upload_name
+from gateway.index_admin import IndexAdminRoutes
+from gateway.internvit import InternVitLevels, InternVitRoutes
 from gateway.openapi import complete_spec
 from gateway.patches import refuse_server_side_file_fetch
-from gateway.search import SearchAPI
-from gateway.seed000 import Seed000API, extract_mode_setting
+from gateway.served import answer_not_served, prune_unserved_apis, requires
+from gateway.runner_client import RunnerClient
+from gateway.schemas import EmbedImageResponse, EncodeImagesResponse
+from gateway.search import DEFAULT_INDEX, SearchRoutes
+from gateway.search_schemas import (
+    DeleteResponse,
+    DuplicatesResponse,
+    GetResponse,
+    IndexImagesResponse,
+    IndexStats,
+    SearchResponse,
+    VerifyResponse,
+)
 from gateway.settings import GatewaySettings
 from gateway.shutdown import GracefulShutdown
 from gateway.web import web_app
+from intake.errors import ClientError
 from intake.settings import IntakeSettings
-from models import get_spec, list_models
+from models import get_spec
 from models.device import preflight
+from models.selection import ServeArguments, served_models
 from models.store import model_dir
 from models.views import LevelSettings
 
+SERVED = served_models(bentoml.use_arguments(ServeArguments))  # an unknown name stops the start
 # Fail `bentoml serve` at once, with the fix in the message, when a required GPU is missing
-# or a model was never imported; otherwise BentoML restarts the failing runner forever.
+# or a chosen model was never imported; otherwise BentoML restarts the failing runner forever.
 preflight()
-for _spec in list_models():
-    model_dir(_spec)
+for _key in SERVED:
+    model_dir(get_spec(_key))
 
-from runners.caption import CaptionRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
-from runners.clip import ClipRunner  # noqa: E402
-from runners.dino import DinoRunner  # noqa: E402
-from runners.index import IndexRunner  # noqa: E402
-from runners.internvit import InternVitRunner  # noqa: E402
-from runners.face import FaceRunner  # noqa: E402
-from runners.person import PersonRunner  # noqa: E402
-from runners.shutdown import GATEWAY_SERVICE  # noqa: E402
+from runners.index import IndexRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
 from runners.queue_time import install as install_queue_time_metric  # noqa: E402
+from runners.services import runner_services  # noqa: E402
+from runners.shutdown import GATEWAY_SERVICE  # noqa: E402
 
+RUNNERS = runner_services(SERVED)
 refuse_server_side_file_fetch()
 # Every worker (gateway and runners) imports this module before BentoML builds its app: the
 # runners' batching dispatchers then report each request's queue time (image_embed_queue_seconds).
@@ -57,12 +76,16 @@ install_queue_time_metric()
 LIMITS = GatewaySettings.from_env()
 INTAKE = IntakeSettings.from_env()  # URL policy, allow-list, image limits; a bad setting stops the start
 LEVELS = LevelSettings.from_env()  # InternViT's three-level views; a bad setting stops the start
+ANALYZE = AnalyzeSettings.from_env()
 TEST_EXTRACT_MODE = extract_mode_setting()
-
 # The gateway's timeout is longer than every runner's, so a slow model is reported by the
 # gateway as a clear error instead of the gateway itself timing out.
 GATEWAY_TIMEOUT_S = 60
 
+
+def _depends(runner: str) -> Any:
+    """The runner as a dependency when this server starts it, else None (not declared)."""
+    return bentoml.depends(RUNNERS[runner]) if runner in RUNNERS else None
 
 
 def _no_deps_requirements() -> str:
@@ -78,45 +101,336 @@ IMAGE = (
     .requirements_file("requirements.txt")
     .run(f"uv pip install --no-deps {_no_deps_requirements()}")
 )
+NoUpload: Path = None  # type: ignore[assignment]  (optional uploads: BentoML needs a default)
+
+
+class Routes:
+    """The route modules of one gateway worker, composed over one runner client."""
+
+    def __init__(self, runners: RunnerClient) -> None:
+        images = ImageLoader(settings=INTAKE)
+        clip = get_spec("clip")
+        self.images = images
+        self.encode = EncodeRoutes(runners, images, LIMITS, clip)
+        self.internvit = InternVitRoutes(runners, images, get_spec("internvit"), LEVELS)
+        self.search = SearchRoutes(runners, images, self.encode, clip)
+        self.admin = IndexAdminRoutes(runners, self.encode, LIMITS.max_items)
+        self.analyze = AnalyzeRoutes(runners, images, ANALYZE)
+        self.compat = CompatRoutes(runners, images, self.encode, self.internvit, TEST_EXTRACT_MODE)
+
+
 
 
 @bentoml.asgi_app(web_app, path="/")
 @bentoml.service(name=GATEWAY_SERVICE, image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
-class ImageEmbed(
-    EncodeAPI, AnalyzeAPI, InternVitAPI, Seed000API, SearchAPI, IndexAdminAPI, HealthMixin, GracefulShutdown
-):
-    clip = bentoml.depends(ClipRunner)
-    person = bentoml.depends(PersonRunner)
-    face = bentoml.depends(FaceRunner)
-    caption = bentoml.depends(CaptionRunner)
-    dino = bentoml.depends(DinoRunner)  # encode_dinov2 / encode_dinov3
-    internvit = bentoml.depends(InternVitRunner)
-    index = bentoml.depends(IndexRunner)
+class ImageEmbed(GracefulShutdown):
+    clip = _depends("clip")
+    dino = _depends("dino")  # dinov2, dinov2_giant, dinov3
+    internvit = _depends("internvit")
+    person = _depends("person")
+    face = _depends("face")
+    caption = _depends("caption")
+    index = bentoml.depends(IndexRunner)  # always: search by vector or key needs no model
 
     def __init__(self) -> None:
         self.pin_runner_sockets()  # first: before any runner attribute is used
-        self.clip_spec = get_spec("clip")
-        self.dinov2_spec = get_spec("dinov2")
-        self.internvit_spec = get_spec("internvit")
-        self.levels = LEVELS
-        self.test_extract_mode = TEST_EXTRACT_MODE
-        self.limits = LIMITS
-        self.images = ImageLoader(settings=INTAKE)
-        self.init_analyze()
+        self.runners = RunnerClient({name: getattr(self, name) for name in ImageEmbed.dependencies}, SERVED)
+        self.routes = Routes(self.runners)
+        self.health = Health(self.runners)
 
     def api_names(self) -> list[str]:
         return list(ImageEmbed.apis)
 
-    def runner_names(self) -> list[str]:
-        return list(ImageEmbed.dependencies)
-
     def openapi_document(self) -> dict:
         return complete_spec(ImageEmbed.openapi_spec.asdict())
 
+    async def __is_ready__(self) -> bool:
+        return await self.health.check_ready()
+
     @bentoml.on_shutdown
     async def close_fetcher(self) -> None:
-        await self.images.aclose()
+        await self.routes.images.aclose()
 
+    # -- CLIP encoding -----------------------------------------------------------------------
+
+    @bentoml.api(route="/encode_image")
+    @requires("clip")
+    @api_errors
+    async def encode_image(self, image: Path = NoUpload, url: str | None = None, image_base64: str | None = None) -> list[float]:
+        """Embed one image with CLIP ViT-B/32: the bare JSON list of 512 floats, L2-normalized.
+        Send exactly one of `image` (multipart upload), `url` (http/https) or `image_base64`
+        (base64 or a data: URL)."""
+        return await self.routes.encode.image_vector(single_ref(image, url, image_base64))
+
+    @bentoml.api
+    @requires("clip")
+    @api_errors
+    async def encode_images(
+        self, images: list[Path] = [], urls: list[str] = [], images_base64: list[str] = []
+    ) -> EncodeImagesResponse:
+        """Embed many images in one call: one result per image, in order (uploads, then `urls`,
+        then `images_base64`). An image that fails gets an `error` and no embedding; the others
+        still succeed. In multipart requests `urls` and `images_base64` are JSON arrays."""
+        return await self.routes.encode.images_response(many_refs(images, urls, images_base64, LIMITS.max_items))
+
+    @bentoml.api
+    @requires("clip")
+    @api_errors
+    async def encode_text(self, text: Text) -> list[float]:
+        """Embed one text with CLIP's text tower, in the same space as encode_image. Texts
+        longer than CLIP's 77 tokens are truncated."""
+        return (await self.routes.encode.text_vectors([text]))[0].tolist()
+
+    @bentoml.api
+    @requires("clip")
+    @api_errors
+    async def encode_texts(self, texts: Annotated[list[Text], Field(min_length=1)]) -> list[list[float]]:
+        """Embed many texts: one 512-d vector per text, in order."""
+        return (await self.routes.encode.text_vectors(texts)).tolist()
+
+    # -- InternViT -------------------------------------------------------------------------
+
+    @bentoml.api(route="/encode_internvit")
+    @requires("internvit")
+    @api_errors
+    async def encode_internvit(self, image: Path = NoUpload, url: str | None = None, image_base64: str | None = None) -> list[float]:
+        """Embed one image with InternViT-300M-448px (simple extractor): the bare JSON list of
+        1024 floats, L2-normalized: the mean of the patch tokens (CLS token excluded) after
+        timm's eval transform (short side to 448, center crop 448). Send exactly one of
+        `image`, `url` or `image_base64`."""
+        return await self.routes.internvit.simple(single_ref(image, url, image_base64))
+
+    @bentoml.api(route="/encode_internvit_levels")
+    @requires("internvit")
+    @api_errors
+    async def encode_internvit_levels(
+        self, image: Path = NoUpload, url: str | None = None, image_base64: str | None = None
+    ) -> InternVitLevels:
+        """Three-level InternViT embedding of one image: `global` (the whole image resized to
+        448 x 448), `focused` (the central box covering half the area, by default), `tiles` (a
+        2 x 2 grid with 20% overlap, by default, row-major) and `combined` (L2norm(0.5 global +
+        0.25 focused + 0.25 L2norm(mean(tiles))), by default), each L2-normalized, 1024 floats;
+        `boxes` says where each view was cut. Send exactly one of `image`, `url` or `image_base64`."""
+        return await self.routes.internvit.three_levels(single_ref(image, url, image_base64))
+
+    # -- Analysis ----------------------------------------------------------------------------
+
+    @bentoml.api(route="/analyze")
+    @api_errors
+    async def analyze(
+        self, tasks: list[AnalysisTask], image: Path = NoUpload, url: str | None = None, image_base64: str | None = None
+    ) -> AnalyzeResponse:
+        """Analyze one image with a list of tasks; one result per task, keyed by operation_id.
+
+        Send exactly one of `image` (multipart upload), `url` or `image_base64`, and `tasks`:
+        `[{"operation_id": "a", "type": "embed_clip_vit_b_32", "params": {"target": "prominent_face"}}]`
+        (in multipart requests, `tasks` is one JSON array). Types: detect_bounding_box,
+        embed_clip_vit_b_32, embed_dino_v2, embed_dino_v3, classify, describe_image (GET
+        /available_operations/ lists those this server serves). Tasks that crop return the
+        crop's bbox and a base64 PNG of it. A malformed task fails the request with a 400; a
+        task that cannot run on this image (no face found, no classifier, a model this server
+        does not serve) is `skipped` or `error` while the others succeed."""
+        ref = single_ref(image, url, image_base64)
+        return await self.routes.analyze.run(ref, image_url_of(url, image), tasks)
+
+    @bentoml.api(route="/analyze_images")
+    @api_errors
+    async def analyze_images(
+        self,
+        tasks: list[AnalysisTask],
+        images: list[Path] = [],
+        urls: list[str] = [],
+        images_base64: list[str] = [],
+    ) -> AnalyzeImagesResponse:
+        """Analyze many images (uploads, then `urls`, then `images_base64`; up to
+        IMAGE_EMBED_MAX_ITEMS) with one task list: one entry per image, in order, each with the
+        task results of /analyze, or the `error` that kept that image out (the others go on)."""
+        return await self.routes.analyze.run_many(many_refs(images, urls, images_base64, LIMITS.max_items), tasks)
+
+    @bentoml.api(route="/analyze_image/")
+    @api_errors
+    async def analyze_image(self, image_url: str, tasks: list[AnalysisTask]) -> AnalyzeResponse:
+        """Seed 002: analyze the image at `image_url` (http/https) with `tasks` (see /analyze)."""
+        if not image_url.strip():
+            raise ClientError("`image_url` is empty; send an http(s) URL", code="missing_image")
+        return await self.routes.analyze.run(ImageRef(url=image_url, label=f"url:{image_url}"), image_url, tasks)
+
+    @bentoml.api(route="/analyze_image_upload/")
+    @api_errors
+    async def analyze_image_upload(
+        self, image_file: Path, tasks_json: Annotated[Any, Field(description="a JSON array of tasks, as `tasks` of /analyze")]
+    ) -> AnalyzeResponse:
+        """Seed 002: multipart `image_file` (the image) and `tasks_json` (a JSON array of tasks);
+        the response's image_url is "uploaded:<filename>"."""
+        name = upload_name(image_file)
+        ref = ImageRef(upload=image_file, label=f"upload:{name}")
+        return await self.routes.analyze.run(ref, f"uploaded:{name}", parse_tasks_json(tasks_json))
+
+    # -- Search --------------------------------------------------------------------------------
+
+    @bentoml.api
+    @requires("clip")
+    @api_errors
+    async def index_images(
+        self,
+        images: list[Path] = [],
+        urls: list[str] = [],
+        images_base64: list[str] = [],
+        keys: list[str] = [],
+        metadata: list[dict[str, Any] | None] = [],
+        index: str = DEFAULT_INDEX,
+    ) -> IndexImagesResponse:
+        """Embed images with CLIP and add them to an index (created on first use), by key.
+
+        Images: uploads in `images`, then `urls`, then `images_base64` (up to 64 in all).
+        `keys`: one per image (default: the URL, or the upload's file name); an existing key is
+        replaced. `metadata`: optional, one JSON object per image. An image that fails gets an
+        `error` in its result and the others are still indexed; all of them are durable when
+        the call returns."""
+        refs = many_refs(images, urls, images_base64, LIMITS.max_items)
+        return await self.routes.search.index_images(refs, keys, metadata, index)
+
+    @bentoml.api
+    @requires("clip")
+    @api_errors
+    async def search_text(
+        self,
+        query: Text,
+        top_k: int = 10,
+        min_score: float | None = None,
+        filter: dict[str, Any] | None = None,
+        index: str = DEFAULT_INDEX,
+    ) -> SearchResponse:
+        """Images that match a text (CLIP text tower), best first: `[{key, score, metadata}]`.
+        `min_score`: drop results below this cosine similarity. `filter`: metadata fields that
+        must be equal, e.g. {"album": "2023"}."""
+        return await self.routes.search.text(query, top_k, min_score, filter, index)
+
+    @bentoml.api
+    @requires("clip")
+    @api_errors
+    async def search_image(
+        self,
+        image: Path = NoUpload,
+        url: str | None = None,
+        image_base64: str | None = None,
+        top_k: int = 10,
+        min_score: float | None = None,
+        filter: dict[str, Any] | None = None,
+        index: str = DEFAULT_INDEX,
+    ) -> SearchResponse:
+        """Images similar to one image: send exactly one of `image` (upload), `url` or `image_base64`."""
+        return await self.routes.search.image(single_ref(image, url, image_base64), top_k, min_score, filter, index)
+
+    @bentoml.api
+    @api_errors
+    async def search_vector(
+        self,
+        vector: list[float],
+        top_k: int = 10,
+        min_score: float | None = None,
+        filter: dict[str, Any] | None = None,
+        index: str = DEFAULT_INDEX,
+    ) -> SearchResponse:
+        """Search with a vector of your own (512 floats in CLIP's space; it is normalized)."""
+        return await self.routes.search.vector(vector, top_k, min_score, filter, index)
+
+    @bentoml.api
+    @api_errors
+    async def similar(
+        self,
+        key: str,
+        top_k: int = 10,
+        min_score: float | None = None,
+        filter: dict[str, Any] | None = None,
+        index: str = DEFAULT_INDEX,
+    ) -> SearchResponse:
+        """Items similar to the item stored under `key` (itself excluded)."""
+        return await self.routes.search.similar(key, top_k, min_score, filter, index)
+
+    # -- Index admin -------------------------------------------------------------------------
+
+    @bentoml.api
+    @api_errors
+    async def delete(self, keys: list[str], index: str = DEFAULT_INDEX) -> DeleteResponse:
+        """Delete items by key (durable when it returns); unknown keys are listed in `missing`."""
+        return await self.routes.admin.delete(keys, index)
+
+    @bentoml.api
+    @api_errors
+    async def get(self, keys: list[str], index: str = DEFAULT_INDEX, with_vectors: bool = False) -> GetResponse:
+        """Items by key: metadata, source (the URL it was indexed from) and optionally the stored
+        vector; unknown keys are listed in `missing`. A cheap "is it indexed?" check."""
+        return await self.routes.admin.get(keys, index, with_vectors)
+
+    @bentoml.api
+    @api_errors
+    async def index_stats(self, index: str = DEFAULT_INDEX) -> IndexStats:
+        """Count, dimension, model, index type (exact or approximate), bytes on disk and the last
+        snapshot of an index."""
+        return await self.routes.admin.stats(index)
+
+    @bentoml.api
+    @api_errors
+    async def find_duplicates(self, threshold: float = 0.95, limit: int = 100, index: str = DEFAULT_INDEX) -> DuplicatesResponse:
+        """Pairs of items whose cosine similarity is at least `threshold`, most similar first (up
+        to `limit` pairs). Every item is compared with its 10 nearest neighbours."""
+        return await self.routes.admin.duplicates(threshold, limit, index)
+
+    @bentoml.api
+    @requires("clip")
+    @api_errors
+    async def verify_index(
+        self, sample: int = 16, images: list[Path] = [], keys: list[str] = [], index: str = DEFAULT_INDEX
+    ) -> VerifyResponse:
+        """Check that keys and vectors are aligned.
+
+        Structure: every key maps to exactly one stored vector (and ids, tombstones and norms
+        are sound). Content: up to `sample` random items that were indexed from a URL are
+        fetched again (through the same safe intake) and re-embedded; and images you send in
+        `images`, with their `keys`, are embedded and compared with what is stored under those
+        keys. An item passes at cosine >= 0.999. The server never reads local paths: to verify
+        items indexed from files, send the files (scripts/verify_index.py --folder does)."""
+        refs = many_refs(images, [], [], LIMITS.max_items) if images else []
+        return await self.routes.admin.verify(sample, refs, keys, index)
+
+    # -- The replaced services' routes (gateway/compat.py) -------------------------------------
+
+    @bentoml.api(route="/embed-image")
+    @requires("clip")
+    @api_errors
+    async def embed_image(self, file: Path) -> EmbedImageResponse:
+        """Seed 001's route: multipart `file` -> {"embedding", "model", "device"}."""
+        return await self.routes.compat.embed_image(file)
+
+    @bentoml.api(route="/embedding/fast_extract")
+    @requires(FAST_EXTRACT_MODEL)
+    @api_errors
+    async def fast_extract(self, url: str) -> ExtractResponse:
+        """Seed 000's DINOv2 route: {"url"} -> {"embedding", "url"}; DINOv2 ViT-g/14, the model
+        that service ran: the CLS token after the final layer norm, L2-normalized (1536 floats)."""
+        return await self.routes.compat.fast_extract(url)
+
+    @bentoml.api(route="/embedding/test_extract")
+    @requires("internvit")
+    @api_errors
+    async def test_extract(self, url: str) -> ExtractResponse:
+        """Seed 000's InternViT route: {"url"} -> {"embedding", "url"}; the simple extractor
+        (mean-pooled patch tokens, 1024 floats), or the three-level `combined` vector when
+        IMAGE_EMBED_TEST_EXTRACT=combined."""
+        return await self.routes.compat.test_extract(url)
+
+    @bentoml.api(route="/search/image")
+    @requires("clip")
+    @api_errors
+    async def search_image_file(self, file: Path, top_k: int = 20, index: str = DEFAULT_INDEX) -> SearchResponse:
+        """Seed 003's route: multipart `file` -> results best first (default top_k 20)."""
+        ref = ImageRef(upload=file, label=f"upload:{upload_name(file)}")
+        return await self.routes.search.image(ref, top_k, None, None, index)
+
+
+# APIs whose model is not served leave the schema; their routes answer 404 model_not_served.
+answer_not_served(web_app, prune_unserved_apis(ImageEmbed, SERVED))
 
 # Added first = outermost of ours: the access log sees every answer (429, 401, 413 included),
 # a request beyond IMAGE_EMBED_MAX_IN_FLIGHT is refused before anything else is done for it,

@@ -5,12 +5,12 @@
 - a runner that cannot be reached    -> 503 with Retry-After
 - a runner that does not answer within its traffic timeout -> 504 `model_timeout`
 BentoML's own handler would render 4xx bodies as a one-element list and hide 5xx causes,
-so API methods are wrapped with `api_errors` and return these responses themselves.
+so API methods are wrapped with `api_errors` and return these responses themselves. The
+runners' failures are translated into these errors by gateway/runner_client.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from starlette.responses import JSONResponse
 
+from errors import ServiceError
 from intake.errors import ClientError
 
 logger = logging.getLogger("image_embed.gateway")
@@ -25,16 +26,18 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 RETRY_AFTER_S = "1"
 
 
-class RunnerUnavailable(Exception):
+class RunnerUnavailable(ServiceError):
     """A model runner could not serve the request (overloaded, restarting, down)."""
 
     status = 503
     code = "model_unavailable"
 
     def __init__(self, runner: str, detail: str) -> None:
-        super().__init__(f"{runner}: {detail}")
+        super().__init__(detail)
         self.runner = runner
-        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.runner}: {self.detail}"
 
 
 class RunnerTimeout(RunnerUnavailable):
@@ -67,25 +70,3 @@ def api_errors(func: F) -> F:
             return unavailable_response(exc)
 
     return wrapper  # type: ignore[return-value]
-
-
-async def call_runner(runner: str, coro: Awaitable[Any]) -> Any:
-    """Await a runner call, translating overload and connection failures."""
-    import aiohttp
-    from bentoml.exceptions import BentoMLException
-
-    try:
-        return await coro
-    except BentoMLException as exc:
-        status = int(exc.error_code)
-        if status in (429, 503):
-            raise RunnerUnavailable(runner, "overloaded, retry shortly") from exc
-        if status == 504:
-            raise RunnerTimeout(runner, "it did not answer within its timeout") from exc
-        if 400 <= status < 500:
-            raise ClientError(f"the {runner} model refused the input: {exc}", status=status) from exc
-        raise
-    except (TimeoutError, asyncio.TimeoutError) as exc:  # the client's timeout (the runner's traffic timeout)
-        raise RunnerTimeout(runner, "it did not answer within its timeout") from exc
-    except (aiohttp.ClientConnectionError, ConnectionError) as exc:
-        raise RunnerUnavailable(runner, f"connection failed ({type(exc).__name__})") from exc

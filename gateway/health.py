@@ -8,7 +8,7 @@ from typing import Any
 
 from models import current_profile, list_models
 
-RUNNER_INFO_TIMEOUT_S = 5.0
+from .runner_client import RunnerClient
 # /readyz asks every runner's own /readyz, concurrently, each within this many seconds (the
 # same bound BentoML's own runner probe uses). A runner that is restarting does not answer
 # at all (its socket stays open in the arbiter, the connection waits), so the bound matters.
@@ -45,22 +45,23 @@ def not_ready_error(down: dict[str, str]) -> Exception:
     return HTTPException(status_code=503, detail=json.dumps(body), headers=headers)
 
 
-class HealthMixin:
-    """Mixin: needs `runner_names()`, the attribute names of the runner dependencies."""
+class Health:
+    """/health and /readyz over the runners this server starts (`RunnerClient.proxies`)."""
 
-    _runner_info: dict[str, dict[str, Any]]
+    def __init__(self, runners: RunnerClient) -> None:
+        self.runners = runners
 
     async def runners_not_ready(self, timeout: float = READY_PROBE_TIMEOUT_S) -> dict[str, str]:
         """{runner: why} for every remote runner whose /readyz does not answer 200 in time.
 
         Runners resolved in-process (no `is_ready`: tests, development) have nothing to probe.
         """
-        names = [n for n in self.runner_names() if callable(getattr(getattr(self, n), "is_ready", None))]
-        answers = await asyncio.gather(*(probe_runner(getattr(self, n), timeout) for n in names))
-        return {name: why for name, why in zip(names, answers) if why is not None}
+        proxies = {n: p for n, p in self.runners.proxies.items() if callable(getattr(p, "is_ready", None))}
+        answers = await asyncio.gather(*(probe_runner(p, timeout) for p in proxies.values()))
+        return {name: why for name, why in zip(proxies, answers) if why is not None}
 
-    async def __is_ready__(self) -> bool:
-        """BentoML's /readyz hook: 200 when every runner is ready, else a JSON 503 naming them.
+    async def check_ready(self) -> bool:
+        """BentoML's /readyz hook: True when every runner is ready, else a JSON 503 naming them.
 
         configuration.yaml turns BentoML's own runner probe off for the gateway, as it turns a
         dead runner into a 500; /livez stays 200 as long as the gateway itself serves.
@@ -70,22 +71,11 @@ class HealthMixin:
             raise not_ready_error(down)
         return True
 
-    async def runner_info(self, key: str) -> dict[str, Any]:
-        """The runner's self-description; cached once it answered (it does not change)."""
-        cache = self.__dict__.setdefault("_runner_info", {})
-        if key not in cache:
-            runner = getattr(self, key)
-            cache[key] = await asyncio.wait_for(runner.to_async.info(), RUNNER_INFO_TIMEOUT_S)
-        return cache[key]
-
-    async def health_report(self) -> tuple[int, dict[str, Any]]:
+    async def report(self) -> tuple[int, dict[str, Any]]:
         """(status code, body) for GET /health: 200 when every runner answers, else 503."""
-        names = self.runner_names()
+        names = list(self.runners.proxies)
         # Ask the runners each time (concurrently): a cached answer would hide a dead runner.
-        answers = await asyncio.gather(
-            *(asyncio.wait_for(getattr(self, n).to_async.info(), RUNNER_INFO_TIMEOUT_S) for n in names),
-            return_exceptions=True,
-        )
+        answers = await asyncio.gather(*(self.runners.info(n) for n in names), return_exceptions=True)
         models: dict[str, Any] = {}
         problems: list[str] = []
         for name, answer in zip(names, answers):
@@ -104,6 +94,7 @@ class HealthMixin:
             "device": clip.get("device"),
             "embedding_size": clip.get("embedding_size"),
             "profile": current_profile(),
+            "served_models": list(self.runners.served),
             "models": models,
         }
         if problems:
@@ -111,7 +102,7 @@ class HealthMixin:
         return (200 if healthy else 503), body
 
 
-def service_info(api_names: list[str]) -> dict[str, Any]:
+def service_info(api_names: list[str], served: list[str]) -> dict[str, Any]:
     """GET / : what this server is and serves; answers without touching the models."""
     return {
         "service": "image-embed",
@@ -121,6 +112,7 @@ def service_info(api_names: list[str]) -> dict[str, Any]:
         "models": [
             {"key": s.key, "model": s.display_name, "embedding_size": s.output_dim, "weights": s.pretrained or "random"}
             for s in list_models()
+            if s.key in served
         ],
         "apis": sorted(api_names),
         "docs": "/docs",

@@ -1,4 +1,4 @@
-"""Search APIs: index images, search by text / image / vector / key, and seed 003's routes.
+"""Search: index images, search by text / image / vector / key.
 
 Images are embedded here with the CLIP runner (the same path as encode_images), vectors
 go to the index runner, which owns the data. Every index is bound to the CLIP model that
@@ -7,17 +7,16 @@ filled it: a server with another CLIP model gets a 409 naming both.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import bentoml
 import numpy as np
 
 from intake.errors import ClientError
+from models.specs import ModelSpec
 
-from .encode import Text
-from .errors import api_errors, call_runner
-from .images import ImageRef, many_refs, single_ref, upload_name
+from .encode import EncodeRoutes
+from .images import ImageLoader, ImageRef, upload_name
+from .runner_client import RunnerClient
 from .schemas import ItemError
 from .search_schemas import IndexedItem, IndexImagesResponse, SearchHit, SearchResponse
 
@@ -40,27 +39,25 @@ def check_top_k(top_k: int) -> int:
     return top_k
 
 
-class SearchAPI:
-    """Mixin: needs `self.index` (the index runner) and EncodeAPI's CLIP helpers."""
+class SearchRoutes:
+    """Search over the index runner; CLIP vectors from EncodeRoutes."""
 
-    def clip_binding(self) -> dict[str, Any]:
+    def __init__(self, runners: RunnerClient, images: ImageLoader, encode: EncodeRoutes, clip_spec: ModelSpec) -> None:
+        self.runners = runners
+        self.images = images
+        self.encode = encode
+        self.clip_spec = clip_spec
+
+    def binding(self) -> dict[str, Any]:
         spec = self.clip_spec
         return {"model": spec.store_tag, "dim": spec.output_dim, "metric": "ip", "normalized": True}
 
-    async def index_call(self, method: str, **kwargs: Any) -> dict:
-        """Call the index runner; its refusals become 4xx (or 503) with their own code."""
-        result = await call_runner("index", getattr(self.index.to_async, method)(**kwargs))
-        if isinstance(result, dict) and "error" in result and "status" in result:
-            raise ClientError(result["detail"], status=int(result["status"]), code=result["error"])
-        return result
-
-    async def search_vectors(
+    async def vectors(
         self, vectors: np.ndarray, index: str, top_k: int, min_score: float | None, filter: dict | None
     ) -> SearchResponse:
-        answer = await self.index_call(
-            "search",
+        answer = await self.runners.index.search(
             index=index,
-            binding=self.clip_binding(),
+            binding=self.binding(),
             vectors=np.asarray(vectors, dtype=np.float32),
             top_k=check_top_k(top_k),
             min_score=min_score,
@@ -68,29 +65,13 @@ class SearchAPI:
         )
         return SearchResponse(index=index, results=[SearchHit(**h) for h in answer["results"][0]])
 
-    @bentoml.api
-    @api_errors
     async def index_images(
-        self,
-        images: list[Path] = [],
-        urls: list[str] = [],
-        images_base64: list[str] = [],
-        keys: list[str] = [],
-        metadata: list[dict[str, Any] | None] = [],
-        index: str = DEFAULT_INDEX,
+        self, refs: list[ImageRef], keys: list[str], metadata: list[dict[str, Any] | None], index: str
     ) -> IndexImagesResponse:
-        """Embed images with CLIP and add them to an index (created on first use), by key.
-
-        Images: uploads in `images`, then `urls`, then `images_base64` (up to 64 in all).
-        `keys`: one per image (default: the URL, or the upload's file name); an existing key
-        is replaced. `metadata`: optional, one JSON object per image. An image that fails
-        gets an `error` in its result and the others are still indexed; all of them are
-        durable when the call returns.
-        """
         from search.errors import InvalidItem
         from search.items import check_key, normalize_metadata
 
-        refs = many_refs(images, urls, images_base64, self.limits.max_items)
+        self.runners.require("clip", "indexing images")
         keys_ = item_keys(refs, keys)
         if metadata and len(metadata) != len(refs):
             raise ClientError(f"{len(metadata)} metadata objects for {len(refs)} images", code="bad_metadata")
@@ -105,7 +86,7 @@ class SearchAPI:
             except InvalidItem as exc:
                 problems[i] = ClientError(exc.detail, code="invalid_item")
         todo = [i for i in range(len(refs)) if i not in problems]
-        embedded = await self.clip_embed_refs([refs[i] for i in todo]) if todo else []
+        embedded = await self.encode.embed_refs([refs[i] for i in todo]) if todo else []
         for i, item in zip(todo, embedded):
             if isinstance(item, ClientError):
                 problems[i] = item
@@ -113,10 +94,9 @@ class SearchAPI:
         vectors = {i: vec for i, vec in zip(todo, embedded) if i in ok}
         total = None
         if ok:
-            answer = await self.index_call(
-                "upsert",
+            answer = await self.runners.index.upsert(
                 index=index,
-                binding=self.clip_binding(),
+                binding=self.binding(),
                 keys=[keys_[i] for i in ok],
                 vectors=np.stack([vectors[i] for i in ok]),
                 metadata=[metas[i] for i in ok],
@@ -146,85 +126,25 @@ class SearchAPI:
 
     async def _count_or_zero(self, index: str) -> int:
         try:
-            return int((await self.index_call("stats", index=index))["count"])
+            return int((await self.runners.index.stats(index=index))["count"])
         except ClientError:
             return 0
 
-    @bentoml.api
-    @api_errors
-    async def search_text(
-        self,
-        query: Text,
-        top_k: int = 10,
-        min_score: float | None = None,
-        filter: dict[str, Any] | None = None,
-        index: str = DEFAULT_INDEX,
-    ) -> SearchResponse:
-        """Images that match a text (CLIP text tower), best first: `[{key, score, metadata}]`.
+    async def text(self, query: str, top_k: int, min_score, filter, index: str) -> SearchResponse:
+        vectors = await self.encode.text_vectors([query])
+        return await self.vectors(vectors, index, top_k, min_score, filter)
 
-        `min_score`: drop results below this cosine similarity. `filter`: metadata fields
-        that must be equal, e.g. {"album": "2023"}.
-        """
-        return await self.run_search_text(query, top_k, min_score, filter, index)
-
-    async def run_search_text(self, query: str, top_k: int, min_score, filter, index: str) -> SearchResponse:
-        vectors = await self.clip_text_vectors(self._check_texts([query]))
-        return await self.search_vectors(vectors, index, top_k, min_score, filter)
-
-    @bentoml.api
-    @api_errors
-    async def search_image(
-        self,
-        image: Path = None,  # type: ignore[assignment]
-        url: str | None = None,
-        image_base64: str | None = None,
-        top_k: int = 10,
-        min_score: float | None = None,
-        filter: dict[str, Any] | None = None,
-        index: str = DEFAULT_INDEX,
-    ) -> SearchResponse:
-        """Images similar to one image: send exactly one of `image` (upload), `url` or
-        `image_base64`."""
-        pixels = await self.images.load_for_model(single_ref(image, url, image_base64), self.clip_spec)
-        vectors = await self.clip_image_vectors(pixels[None])
-        return await self.search_vectors(vectors, index, top_k, min_score, filter)
-
-    @bentoml.api(route="/search/image")
-    @api_errors
-    async def search_image_file(self, file: Path, top_k: int = 20, index: str = DEFAULT_INDEX) -> SearchResponse:
-        """Seed 003's route: multipart `file` -> results best first (default top_k 20)."""
-        ref = ImageRef(upload=file, label=f"upload:{upload_name(file)}")
+    async def image(self, ref: ImageRef, top_k: int, min_score, filter, index: str) -> SearchResponse:
+        self.runners.require("clip", "searching by image")
         pixels = await self.images.load_for_model(ref, self.clip_spec)
-        return await self.search_vectors(await self.clip_image_vectors(pixels[None]), index, top_k, None, None)
+        vectors = await self.runners.clip_images(pixels[None])
+        return await self.vectors(vectors, index, top_k, min_score, filter)
 
-    @bentoml.api
-    @api_errors
-    async def search_vector(
-        self,
-        vector: list[float],
-        top_k: int = 10,
-        min_score: float | None = None,
-        filter: dict[str, Any] | None = None,
-        index: str = DEFAULT_INDEX,
-    ) -> SearchResponse:
-        """Search with a vector of your own (512 floats in CLIP's space; it is normalized)."""
-        return await self.search_vectors(np.asarray([vector], np.float32), index, top_k, min_score, filter)
+    async def vector(self, vector: list[float], top_k: int, min_score, filter, index: str) -> SearchResponse:
+        return await self.vectors(np.asarray([vector], np.float32), index, top_k, min_score, filter)
 
-    @bentoml.api
-    @api_errors
-    async def similar(
-        self,
-        key: str,
-        top_k: int = 10,
-        min_score: float | None = None,
-        filter: dict[str, Any] | None = None,
-        index: str = DEFAULT_INDEX,
-    ) -> SearchResponse:
-        """Items similar to the item stored under `key` (itself excluded)."""
-        return await self.run_similar(key, top_k, min_score, filter, index)
-
-    async def run_similar(self, key: str, top_k: int, min_score, filter, index: str) -> SearchResponse:
-        answer = await self.index_call(
-            "similar", index=index, key=key, top_k=check_top_k(top_k), min_score=min_score, filter=filter
+    async def similar(self, key: str, top_k: int, min_score, filter, index: str) -> SearchResponse:
+        answer = await self.runners.index.similar(
+            index=index, key=key, top_k=check_top_k(top_k), min_score=min_score, filter=filter
         )
         return SearchResponse(index=index, results=[SearchHit(**h) for h in answer["results"]])

@@ -1,7 +1,11 @@
-"""Plain HTTP routes mounted beside the BentoML APIs: GET /, /health, /available_operations/, /docs.
+"""Plain HTTP routes mounted beside the BentoML APIs: GET /, /health, /available_operations/,
+/docs, seed 003's GET aliases (gateway/compat.py), and the JSON 404s.
 
 BentoML APIs are POST-only; these GET routes are part of the seeds' contracts (health checks
-and service info) and the human-facing docs page.
+and service info) and the human-facing docs page. Every refusal here has the gateway's shape
+`{"error", "detail"}`: a bad query parameter is a 400 `invalid_request` (FastAPI would answer
+its own 422), and the route of an API whose model this server does not serve a 404
+`model_not_served` naming the model (gateway/served.py).
 """
 
 from __future__ import annotations
@@ -9,31 +13,49 @@ from __future__ import annotations
 from pathlib import Path
 
 import bentoml
-from fastapi import Depends, FastAPI
-from starlette.responses import FileResponse, JSONResponse, Response
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import FileResponse, JSONResponse
 
-from .errors import api_errors
-from .analyze.operations import available_operations
+from .compat import search_aliases
 from .health import service_info
 
 web_app = FastAPI(title="image-embed routes", docs_url=None, redoc_url=None, openapi_url=None)
+web_app.include_router(search_aliases)
+
+
+@web_app.exception_handler(RequestValidationError)
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [
+        {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"error": "invalid_request", "detail": problems}, status_code=400)
+
+
+@web_app.exception_handler(HTTPException)
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    detail = f"{request.method} {request.url.path}: {exc.detail}; see /docs"
+    return JSONResponse({"error": codes.get(exc.status_code, "http_error"), "detail": detail}, status_code=exc.status_code)
 
 
 @web_app.get("/", summary="Service information (also a cheap liveness check)")
 async def root(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
-    return JSONResponse(service_info(list(svc.api_names())))
+    return JSONResponse(service_info(list(svc.api_names()), list(svc.runners.served)))
 
 
 @web_app.get("/health", summary="Health: status, model loaded, model name, device, embedding size")
 async def health(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
-    status, body = await svc.health_report()
+    status, body = await svc.health.report()
     return JSONResponse(body, status_code=status)
 
 
 @web_app.get("/available_operations/", summary="The analyze API's operations: description, allowed and default targets")
 @web_app.get("/available_operations", include_in_schema=False)
-async def operations() -> JSONResponse:
-    return JSONResponse(available_operations().model_dump())
+async def operations(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
+    return JSONResponse(svc.routes.analyze.operations().model_dump())
 
 
 @web_app.get("/docs.json", include_in_schema=False)
@@ -48,25 +70,3 @@ async def docs() -> FileResponse:
     import _bentoml_impl.server as bentoml_server
 
     return FileResponse(Path(bentoml_server.__file__).parent / "main-openapi.html")
-
-
-# Seed 003's read routes, as thin aliases of the search APIs (same answers, same errors).
-# They call the service's plain methods: its @bentoml.api methods would go out over HTTP.
-async def _answer(method, *args) -> Response:
-    result = await api_errors(method)(*args)
-    return result if isinstance(result, Response) else JSONResponse(result.model_dump())
-
-
-@web_app.get("/search/text", summary="Seed 003: text search (alias of POST /search_text)")
-async def search_text_get(q: str, top_k: int = 20, index: str = "default", svc=Depends(bentoml.get_current_service)):
-    return await _answer(svc.run_search_text, q, top_k, None, None, index)
-
-
-@web_app.get("/image/{key:path}/similar", summary="Seed 003: items similar to one (alias of POST /similar)")
-async def similar_get(key: str, top_k: int = 20, index: str = "default", svc=Depends(bentoml.get_current_service)):
-    return await _answer(svc.run_similar, key, top_k, None, None, index)
-
-
-@web_app.get("/stats", summary="Seed 003: index statistics (alias of POST /index_stats)")
-async def stats_get(index: str = "default", svc=Depends(bentoml.get_current_service)):
-    return await _answer(svc.run_index_stats, index)

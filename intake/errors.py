@@ -3,23 +3,11 @@ JSON body `{"error": <code>, "detail": <what was wrong>}` by the gateway."""
 
 from __future__ import annotations
 
+from errors import ServiceError
 
-class ClientError(Exception):
+
+class ClientError(ServiceError):
     """Bad input from the caller. Never a server fault; never logged as one."""
-
-    status: int = 400
-    code: str = "bad_request"
-
-    def __init__(self, detail: str, *, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if status is not None:
-            self.status = status
-        if code is not None:
-            self.code = code
-
-    def to_json(self) -> dict[str, str]:
-        return {"error": self.code, "detail": self.detail}
 
 
 class EmptyImage(ClientError):

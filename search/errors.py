@@ -3,17 +3,15 @@ the runner can hand it to the gateway unchanged (`to_json`)."""
 
 from __future__ import annotations
 
+from errors import ServiceError
 
-class SearchError(Exception):
-    status: int = 400
-    code: str = "index_error"
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+class SearchError(ServiceError):
+    code = "index_error"
 
     def to_json(self) -> dict:
-        return {"error": self.code, "detail": self.detail, "status": self.status}
+        """With the status: the index runner hands it to the gateway unchanged."""
+        return {**super().to_json(), "status": self.status}
 
 
 class InvalidItem(SearchError):

@@ -1,26 +1,26 @@
-"""The analyze APIs: POST /analyze, and seed 002's POST /analyze_image/ and /analyze_image_upload/.
-
-(GET /available_operations/ is a plain route in gateway/web.py: BentoML APIs are POST only.)
-"""
+"""Analyze requests: POST /analyze, /analyze_images and seed 002's /analyze_image/ and
+/analyze_image_upload/ (declared in service.py; GET /available_operations/ is a plain route
+in gateway/web.py, as BentoML APIs are POST only)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import bentoml
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from intake.errors import ClientError
 
-from ..errors import api_errors
-from ..images import ImageRef, single_ref, upload_name
+from ..images import ImageLoader, ImageRef, upload_name
+from ..runner_client import RunnerClient
+from ..schemas import ItemError
 from .backends import RunnerBackends
 from .classifiers import ClassifierStore
 from .engine import AnalysisContext, run_tasks
-from .operations import validate_tasks
-from .schemas import AnalysisTask, AnalyzeResponse
+from .operations import ValidTask, available_operations, validate_tasks
+from .schemas import AnalysisTask, AnalyzedImage, AnalyzeImagesResponse, AnalyzeResponse, AvailableOperations
 from .settings import AnalyzeSettings
 
 _TASKS = TypeAdapter(list[AnalysisTask])
@@ -38,61 +38,44 @@ def parse_tasks_json(value: Any) -> list[AnalysisTask]:
         raise ClientError(f"tasks_json must be a list of tasks: {problems}", code="invalid_tasks_json") from None
 
 
-class AnalyzeAPI:
-    """Mixin: needs `self.images` (ImageLoader) and the runner dependencies `clip`, `person`,
-    `face`, `caption` (and `dino` for the DINO operations); call `init_analyze()` in __init__."""
+class AnalyzeRoutes:
+    """Runs analyze requests: validates the tasks, loads the image once, runs the tasks."""
 
-    def init_analyze(self) -> None:
-        self.analyze_settings = AnalyzeSettings.from_env()
-        self.classifiers = ClassifierStore(self.analyze_settings.classifiers_dir)
-        self.analyze_backends = RunnerBackends(self)
+    def __init__(self, runners: RunnerClient, images: ImageLoader, settings: AnalyzeSettings) -> None:
+        self.images = images
+        self.settings = settings
+        self.classifiers = ClassifierStore(settings.classifiers_dir)
+        self.backends = RunnerBackends(runners)
+        self.runners = runners
 
-    async def run_analysis(self, ref: ImageRef, image_url: str, tasks: list[AnalysisTask]) -> AnalyzeResponse:
-        valid = validate_tasks(tasks, self.analyze_settings.max_tasks)  # before any download
+    async def run(self, ref: ImageRef, image_url: str, tasks: list[AnalysisTask]) -> AnalyzeResponse:
+        valid = validate_tasks(tasks, self.settings.max_tasks)  # before any download
         decoded = await self.images.load(ref)  # fetched and decoded once, whatever the tasks
-        ctx = AnalysisContext(decoded.image, self.analyze_backends, self.classifiers)
+        return await self._run_valid(decoded.image, image_url, valid)
+
+    async def _run_valid(self, image, image_url: str, valid: list[ValidTask]) -> AnalyzeResponse:
+        ctx = AnalysisContext(image, self.backends, self.classifiers)
         return AnalyzeResponse(image_url=image_url, results=await run_tasks(ctx, valid))
 
-    @bentoml.api(route="/analyze")
-    @api_errors
-    async def analyze(
-        self,
-        tasks: list[AnalysisTask],
-        image: Path = None,  # type: ignore[assignment]
-        url: str | None = None,
-        image_base64: str | None = None,
-    ) -> AnalyzeResponse:
-        """Analyze one image with a list of tasks; one result per task, keyed by operation_id.
+    async def run_many(self, refs: list[ImageRef], tasks: list[AnalysisTask]) -> AnalyzeImagesResponse:
+        """The same tasks on every image, concurrently; an image that cannot be read gets its
+        error, the others their results."""
+        valid = validate_tasks(tasks, self.settings.max_tasks)
 
-        Send exactly one of `image` (multipart upload), `url` or `image_base64`, and `tasks`:
-        `[{"operation_id": "a", "type": "embed_clip_vit_b_32", "params": {"target": "prominent_face"}}]`
-        (in multipart requests, `tasks` is one JSON array). Types: detect_bounding_box,
-        embed_clip_vit_b_32, embed_dino_v2, embed_dino_v3, classify, describe_image
-        (GET /available_operations/ describes them). Tasks that crop return the crop's bbox
-        and a base64 PNG of it. A malformed task fails the request with a 400; a task that
-        cannot run on this image (no face found, no classifier) is `skipped` or `error`
-        while the others succeed."""
-        ref = single_ref(image, url, image_base64)
-        image_url = url or (f"uploaded:{upload_name(image)}" if image else "base64")
-        return await self.run_analysis(ref, image_url, tasks)
+        async def one(i: int, ref: ImageRef) -> AnalyzedImage:
+            image_url = ref.url or ref.label
+            try:
+                decoded = await self.images.load(ref)
+            except ClientError as exc:
+                return AnalyzedImage(index=i, source=ref.label, image_url=image_url, error=ItemError(**exc.to_json()))
+            answer = await self._run_valid(decoded.image, image_url, valid)
+            return AnalyzedImage(index=i, source=ref.label, image_url=image_url, results=answer.results)
 
-    @bentoml.api(route="/analyze_image/")
-    @api_errors
-    async def analyze_image(self, image_url: str, tasks: list[AnalysisTask]) -> AnalyzeResponse:
-        """Seed 002: analyze the image at `image_url` (http/https) with `tasks` (see /analyze)."""
-        if not image_url.strip():
-            raise ClientError("`image_url` is empty; send an http(s) URL", code="missing_image")
-        return await self.run_analysis(ImageRef(url=image_url, label=f"url:{image_url}"), image_url, tasks)
+        return AnalyzeImagesResponse(results=list(await asyncio.gather(*(one(i, r) for i, r in enumerate(refs)))))
 
-    @bentoml.api(route="/analyze_image_upload/")
-    @api_errors
-    async def analyze_image_upload(
-        self,
-        image_file: Path,
-        tasks_json: Annotated[Any, Field(description="a JSON array of tasks, as `tasks` of /analyze")],
-    ) -> AnalyzeResponse:
-        """Seed 002: multipart `image_file` (the image) and `tasks_json` (a JSON array of tasks);
-        the response's image_url is "uploaded:<filename>"."""
-        tasks = parse_tasks_json(tasks_json)
-        name = upload_name(image_file)
-        return await self.run_analysis(ImageRef(upload=image_file, label=f"upload:{name}"), f"uploaded:{name}", tasks)
+    def operations(self) -> AvailableOperations:
+        return available_operations(self.runners.served)
+
+
+def image_url_of(url: str | None, upload: Path | None) -> str:
+    return url or (f"uploaded:{upload_name(upload)}" if upload else "base64")

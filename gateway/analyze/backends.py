@@ -1,51 +1,48 @@
-"""The model calls of the analyze API, through the gateway's runner dependencies.
+"""The model calls of the analyze API, over the gateway's typed runner client.
 
 Each call goes to a runner's batchable API with a batch of one, so the calls of concurrent
-requests (and of one request's concurrent tasks) are batched together by BentoML.
+requests (and of one request's concurrent tasks) are batched together by BentoML. A model
+this server does not serve, or a runner that times out, fails the task (status "error",
+naming the model); the other tasks of the request go on.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import numpy as np
 
 from models.registry import UnknownModelError, get_spec
 from models.specs import ModelSpec
 
-from ..errors import RunnerTimeout, call_runner
+from ..errors import RunnerTimeout
+from ..runner_client import ModelNotServed, RunnerClient
 from .schemas import TaskFailed
 
-# model key -> (attribute of the runner dependency on the gateway, its batchable API)
-EMBEDDERS = {
-    "clip": ("clip", "encode_images"),
-    "dinov2": ("dino", "encode_dinov2"),
-    "dinov3": ("dino", "encode_dinov3"),
-}
+T = TypeVar("T")
 
 
 class ModelNotDeployed(TaskFailed):
     pass
 
 
-async def _call(model_key: str, coro: Any) -> Any:
-    """`call_runner`, plus: any other runner failure (a 504 timeout, a 500) fails the task with
-    a message naming the model, instead of surfacing as an internal error."""
+async def _task_call(model_key: str, call: Awaitable[T]) -> T:
     from bentoml.exceptions import BentoMLException
 
     try:
-        return await call_runner(model_key, coro)
+        return await call
+    except ModelNotServed as exc:
+        raise ModelNotDeployed(exc.detail.replace("this request", "this task")) from None
     except RunnerTimeout as exc:  # the runner's 504, or the dependency client's own timeout
         raise TaskFailed(f"the {model_key} model timed out; retry later") from exc
-    except BentoMLException as exc:
-        status = int(exc.error_code)
-        what = "timed out" if status == 504 else f"failed (HTTP {status})"
-        raise TaskFailed(f"the {model_key} model {what}; retry later") from exc
+    except BentoMLException as exc:  # any other fault of the runner fails the task, named
+        raise TaskFailed(f"the {model_key} model failed (HTTP {int(exc.error_code)}); retry later") from exc
 
 
 class RunnerBackends:
-    def __init__(self, service: Any) -> None:
-        self.service = service
+    def __init__(self, runners: RunnerClient) -> None:
+        self.runners = runners
 
     def spec(self, model_key: str) -> ModelSpec:
         try:
@@ -53,26 +50,15 @@ class RunnerBackends:
         except UnknownModelError:
             raise ModelNotDeployed(f"the {model_key} model is not part of this server") from None
 
-    def _runner(self, attribute: str, model_key: str) -> Any:
-        runner = getattr(self.service, attribute, None)
-        if runner is None:
-            raise ModelNotDeployed(f"the {model_key} model is not deployed on this server")
-        return runner
-
     async def detect_persons(self, canvases: np.ndarray) -> np.ndarray:
-        return await _call("person", self._runner("person", "person").to_async.detect(canvases))
+        return await _task_call("person", self.runners.detect_persons(canvases))
 
     async def detect_faces(self, canvases: np.ndarray) -> np.ndarray:
-        return await _call("face", self._runner("face", "face").to_async.detect(canvases))
+        return await _task_call("face", self.runners.detect_faces(canvases))
 
     async def embed(self, model_key: str, pixels: np.ndarray) -> np.ndarray:
-        attribute, api = EMBEDDERS[model_key]
-        runner = self._runner(attribute, model_key)
-        return await _call(model_key, getattr(runner.to_async, api)(pixels))
+        call = self.runners.clip_images(pixels) if model_key == "clip" else self.runners.dino(model_key, pixels)
+        return await _task_call(model_key, call)
 
     async def caption(self, pixels: np.ndarray, max_length: int) -> str:
-        from runners.caption import CaptionRequest
-
-        runner = self._runner("caption", "caption")
-        request = CaptionRequest(pixels=pixels[0], max_length=max_length)
-        return (await _call("caption", runner.to_async.caption([request])))[0]
+        return await _task_call("caption", self.runners.caption(pixels[0], max_length))

@@ -10,7 +10,7 @@ face in this image, no classifier for this collection) becomes that task's own r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from intake.errors import ClientError
@@ -48,7 +48,7 @@ class Operation:
     default_target: str = WHOLE_IMAGE
     # extra parameters besides target and face_context: name -> help
     params: dict[str, str] = field(default_factory=dict)
-    model: str | None = None  # the model key it embeds with, if any
+    model: str | None = None  # the model key it runs (embeds, classifies or captions with), if any
 
     def info(self) -> OperationInfo:
         return OperationInfo(
@@ -92,6 +92,7 @@ OPERATIONS: dict[str, Operation] = {
             type="describe_image",
             description="Generates a text description of an image region using an image captioning model.",
             handler=handlers.describe_image,
+            model="caption",
             params={"max_length": f"most tokens in the description (default 50, 2 to {MAX_CAPTION_LENGTH})"},
         ),
     )
@@ -113,8 +114,23 @@ class ValidTask:
         return OPERATIONS[self.type]
 
 
-def available_operations() -> AvailableOperations:
-    return AvailableOperations(operations={name: op.info() for name, op in OPERATIONS.items()})
+# the detector a target needs (whole_image needs none)
+TARGET_MODELS = {PROMINENT_PERSON: "person", PROMINENT_FACE: "face"}
+
+
+def available_operations(served: Sequence[str] | None = None) -> AvailableOperations:
+    """Every operation, or with `served` (model keys) those whose model is served, each
+    with only the targets whose detectors are served."""
+    if served is None:
+        return AvailableOperations(operations={name: op.info() for name, op in OPERATIONS.items()})
+    operations = {}
+    for name, op in OPERATIONS.items():
+        targets = tuple(t for t in op.allowed_targets if TARGET_MODELS.get(t) in (None, *served))
+        if (op.model is not None and op.model not in served) or not targets:
+            continue
+        default = op.default_target if op.default_target in targets else targets[0]
+        operations[name] = replace(op, allowed_targets=targets, default_target=default).info()
+    return AvailableOperations(operations=operations)
 
 
 def validate_tasks(tasks: Sequence[AnalysisTask], max_tasks: int) -> list[ValidTask]:

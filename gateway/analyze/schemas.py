@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gateway.schemas import null_first
+from gateway.schemas import ItemError, null_first
 
 Status = Literal["success", "error", "skipped"]
 
@@ -39,6 +39,22 @@ class OperationResult(BaseModel):
 class AnalyzeResponse(BaseModel):
     image_url: str = Field(description='the image URL, "uploaded:<filename>" for uploads, "base64" for base64')
     results: dict[str, OperationResult] = Field(description="one result per task, keyed by operation_id, in order")
+
+
+class AnalyzedImage(BaseModel):
+    """One image of POST /analyze_images: its task results, or why it could not be read."""
+
+    index: int = Field(description="position in the request: uploads first, then urls, then images_base64")
+    source: str = Field(description='"upload:<filename>", "url:<url>" or "base64[<i>]"')
+    image_url: str = Field(description="the URL, or the source label for uploads and base64")
+    results: dict[str, OperationResult] | None = Field(
+        default=None, description="one result per task, as /analyze; null when the image failed", json_schema_extra=null_first
+    )
+    error: ItemError | None = Field(default=None, description="why this image failed; null on success")
+
+
+class AnalyzeImagesResponse(BaseModel):
+    results: list[AnalyzedImage] = Field(description="one entry per image, in request order")
 
 
 class OperationInfo(BaseModel):

@@ -11,7 +11,8 @@ import pytest
 from bentoml.exceptions import BadInput, BentoMLException, InternalServerError, ServiceUnavailable
 from starlette.responses import JSONResponse
 
-from gateway.errors import RunnerUnavailable, api_errors, call_runner
+from gateway.errors import RunnerUnavailable, api_errors
+from gateway.runner_client import call_runner
 from intake.errors import ClientError, ImageTooLarge, UnsupportedImageFormat
 
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from gateway.images import ImageLoader
-from gateway.internvit import InternVitAPI
-from gateway.seed000 import Seed000API, extract_mode_setting
+from gateway.compat import CompatRoutes, extract_mode_setting
+from gateway.internvit import InternVitRoutes
+from gateway.runner_client import RunnerClient
 from models import get_spec
 from models.device import DeviceChoice
 from models.preprocess import prepare_images
@@ -41,13 +42,16 @@ class RecordingRunner:
         self.to_async = SimpleNamespace(encode_images=encode_images)
 
 
-class Gateway(InternVitAPI, Seed000API):
+class Gateway:
+    """The service's route modules over a runner client whose InternViT runner is `runner`."""
+
     def __init__(self, runner, mode: str = "simple", levels: LevelSettings | None = None) -> None:
-        self.internvit = runner
-        self.internvit_spec = SPEC
-        self.levels = levels or LevelSettings()
         self.images = ImageLoader()
-        self.test_extract_mode = mode
+        runners = RunnerClient({"internvit": runner}, ["internvit"])
+        internvit = InternVitRoutes(runners, self.images, SPEC, levels or LevelSettings())
+        self.routes = SimpleNamespace(
+            internvit=internvit, compat=CompatRoutes(runners, self.images, None, internvit, mode)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +62,10 @@ def model(tiny_models):
 
 
 def call(api: str, gateway, **kwargs):
-    """Run an API method's function (behind BentoML's decorator) on the stand-in gateway."""
-    method = next(cls.__dict__[api] for cls in type(gateway).__mro__ if api in cls.__dict__)
-    return asyncio.run(method.func(gateway, **kwargs))
+    """Run the service's API function (behind BentoML's decorator) on the stand-in gateway."""
+    import service
+
+    return asyncio.run(service.ImageEmbed.inner.__dict__[api].func(gateway, **kwargs))
 
 
 def test_simple_is_one_image_through_the_runner(model):

@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from gateway.health import HealthMixin, probe_runner
+from gateway.health import Health, probe_runner
+from gateway.runner_client import RunnerClient
 from tests.conftest import ROOT
 
 
@@ -36,13 +37,14 @@ class LocalRunner:
     """A dependency resolved in-process (no HTTP): nothing to probe."""
 
 
-class Gateway(HealthMixin):
-    def __init__(self, **runners: object) -> None:
-        self.__dict__.update(runners)
-        self._names = list(runners)
+class Gateway(Health):
+    """Health over a runner client holding these proxies; `__is_ready__` as the service's."""
 
-    def runner_names(self) -> list[str]:
-        return self._names
+    def __init__(self, **runners: object) -> None:
+        super().__init__(RunnerClient(runners, served=[]))
+
+    async def __is_ready__(self) -> bool:
+        return await self.check_ready()
 
 
 def test_every_kind_of_failure_is_not_ready():
@@ -71,7 +73,7 @@ def test_runners_are_probed_concurrently():
     assert elapsed < 1.0, f"probes ran one after another ({elapsed:.2f} s)"
 
 
-def readyz_client(gateway: HealthMixin) -> TestClient:
+def readyz_client(gateway: Gateway) -> TestClient:
     """A route that calls `__is_ready__` as BentoML's /readyz does; Starlette's own handlers."""
 
     async def readyz(_request):
@@ -139,5 +141,5 @@ def test_the_gateway_class_has_the_hook():
 
     tree = ast.parse((ROOT / "service.py").read_text())
     gateway = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ImageEmbed")
-    assert "HealthMixin" in [b.id for b in gateway.bases if isinstance(b, ast.Name)]
-    assert callable(HealthMixin.__is_ready__)
+    hook = next(n for n in gateway.body if isinstance(n, ast.AsyncFunctionDef) and n.name == "__is_ready__")
+    assert "check_ready" in ast.unparse(hook)

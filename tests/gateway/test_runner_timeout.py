@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 from bentoml.exceptions import BentoMLException
 
-from gateway.errors import RunnerTimeout, RunnerUnavailable, api_errors, call_runner
+from gateway.errors import RunnerTimeout, RunnerUnavailable, api_errors
+from gateway.runner_client import call_runner
 
 
 async def fails(exc: BaseException):

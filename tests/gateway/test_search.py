@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.images import ImageRef
-from gateway.search import SearchAPI, check_top_k, item_keys
+from gateway.runner_client import IndexClient
+from gateway.search import check_top_k, item_keys
 from intake.errors import ClientError
 
 
@@ -45,10 +46,8 @@ class _Runner:
 
 
 def test_runner_refusals_keep_their_status_and_code():
-    api = SearchAPI()
-    api.index = _Runner({"error": "index_model_mismatch", "detail": "other model", "status": 409})
+    index = IndexClient(_Runner({"error": "index_model_mismatch", "detail": "other model", "status": 409}))
     with pytest.raises(ClientError) as err:
-        asyncio.run(api.index_call("stats", index="x"))
+        asyncio.run(index.stats(index="x"))
     assert (err.value.status, err.value.code, err.value.detail) == (409, "index_model_mismatch", "other model")
-    api.index = _Runner({"count": 3})
-    assert asyncio.run(api.index_call("stats", index="x")) == {"count": 3}
+    assert asyncio.run(IndexClient(_Runner({"count": 3})).stats(index="x")) == {"count": 3}

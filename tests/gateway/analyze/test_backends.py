@@ -13,6 +13,7 @@ from bentoml.exceptions import BentoMLException
 
 from gateway.analyze.backends import ModelNotDeployed, RunnerBackends
 from gateway.errors import RunnerUnavailable
+from gateway.runner_client import RunnerClient
 from runners.caption import CaptionRequest
 
 
@@ -30,6 +31,15 @@ class FakeRunner:
         self.to_async = SimpleNamespace(**{name: make(name, fn) for name, fn in apis.items()})
 
 
+def backends_over(served=None, **runners) -> RunnerBackends:
+    """The analyze backends over a runner client holding these fake runners; by default it
+    serves every model those runners host."""
+    hosted = {"clip": ["clip"], "dino": ["dinov2", "dinov3"], "person": ["person"], "face": ["face"], "caption": ["caption"]}
+    if served is None:
+        served = [m for name in runners for m in hosted[name]]
+    return RunnerBackends(RunnerClient(runners, served))
+
+
 def vectors(d):
     return lambda batch: np.ones((len(batch), d), dtype=np.float32) / np.sqrt(d)
 
@@ -37,7 +47,7 @@ def vectors(d):
 def test_embeddings_go_to_each_models_batchable_api():
     clip = FakeRunner(encode_images=vectors(512))
     dino = FakeRunner(encode_dinov2=vectors(768), encode_dinov3=vectors(1024))
-    backends = RunnerBackends(SimpleNamespace(clip=clip, dino=dino))
+    backends = backends_over(clip=clip, dino=dino)
     pixels = np.zeros((1, 224, 224, 3), np.uint8)
     shapes = [asyncio.run(backends.embed(key, pixels)).shape for key in ("clip", "dinov2", "dinov3")]
     assert shapes == [(1, 512), (1, 768), (1, 1024)]
@@ -48,7 +58,7 @@ def test_embeddings_go_to_each_models_batchable_api():
 def test_detectors_and_captions():
     person = FakeRunner(detect=lambda b: np.zeros((len(b), 32, 5), np.float32))
     caption = FakeRunner(caption=lambda reqs: [f"len {r.max_length}" for r in reqs])
-    backends = RunnerBackends(SimpleNamespace(person=person, face=person, caption=caption))
+    backends = backends_over(person=person, face=person, caption=caption)
     canvas = np.zeros((1, 800, 800, 3), np.uint8)
     assert asyncio.run(backends.detect_persons(canvas)).shape == (1, 32, 5)
     assert asyncio.run(backends.detect_faces(canvas)).shape == (1, 32, 5)
@@ -59,8 +69,8 @@ def test_detectors_and_captions():
 
 
 def test_a_missing_runner_or_model_is_not_deployed():
-    backends = RunnerBackends(SimpleNamespace(clip=FakeRunner(encode_images=vectors(512))))
-    with pytest.raises(ModelNotDeployed, match="dinov2 model is not deployed"):
+    backends = backends_over(clip=FakeRunner(encode_images=vectors(512)))
+    with pytest.raises(ModelNotDeployed, match="this task needs the dinov2 model, which this server does not serve"):
         asyncio.run(backends.embed("dinov2", np.zeros((1, 8, 8, 3), np.uint8)))
     with pytest.raises(ModelNotDeployed, match="not part of this server"):
         backends.spec("no-such-model")
@@ -74,7 +84,7 @@ def test_a_runner_timeout_or_failure_fails_the_task_naming_the_model(status, mes
     def failing(_):
         raise BentoMLException("Not able to process the request in 50 seconds", error_code=status)
 
-    backends = RunnerBackends(SimpleNamespace(caption=FakeRunner(caption=failing)))
+    backends = backends_over(caption=FakeRunner(caption=failing))
     with pytest.raises(TaskFailed, match=re.escape(message)):
         asyncio.run(backends.caption(np.zeros((1, 384, 384, 3), np.uint8), 10))
 
@@ -83,7 +93,7 @@ def test_an_overloaded_runner_is_unavailable():
     def overloaded(_):
         raise BentoMLException("busy", error_code=503)
 
-    backends = RunnerBackends(SimpleNamespace(dino=FakeRunner(encode_dinov3=overloaded)))
+    backends = backends_over(dino=FakeRunner(encode_dinov3=overloaded))
     with pytest.raises(RunnerUnavailable) as info:
         asyncio.run(backends.embed("dinov3", np.zeros((1, 8, 8, 3), np.uint8)))
     assert info.value.runner == "dinov3"
