@@ -2,7 +2,10 @@
 #   make serve   install what is needed, import the models, serve on http://localhost:3000
 #   make test    install what is needed, run the whole test suite (offline, tiny profile)
 
+SHELL := bash
 PROFILE ?= $(or $(IMAGE_EMBED_PROFILE),default)
+# the models to serve, comma-separated (default: every model, less the gated ones without HF_TOKEN)
+MODELS ?= $(IMAGE_EMBED_MODELS)
 PORT ?= 3000
 CONFIG ?= configuration.yaml
 HOST ?= 0.0.0.0
@@ -14,9 +17,13 @@ PY := $(VENV)/bin/python
 
 .PHONY: serve test demo install install-test models build bench clean
 
-serve: install models
+IMPORT := IMAGE_EMBED_PROFILE=$(PROFILE) $(PY) scripts/import_models.py --profile $(PROFILE) $(if $(MODELS),--models $(MODELS))
+
+# import the chosen models' weights (once), then serve exactly those
+serve: install
+	@served=$$($(IMPORT) --print-served) && \
 	BENTOML_CONFIG=$(CONFIG) IMAGE_EMBED_PROFILE=$(PROFILE) \
-		$(VENV)/bin/bentoml serve . --host $(HOST) --port $(PORT) $(if $(GRACE),--timeout-graceful-shutdown $(GRACE))
+		$(VENV)/bin/bentoml serve . --arg models=$$served --host $(HOST) --port $(PORT) $(if $(GRACE),--timeout-graceful-shutdown $(GRACE))
 
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -32,10 +39,11 @@ install-test:
 	scripts/install.sh --test
 
 models: install
-	IMAGE_EMBED_PROFILE=$(PROFILE) $(PY) scripts/import_models.py --profile $(PROFILE)
+	$(IMPORT)
 
-build: install models
-	BENTOML_CONFIG=$(CONFIG) IMAGE_EMBED_PROFILE=$(PROFILE) $(VENV)/bin/bentoml build .
+build: install
+	@served=$$($(IMPORT) --print-served) && \
+	BENTOML_CONFIG=$(CONFIG) IMAGE_EMBED_PROFILE=$(PROFILE) $(VENV)/bin/bentoml build . --arg models=$$served
 
 bench: install-test
 	$(PY) scripts/benchmark.py --profile $(or $(BENCH_PROFILE),bench)

@@ -4,6 +4,12 @@
     python scripts/import_models.py                  # default profile: pretrained weights (network)
     python scripts/import_models.py --profile tiny   # tiny twins, seeded random weights, offline
     python scripts/import_models.py --profile bench  # real architectures, random weights, offline
+    python scripts/import_models.py --models clip,face   # only these (default: $IMAGE_EMBED_MODELS, else all)
+
+Without a choice of models, the default profile leaves out the gated ones (DINOv3: its hub
+repository needs a token) when no Hugging Face token is set, and says so in one line.
+`--print-served` prints the models to serve (comma-separated) on stdout, for `make serve`;
+everything else goes to stderr.
 
 Idempotent: a model already in the store (same spec fingerprint) is skipped. `bentoml models
 list` shows the results; each model carries its spec as metadata.
@@ -36,6 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="which profile's models to import (default: $IMAGE_EMBED_PROFILE or 'default')",
     )
     parser.add_argument("--only", nargs="+", metavar="KEY", help="import only these model keys (e.g. clip)")
+    parser.add_argument(
+        "--models",
+        default=os.environ.get("IMAGE_EMBED_MODELS", ""),
+        help="comma-separated model keys to import (default: $IMAGE_EMBED_MODELS, else every model)",
+    )
+    parser.add_argument("--print-served", action="store_true", help="print the chosen models on stdout")
     return parser.parse_args(argv)
 
 
@@ -50,19 +62,27 @@ def main(argv: list[str] | None = None) -> int:
     # open_clip logs a warning for every randomly initialized model: expected here.
     logging.getLogger().setLevel(logging.ERROR)
     logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
-    specs = list_models(args.profile)
-    if args.only:
-        unknown = sorted(set(args.only) - {s.key for s in specs})
-        if unknown:
-            print(f"error: no model {unknown} in profile {args.profile!r}", file=sys.stderr)
-            return 2
-        specs = [s for s in specs if s.key in args.only]
+    from models.selection import check_models, default_selection, left_out_line, parse_model_list
+    from models.settings import SettingsError
 
-    bar = tqdm(specs, desc=f"importing ({args.profile})", unit="model")
+    chosen = list(args.only or []) + parse_model_list(args.models)
+    try:
+        if chosen:
+            keys = check_models(chosen, args.profile, source="--models")
+        else:
+            keys, left_out = default_selection(args.profile, have_token=hub_token_set())
+            if left_out:
+                print(left_out_line(left_out), file=sys.stderr)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    specs = [s for s in list_models(args.profile) if s.key in keys]
+
+    bar = tqdm(specs, desc=f"importing ({args.profile})", unit="model", file=sys.stderr)
     for spec in bar:
         bar.set_postfix_str(spec.store_tag)
         if find(spec) is not None:
-            tqdm.write(f"  {spec.store_tag}: already in the model store, skipped")
+            tqdm.write(f"  {spec.store_tag}: already in the model store, skipped", file=sys.stderr)
             continue
         started = time.monotonic()
         try:
@@ -79,9 +99,21 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        tqdm.write(f"  {result.tag}: imported in {time.monotonic() - started:.1f} s")
-    print(f"done: {len(specs)} model(s) of profile {args.profile!r} in the store (see `bentoml models list`)")
+        tqdm.write(f"  {result.tag}: imported in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    print(f"done: {len(specs)} model(s) of profile {args.profile!r} in the store (see `bentoml models list`)", file=sys.stderr)
+    if args.print_served:
+        print(",".join(keys))
     return 0
+
+
+def hub_token_set() -> bool:
+    """A Hugging Face token in HF_TOKEN (or the hub's own token file)."""
+    try:
+        from huggingface_hub import get_token
+
+        return bool(get_token())
+    except ImportError:
+        return bool(os.environ.get("HF_TOKEN"))
 
 
 if __name__ == "__main__":
