@@ -319,3 +319,31 @@ def test_concurrent_requests_batch_together_in_the_runners(server):
     # run one by one, so only the total is checked there.
     assert batches["person_runner"] < calls["person_runner"], "person_runner: every call ran alone"
     assert sum(batches.values()) < sum(calls.values()), batches
+
+
+def test_analyze_images_answers_each_image_in_order(http):
+    """Many images, one task list: per-image results in order; a bad image fails alone."""
+    tasks = [{"operation_id": "vec", "type": "embed_clip_vit_b_32"}, {"operation_id": "box", "type": "detect_bounding_box"}]
+    resp = http.post(
+        "/analyze_images",
+        files=[("images", ("astronaut.jpg", JPEG)), ("images", ("broken.jpg", b"not an image"))],
+        data={"tasks": json.dumps(tasks), "images_base64": json.dumps([base64.b64encode(JPEG).decode()])},
+    )
+    assert resp.status_code == 200, resp.text
+    results = resp.json()["results"]
+    assert [r["index"] for r in results] == [0, 1, 2]
+    assert [r["source"] for r in results] == ["upload:astronaut.jpg", "upload:broken.jpg", "base64[0]"]
+    first, broken, third = results
+    assert broken["results"] is None and broken["error"]["error"] == "unsupported_image_format"
+    for good in (first, third):
+        assert good["error"] is None and list(good["results"]) == ["vec", "box"]
+        assert good["results"]["vec"]["status"] == "success"
+    assert first["results"]["vec"]["data"] == third["results"]["vec"]["data"]  # the same pixels
+
+
+def test_analyze_images_refuses_bad_tasks_and_too_many_images(http):
+    resp = http.post("/analyze_images", json={"tasks": [{"operation_id": "a", "type": "nope"}], "urls": ["http://127.0.0.1:1/a.jpg"]})
+    assert resp.status_code == 400 and resp.json()["error"] == "unknown_operation"
+    many = [base64.b64encode(b"x").decode()] * 65
+    resp = http.post("/analyze_images", json={"tasks": [{"operation_id": "a", "type": "embed_clip_vit_b_32"}], "images_base64": many})
+    assert resp.status_code == 400 and resp.json()["error"] == "too_many_items"

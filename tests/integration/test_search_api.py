@@ -177,3 +177,11 @@ def test_python_client(server, index, tmp_path):
         assert client.delete(keys=["p21"], index=index)["deleted"] == ["p21"]
         vec = np.asarray(client.get(keys=["p22"], index=index, with_vectors=True)["items"][0]["vector"])
         assert abs(np.linalg.norm(vec) - 1) < 1e-5
+
+
+@pytest.mark.parametrize("path", ["/search/text?q=a&top_k=abc", "/image/k/similar?top_k=1.5", "/search/text"])
+def test_get_routes_answer_bad_parameters_with_a_400_in_our_shape(http, path):
+    resp = http.get(path)
+    assert resp.status_code == 400
+    body = resp.json()
+    assert body["error"] == "invalid_request" and body["detail"] and body["detail"][0]["loc"][0] == "query"
