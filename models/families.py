@@ -72,12 +72,16 @@ def _caption(spec: ModelSpec, model: Any) -> dict[str, Any]:
     return {"input_size": spec.input_size, "max_caption_length": MAX_CAPTION_LENGTH}
 
 
-def _encode_images(name: str, doc: str) -> Api:
-    return Api(name=name, method="encode_images", io="images", limits="encode_images", doc=doc)
+def _embedder(module: str, model_class: str, name: str, doc: str, pooling: str) -> Family:
+    """A family whose models embed images with one API (`encode_images` of the model)."""
+    api = Api(name=name, method="encode_images", io="images", limits="encode_images", doc=doc)
+    return Family(module=module, model_class=model_class, apis=(api,), info=_embedding(pooling))
 
 
-def _detect(doc: str) -> Api:
-    return Api(name="detect", method="detect", io="images", limits="detect", doc=doc)
+def _detector_family(module: str, model_class: str, doc: str, info: Callable[[ModelSpec, Any], dict[str, Any]]) -> Family:
+    """A family whose models detect boxes with one API (`detect` of the model)."""
+    api = Api(name="detect", method="detect", io="images", limits="detect", doc=doc)
+    return Family(module=module, model_class=model_class, apis=(api,), info=info)
 
 
 FAMILIES: dict[str, Family] = {
@@ -85,7 +89,13 @@ FAMILIES: dict[str, Family] = {
         module="models.clip",
         model_class="ClipModel",
         apis=(
-            _encode_images("encode_images", "uint8 (n, 224, 224, 3), already resized by the gateway -> float32 (n, 512)."),
+            Api(
+                name="encode_images",
+                method="encode_images",
+                io="images",
+                limits="encode_images",
+                doc="uint8 (n, 224, 224, 3), already resized by the gateway -> float32 (n, 512).",
+            ),
             Api(
                 name="encode_texts",
                 method="encode_texts",
@@ -96,50 +106,34 @@ FAMILIES: dict[str, Family] = {
         ),
         info=_embedding(),
     ),
-    "dino": Family(
-        module="models.dino",
-        model_class="DinoModel",
-        apis=(
-            _encode_images(
-                "encode_{key}",
-                "uint8 (n, 224, 224, 3) from prepare_images(..., this model's spec) -> float32 (n, d): "
-                "the CLS token after the final layer norm (pooler_output), L2-normalized.",
-            ),
-        ),
-        info=_embedding("CLS token after the final layer norm (pooler_output), L2-normalized"),
+    "dino": _embedder(
+        "models.dino",
+        "DinoModel",
+        "encode_{key}",
+        "uint8 (n, 224, 224, 3) from prepare_images(..., this model's spec) -> float32 (n, d): "
+        "the CLS token after the final layer norm (pooler_output), L2-normalized.",
+        "CLS token after the final layer norm (pooler_output), L2-normalized",
     ),
-    "timm": Family(
-        module="models.timm_vit",
-        model_class="InternVitModel",
-        apis=(
-            _encode_images(
-                "encode_images",
-                "uint8 (n, 448, 448, 3) images or views -> float32 (n, d): mean-pooled patch tokens, L2-normalized.",
-            ),
-        ),
-        info=_embedding("mean of the patch tokens of forward_features (CLS token excluded), L2-normalized"),
+    "timm": _embedder(
+        "models.timm_vit",
+        "InternVitModel",
+        "encode_images",
+        "uint8 (n, 448, 448, 3) images or views -> float32 (n, d): mean-pooled patch tokens, L2-normalized.",
+        "mean of the patch tokens of forward_features (CLS token excluded), L2-normalized",
     ),
-    "torchvision_detection": Family(
-        module="models.person",
-        model_class="PersonDetector",
-        apis=(
-            _detect(
-                "uint8 (n, 800, 800, 3) letterboxed by the gateway -> float32 (n, 32, 5): person boxes "
-                "`[xmin, ymin, xmax, ymax, score]` in canvas pixels, best first, zero-padded."
-            ),
-        ),
-        info=_detector,
+    "torchvision_detection": _detector_family(
+        "models.person",
+        "PersonDetector",
+        "uint8 (n, 800, 800, 3) letterboxed by the gateway -> float32 (n, 32, 5): person boxes "
+        "`[xmin, ymin, xmax, ymax, score]` in canvas pixels, best first, zero-padded.",
+        _detector,
     ),
-    "facenet_mtcnn": Family(
-        module="models.face",
-        model_class="FaceDetector",
-        apis=(
-            _detect(
-                "uint8 (n, 640, 640, 3) letterboxed by the gateway -> float32 (n, 32, 5): faces "
-                "`[xmin, ymin, xmax, ymax, probability]` in canvas pixels, best first, zero-padded."
-            ),
-        ),
-        info=_face,
+    "facenet_mtcnn": _detector_family(
+        "models.face",
+        "FaceDetector",
+        "uint8 (n, 640, 640, 3) letterboxed by the gateway -> float32 (n, 32, 5): faces "
+        "`[xmin, ymin, xmax, ymax, probability]` in canvas pixels, best first, zero-padded.",
+        _face,
     ),
     "transformers_blip": Family(
         module="models.caption",

@@ -178,3 +178,43 @@ def test_a_subset_runner_loads_only_its_models(giant_runner):
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert not hasattr(giant_runner, "encode_dinov2")
     assert list(giant_runner.info()["models"]) == ["dinov2_giant"]
+
+
+def test_every_spec_has_the_batch_limits_its_family_apis_need():
+    from models.families import family_of
+    from models.specs import DEVICE_KINDS
+
+    for profile in ("default", "tiny", "bench"):
+        for spec in list_models(profile):
+            for api in family_of(spec).apis:
+                for kind in DEVICE_KINDS:
+                    assert spec.batch_limits(api.limits, kind), (spec.key, api.name, kind)
+
+
+DESCRIBE = """
+import json, sys
+from runners.services import runner_services
+services = runner_services(sys.argv[1].split(","))
+print(json.dumps({r: [s.name, sorted(s.apis), sorted(str(m.tag) for m in s.models), s.config] for r, s in services.items()}))
+"""
+
+
+def test_definitions_are_the_same_in_every_process():
+    """Every BentoML worker re-imports service.py and must find the same services."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    keys = "caption,dinov2,clip"
+    env = {**os.environ, "IMAGE_EMBED_PROFILE": "tiny", "IMAGE_EMBED_DEVICE": "cpu"}
+    runs = [
+        subprocess.run([sys.executable, "-c", DESCRIBE, keys], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
+    here = {r: [s.name, sorted(s.apis), sorted(str(m.tag) for m in s.models), s.config] for r, s in runner_services(keys.split(",")).items()}
+    assert first == second == json.loads(json.dumps(here))
+    assert list(first) == ["clip", "dino", "caption"]
