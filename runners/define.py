@@ -19,14 +19,17 @@ runners/services.py picks the specs and memoizes the services.
 
 Adding a model touches:
 
-    models/catalog/<model>.py    its specs, one per profile (registered on import), with `runner`
+    models/catalog/<model>.py    its specs, one per profile (registered on import), naming its `runner`
     models/<family>.py           materialize(spec, dir) and the model class (a new family only)
     models/families.py           the family's entry: module, class, APIs, info fields (a new family only)
     runners/io.py                a new IO kind, only if its APIs take or return something new
     tests/models/...             its spec and model tests (parity with the reference library)
 
-and nothing under runners/ otherwise: a model of an existing runner (dinov2_giant in dino) is
-its catalog file alone. The gateway then calls the new API (gateway/, the lead's side).
+and nothing under runners/ otherwise: a model of an existing runner is its catalog file alone
+(dinov2_giant in dino), and scripts/import_models.py imports it as it finds it in the registry.
+A new runner also gets its section in configuration*.yaml (tests/runners/test_common.py checks
+the values there repeat the definitions') and, for its place in runner_services' answer, its
+name in runners/services.py RUNNER_ORDER. The gateway then calls its API (gateway/).
 """
 
 from __future__ import annotations
