@@ -78,7 +78,10 @@ def _embedder(module: str, model_class: str, name: str, doc: str, pooling: str) 
     return Family(module=module, model_class=model_class, apis=(api,), info=_embedding(pooling))
 
 
-def _detector_family(module: str, model_class: str, doc: str, info: Callable[[ModelSpec, Any], dict[str, Any]]) -> Family:
+Info = Callable[[ModelSpec, Any], dict[str, Any]]
+
+
+def _detector_family(module: str, model_class: str, doc: str, info: Info) -> Family:
     """A family whose models detect boxes with one API (`detect` of the model)."""
     api = Api(name="detect", method="detect", io="images", limits="detect", doc=doc)
     return Family(module=module, model_class=model_class, apis=(api,), info=info)

@@ -49,7 +49,7 @@ def runner_services(model_keys: Sequence[str]) -> dict[str, Any]:
     for spec in specs:
         hosted.setdefault(spec.runner, []).append(spec.key)
     kind = common.device_kind()
-    return {runner: _service(runner, tuple(sorted(hosted[runner])), profile, kind) for runner in sorted(hosted, key=_order)}
+    return {r: _service(r, tuple(sorted(hosted[r])), profile, kind) for r in sorted(hosted, key=_order)}
 
 
 def runner_service(runner: str) -> Any:

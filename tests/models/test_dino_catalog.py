@@ -37,7 +37,8 @@ def test_dinov2_giant_is_vit_g14_in_every_profile():
     default, bench, tiny = (get_spec("dinov2_giant", p) for p in ("default", "bench", "tiny"))
     assert default.pretrained == "facebook/dinov2-giant" and default.output_dim == 1536 and not default.gated
     assert default.display_name == "DINOv2 ViT-g/14" and default.family == get_spec("dinov2", "default").family
-    assert bench.random_weights and bench.arch_config == {**dinov2_catalog._COMMON_CONFIG, **dinov2_catalog.VARIANTS["giant"][1]}
+    giant_config = {**dinov2_catalog._COMMON_CONFIG, **dinov2_catalog.VARIANTS["giant"][1]}
+    assert bench.random_weights and bench.arch_config == giant_config
     assert bench.output_dim == 1536
     # its own tiny twin: 48-d (dinov2's is 32-d), its own seed, ViT-g's SwiGLU MLP
     assert tiny.output_dim == tiny.arch_config["hidden_size"] == 48 != get_spec("dinov2", "tiny").output_dim
@@ -83,7 +84,7 @@ def test_bench_architecture_has_the_checkpoints_size(key, low, high):
     spec = get_spec(key, "bench")
     with torch.device("meta"):  # no memory, no time: only shapes
         model = AutoModel.from_config(AutoConfig.for_model(**spec.arch_config))
-    assert type(model).__name__ == {"dinov2": "Dinov2Model", "dinov2_giant": "Dinov2Model", "dinov3": "DINOv3ViTModel"}[key]
+    assert type(model).__name__ == ("DINOv3ViTModel" if key == "dinov3" else "Dinov2Model")
     assert low < sum(p.numel() for p in model.parameters()) < high
 
 

@@ -155,7 +155,8 @@ def test_info_of_a_one_model_runner():
 
 def test_info_of_the_dino_runner_lists_only_its_models():
     spec = get_spec("dinov2_giant")
-    info = runner_info("dino", [spec], CPU, {"dinov2_giant": None}, {"encode_dinov2_giant": spec.batch_limits("encode_images", "cpu")})
+    limits = {"encode_dinov2_giant": spec.batch_limits("encode_images", "cpu")}
+    info = runner_info("dino", [spec], CPU, {"dinov2_giant": None}, limits)
     assert info["key"] == "dino" and info["profile"] == spec.profile and list(info["models"]) == ["dinov2_giant"]
     entry = info["models"]["dinov2_giant"]
     assert entry["embedding_size"] == spec.output_dim and "CLS" in entry["pooling"]
@@ -194,9 +195,14 @@ def test_every_spec_has_the_batch_limits_its_family_apis_need():
 DESCRIBE = """
 import json, sys
 from runners.services import runner_services
+from tests.runners.test_define import describe
 services = runner_services(sys.argv[1].split(","))
-print(json.dumps({r: [s.name, sorted(s.apis), sorted(str(m.tag) for m in s.models), s.config] for r, s in services.items()}))
+print(json.dumps(describe(services)))
 """
+
+
+def describe(services) -> dict:
+    return {r: [s.name, sorted(s.apis), sorted(str(m.tag) for m in s.models), s.config] for r, s in services.items()}
 
 
 def test_definitions_are_the_same_in_every_process():
@@ -211,10 +217,11 @@ def test_definitions_are_the_same_in_every_process():
     keys = "caption,dinov2,clip"
     env = {**os.environ, "IMAGE_EMBED_PROFILE": "tiny", "IMAGE_EMBED_DEVICE": "cpu"}
     runs = [
-        subprocess.run([sys.executable, "-c", DESCRIBE, keys], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        subprocess.run([sys.executable, "-c", DESCRIBE, keys], cwd=ROOT, env=env, capture_output=True, text=True)
         for _ in range(2)
     ]
+    assert all(r.returncode == 0 for r in runs), [r.stderr[-2000:] for r in runs]
     first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
-    here = {r: [s.name, sorted(s.apis), sorted(str(m.tag) for m in s.models), s.config] for r, s in runner_services(keys.split(",")).items()}
+    here = describe(runner_services(keys.split(",")))
     assert first == second == json.loads(json.dumps(here))
     assert list(first) == ["clip", "dino", "caption"]

@@ -1,5 +1,6 @@
-"""runners/dino.py in-process: every DINO model (dinov2, dinov2_giant, dinov3) in one service, the agreed API names and shapes,
-the batching limits of the spec, and the weights declared for `bentoml build`."""
+"""runners/dino.py in-process: every DINO model (dinov2, dinov2_giant, dinov3) in one service,
+the agreed API names and shapes, the batching limits of the spec, and the weights declared for
+`bentoml build`."""
 
 from __future__ import annotations
 
