@@ -27,7 +27,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 PROCESSOR_FILE = "preprocessor_config.json"
 
-# model key -> the transformers image-processor class its checkpoints ship with
+# model generation (the arch's prefix: "dinov2-giant" -> "dinov2") -> the transformers
+# image-processor class its checkpoints ship with
 PROCESSOR_CLASSES = {"dinov2": "BitImageProcessor", "dinov3": "DINOv3ViTImageProcessor"}
 _RESAMPLE = {"bilinear": 2, "bicubic": 3}  # PIL.Image.Resampling values, as processors store them
 
@@ -62,7 +63,7 @@ def processor_kwargs(spec: ModelSpec) -> dict[str, Any]:
 def make_processor(spec: ModelSpec):
     import transformers
 
-    return getattr(transformers, PROCESSOR_CLASSES[spec.key])(**processor_kwargs(spec))
+    return getattr(transformers, PROCESSOR_CLASSES[spec.arch.split("-")[0]])(**processor_kwargs(spec))
 
 
 def _signature(processor) -> dict[str, Any]:

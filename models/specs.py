@@ -21,6 +21,9 @@ PROFILE_HELP = {
     "bench": "default architectures with seeded random weights: offline speed measurements",
 }
 DEVICE_KINDS = ("cpu", "cuda")
+# Requests in flight per runner (BentoML's traffic.max_concurrency; beyond it the runner answers
+# 429 at once and the gateway answers 503 with Retry-After), per device kind.
+DEFAULT_MAX_CONCURRENCY = {"cpu": 64, "cuda": 64}
 RESIZE_MODES = ("shortest", "squash", "letterbox")
 
 
@@ -48,6 +51,7 @@ class ModelSpec:
     """One model in one profile."""
 
     key: str  # what runners and APIs call it: "clip"
+    runner: str  # the runner service hosting it ("dino" hosts dinov2, dinov3, dinov2_giant)
     profile: str  # one of PROFILES
     family: str  # the loader that builds it: "open_clip"
     display_name: str  # how the seeds' APIs named it: "ViT-B/32"
@@ -59,6 +63,7 @@ class ModelSpec:
     weights_bundled: bool = False
     seed: int = 0  # seed of the random weights when pretrained is None
     weights_source: str = ""  # where pretrained weights come from, for humans and errors
+    gated: bool = False  # the hub repo needs an accepted license and a token (HF_TOKEN)
     input_size: int = 224
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -76,6 +81,8 @@ class ModelSpec:
     context_length: int | None = None  # text encoders only
     # api name -> device kind -> limits
     batching: dict[str, dict[str, BatchLimits]] = field(default_factory=dict)
+    # device kind -> requests in flight for the runner hosting it (it takes the largest of its models')
+    max_concurrency: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_CONCURRENCY))
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -92,6 +99,8 @@ class ModelSpec:
             missing = set(DEVICE_KINDS) - set(per_device)
             if missing:
                 raise ValueError(f"{self.key}.{api}: batch limits missing for {sorted(missing)}")
+        if set(self.max_concurrency) != set(DEVICE_KINDS) or min(self.max_concurrency.values()) < 1:
+            raise ValueError(f"{self.key}: max_concurrency needs a positive value for each of {DEVICE_KINDS}")
 
     @property
     def random_weights(self) -> bool:

@@ -11,18 +11,11 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+from .device import DeviceChoice
+from .families import family_of
 from .specs import ModelSpec
-
-# family -> module with materialize(spec, dir) and a model class
-FAMILIES = {
-    "open_clip": "models.clip",
-    "dino": "models.dino",
-    "timm": "models.timm_vit",
-    "torchvision_detection": "models.person",
-    "facenet_mtcnn": "models.face",
-    "transformers_blip": "models.caption",
-}
 
 
 class ModelNotImportedError(RuntimeError):
@@ -30,10 +23,13 @@ class ModelNotImportedError(RuntimeError):
 
 
 def family_module(spec: ModelSpec) -> ModuleType:
-    try:
-        return importlib.import_module(FAMILIES[spec.family])
-    except KeyError:
-        raise ValueError(f"no loader for model family {spec.family!r}") from None
+    """The module with `materialize(spec, dir)` and the model class of `spec`'s family."""
+    return importlib.import_module(family_of(spec).module)
+
+
+def load(spec: ModelSpec, device: DeviceChoice) -> Any:
+    """`spec`'s model, loaded from the store onto `device`, with its family's model class."""
+    return getattr(family_module(spec), family_of(spec).model_class)(spec, model_dir(spec), device)
 
 
 def find(spec: ModelSpec):

@@ -1,4 +1,4 @@
-"""What every runner shares: its BentoML service config and its batch limits.
+"""What every runner shares: its BentoML service config, its batch limits, its info fields.
 
 Runner modules are imported by the gateway too (for `bentoml.depends`), so nothing here
 imports torch; the device kind used for batch limits is a cheap probe (models.device).
@@ -6,6 +6,7 @@ imports torch; the device kind used for batch limits is a cheap probe (models.de
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from models.device import probe_device_kind
@@ -40,20 +41,6 @@ def batch_limits(spec: ModelSpec, api: str) -> BatchLimits:
     return spec.batch_limits(api, device_kind())
 
 
-def runner_config(spec: ModelSpec, **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for `@bentoml.service` of a model runner."""
-    config: dict[str, Any] = {
-        "name": f"{spec.key}_runner",
-        "workers": 1,
-        "traffic": {"timeout": RUNNER_TIMEOUT_S},
-        "runner_connection": NO_SESSION_RECYCLING,
-    }
-    if device_kind() == "cuda":
-        config["resources"] = {"gpu": GPU_SHARE}
-    config.update(overrides)
-    return config
-
-
 def service_config(name: str, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments for `@bentoml.service` of a runner that holds no model (the index)."""
     config: dict[str, Any] = {
@@ -66,14 +53,35 @@ def service_config(name: str, **overrides: Any) -> dict[str, Any]:
     return config
 
 
-def model_info(spec: ModelSpec, device: Any, batching: dict[str, BatchLimits], **extra: Any) -> dict[str, Any]:
-    """What a model runner reports about itself (its `info` API, shown by /health)."""
+def runner_config(runner: str, specs: Sequence[ModelSpec]) -> dict[str, Any]:
+    """Keyword arguments for `@bentoml.service` of the model runner `runner` hosting `specs`.
+
+    The traffic limits live here, not only in configuration*.yaml, so they hold when
+    `bentoml serve .` runs without BENTOML_CONFIG: the largest max_concurrency of the models
+    it hosts, for the detected device kind."""
+    kind = device_kind()
+    config = service_config(f"{runner}_runner")
+    config["traffic"]["max_concurrency"] = max(spec.max_concurrency[kind] for spec in specs)
+    if kind == "cuda":
+        config["resources"] = {"gpu": GPU_SHARE}
+    return config
+
+
+def model_fields(spec: ModelSpec) -> dict[str, Any]:
+    """Which model a runner serves, in its `info` answer."""
     return {
-        "key": spec.key,
         "model": spec.display_name,
         "arch": spec.arch,
         "weights": "random (seeded)" if spec.random_weights else spec.pretrained,
         "store_tag": spec.store_tag,
+    }
+
+
+def model_info(spec: ModelSpec, device: Any, batching: dict[str, BatchLimits], **extra: Any) -> dict[str, Any]:
+    """What a one-model runner reports about itself (its `info` API, shown by /health)."""
+    return {
+        "key": spec.key,
+        **model_fields(spec),
         "profile": spec.profile,
         "device": device.device,
         "device_name": device.name,

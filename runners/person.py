@@ -1,54 +1,9 @@
-"""Person runner: batched Faster R-CNN person detection on letterboxed images."""
+"""Person runner: batched Faster R-CNN person detection on letterboxed images.
 
-from __future__ import annotations
+Defined by runners/define.py from the registry (every model of the current profile with
+runner "person"); kept importable for service.py. Subsets: runners.services.runner_services.
+"""
 
-import bentoml
-import numpy as np
+from runners.services import runner_service
 
-from models import get_spec
-from models.detection import MAX_DETECTIONS
-from runners.common import batch_limits, model_info, runner_config
-from runners.shutdown import OutliveGateway
-from runners.metrics import timed_batch
-
-SPEC = get_spec("person")
-_DETECT = batch_limits(SPEC, "detect")
-
-
-@bentoml.service(**runner_config(SPEC))
-class PersonRunner(OutliveGateway):
-    # Declared so `bentoml build` packs these weights into the Bento.
-    model_ref = bentoml.models.BentoModel(SPEC.store_tag)
-
-    def __init__(self) -> None:
-        from models.device import select_device
-        from models.person import PersonDetector
-        from models.store import model_dir
-
-        self.device = select_device()
-        self.model = PersonDetector(SPEC, model_dir(SPEC), self.device)
-        self.model.detect(np.zeros((1, SPEC.input_size, SPEC.input_size, 3), dtype=np.uint8))  # warm-up
-
-    @bentoml.api(
-        batchable=True,
-        batch_dim=0,
-        max_batch_size=_DETECT.max_batch_size,
-        max_latency_ms=_DETECT.max_latency_ms,
-    )
-    @timed_batch("person", "detect")
-    def detect(self, images: np.ndarray) -> np.ndarray:
-        """uint8 (n, 800, 800, 3) letterboxed by the gateway -> float32 (n, 32, 5): person
-        boxes `[xmin, ymin, xmax, ymax, score]` in canvas pixels, best first, zero-padded."""
-        return self.model.detect(images)
-
-    @bentoml.api
-    def info(self) -> dict:
-        """What is loaded, for /health."""
-        return model_info(
-            SPEC,
-            self.device,
-            {"detect": _DETECT},
-            dtype="float32",
-            canvas=SPEC.input_size,
-            max_detections=MAX_DETECTIONS,
-        )
+PersonRunner = runner_service("person")

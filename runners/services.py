@@ -1,26 +1,61 @@
-"""TEMPORARY (lead's shim until the registry-driven runner definition lands)."""
+"""The model runners a gateway composes, chosen by model key (the interface service.py uses).
+
+    runner_services(["clip", "dinov2"])  ->  {"clip": <clip_runner>, "dino": <dino_runner>}
+    runner_of("dinov2")                  ->  "dino"
+
+Each runner hosts exactly the chosen models of the current profile (IMAGE_EMBED_PROFILE) that
+name it (`spec.runner`): a dino runner for ["dinov2"] loads only dinov2, needs only its weights
+in the model store and offers only `encode_dinov2`. Definitions are memoized, and deterministic
+(same keys, same profile, same device kind -> the same definition), because every BentoML worker
+process re-imports service.py and must find the same services. Unknown keys raise
+models.registry.UnknownModelError listing the known ones.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
-RUNNER_OF = {"clip": "clip", "dinov2": "dino", "dinov3": "dino", "dinov2_giant": "dino", "internvit": "internvit",
-             "person": "person", "face": "face", "caption": "caption"}
+from models.registry import get_spec, list_models
+from models.settings import current_profile
+from runners import common
+from runners.define import define_runner
+
+# The order of runner_services' answer; runners of new models that are not listed come after.
+RUNNER_ORDER = ("clip", "dino", "internvit", "person", "face", "caption")
 
 
 def runner_of(model_key: str) -> str:
-    return RUNNER_OF[model_key]
+    """The runner hosting `model_key` ("dinov2" -> "dino")."""
+    return get_spec(model_key).runner
 
 
-def runner_services(model_keys: Sequence[str]) -> dict:
-    from runners.caption import CaptionRunner
-    from runners.clip import ClipRunner
-    from runners.dino import DinoRunner
-    from runners.face import FaceRunner
-    from runners.internvit import InternVitRunner
-    from runners.person import PersonRunner
+def _order(runner: str) -> tuple[int, str]:
+    return (RUNNER_ORDER.index(runner) if runner in RUNNER_ORDER else len(RUNNER_ORDER), runner)
 
-    classes = {"clip": ClipRunner, "dino": DinoRunner, "internvit": InternVitRunner, "person": PersonRunner,
-               "face": FaceRunner, "caption": CaptionRunner}
-    wanted = {runner_of(k) for k in model_keys}
-    return {name: svc for name, svc in classes.items() if name in wanted}
+
+@functools.cache
+def _service(runner: str, keys: tuple[str, ...], profile: str, device_kind: str) -> Any:
+    return define_runner(runner, [get_spec(key, profile) for key in keys])
+
+
+def runner_services(model_keys: Sequence[str]) -> dict[str, Any]:
+    """Runner name -> the BentoML service hosting those of `model_keys` it hosts, in
+    RUNNER_ORDER, only for runners hosting at least one of them (module docstring)."""
+    profile = current_profile()
+    specs = [get_spec(key, profile) for key in dict.fromkeys(model_keys)]  # unknown keys raise here
+    hosted: dict[str, list[str]] = {}
+    for spec in specs:
+        hosted.setdefault(spec.runner, []).append(spec.key)
+    kind = common.device_kind()
+    return {r: _service(r, tuple(sorted(hosted[r])), profile, kind) for r in sorted(hosted, key=_order)}
+
+
+def runner_service(runner: str) -> Any:
+    """The service of `runner` hosting every model of the current profile that names it."""
+    keys = [spec.key for spec in list_models() if spec.runner == runner]
+    if not keys:
+        known = sorted({spec.runner for spec in list_models()})
+        raise ValueError(f"no model of profile {current_profile()!r} is hosted by runner {runner!r}; known: {known}")
+    return runner_services(keys)[runner]

@@ -18,6 +18,7 @@ BATCHING = {
 
 _COMMON = dict(
     key="caption",
+    runner="caption",
     family="transformers_blip",
     display_name="BLIP base (image captioning)",
     input_size=384,  # BlipImageProcessor: resize to 384 x 384 (no crop), bicubic, CLIP's mean/std

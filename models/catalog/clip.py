@@ -23,6 +23,7 @@ BATCHING = {
 
 _COMMON = dict(
     key="clip",
+    runner="clip",
     family="open_clip",
     display_name="ViT-B/32",
     input_size=224,
@@ -33,6 +34,7 @@ _COMMON = dict(
     output_dim=512,
     context_length=77,
     batching=BATCHING,
+    max_concurrency={"cpu": 64, "cuda": 256},
 )
 
 # OpenAI's weights were trained with QuickGELU: open_clip's "ViT-B-32" + "openai" would

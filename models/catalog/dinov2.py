@@ -1,10 +1,16 @@
 """DINOv2 (transformers `Dinov2Model`): the CLS token after the final layer norm, L2-normalized.
 
-    IMAGE_EMBED_DINOV2_VARIANT   small | base | large | giant   (default: base)
+Two model keys:
+
+    dinov2         the variant chosen by IMAGE_EMBED_DINOV2_VARIANT (default: base)
+    dinov2_giant   always ViT-g/14 (1536-d), the model of the old `/embedding/fast_extract` route
+
+    IMAGE_EMBED_DINOV2_VARIANT   small | base | large | giant   (default: base; `dinov2` only)
 
 The variant is read when this module registers its specs (at import), so it must be set before
 the server or a script starts; it picks the default profile's checkpoint (facebook/dinov2-<variant>)
-and the bench profile's architecture. The tiny profile is the same for every variant.
+and the bench profile's architecture. The tiny profile is the same for every variant; dinov2_giant's
+tiny twin is its own (hidden size 48, SwiGLU as ViT-g/14, another seed), so tests tell the two apart.
 
 Preprocessing is the checkpoints' own `BitImageProcessor` config: bicubic resize of the short side
 to 256, center crop 224 (offsets rounded down, as transformers' numpy crop does), ImageNet mean/std.
@@ -57,6 +63,9 @@ TINY_CONFIG = {
     "num_attention_heads": 2,
     "initializer_range": 0.2,
 }
+DINO_MAX_CONCURRENCY = {"cpu": 32, "cuda": 128}  # the dino runner's, for each of its models
+GIANT_TINY_CONFIG = {**TINY_CONFIG, "hidden_size": 48, "use_swiglu_ffn": True}
+GIANT_SEED = 1
 
 
 def dinov2_variant() -> str:
@@ -77,10 +86,11 @@ def _batching(cpu_batch: int) -> dict:
     }
 
 
-def _specs(variant: str) -> list[ModelSpec]:
+def _specs(variant: str, key: str = "dinov2", tiny: dict = TINY_CONFIG, seed: int = 0) -> list[ModelSpec]:
     display, sizes, cpu_batch = VARIANTS[variant]
     common = dict(
-        key="dinov2",
+        key=key,
+        runner="dino",
         family="dino",
         input_size=224,
         resize_size=256,
@@ -90,6 +100,7 @@ def _specs(variant: str) -> list[ModelSpec]:
         interpolation="bicubic",
         resize_mode="shortest",
         batching=_batching(cpu_batch),
+        max_concurrency=DINO_MAX_CONCURRENCY,
     )
     arch = f"dinov2-{variant}"
     repo = f"facebook/dinov2-{variant}"
@@ -108,7 +119,7 @@ def _specs(variant: str) -> list[ModelSpec]:
             display_name=display,
             arch=arch,
             arch_config={**_COMMON_CONFIG, **sizes},
-            seed=0,
+            seed=seed,
             output_dim=sizes["hidden_size"],
             **common,
         ),
@@ -116,13 +127,13 @@ def _specs(variant: str) -> list[ModelSpec]:
             profile="tiny",
             display_name=display,
             arch="dinov2-tiny",
-            arch_config=TINY_CONFIG,
-            seed=0,
-            output_dim=TINY_CONFIG["hidden_size"],
+            arch_config=tiny,
+            seed=seed,
+            output_dim=tiny["hidden_size"],
             **common,
         ),
     ]
 
 
-for _spec in _specs(dinov2_variant()):
+for _spec in [*_specs(dinov2_variant()), *_specs("giant", "dinov2_giant", GIANT_TINY_CONFIG, GIANT_SEED)]:
     register(_spec)

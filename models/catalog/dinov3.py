@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..registry import register
 from ..specs import BatchLimits, ModelSpec
-from .dinov2 import IMAGENET_MEAN, IMAGENET_STD
+from .dinov2 import DINO_MAX_CONCURRENCY, IMAGENET_MEAN, IMAGENET_STD
 
 REPO = "facebook/dinov3-vitl16-pretrain-lvd1689m"
 
@@ -57,6 +57,7 @@ BATCHING = {
 
 _COMMON = dict(
     key="dinov3",
+    runner="dino",
     family="dino",
     display_name="DINOv3 ViT-L/16",
     input_size=224,
@@ -65,6 +66,7 @@ _COMMON = dict(
     interpolation="bilinear",
     resize_mode="squash",
     batching=BATCHING,
+    max_concurrency=DINO_MAX_CONCURRENCY,
 )
 
 register(
@@ -73,6 +75,7 @@ register(
         arch="dinov3-vitl16",
         pretrained=REPO,
         weights_source=f"Hugging Face hub: {REPO} (gated: accept the license on the hub, set HF_TOKEN)",
+        gated=True,
         output_dim=1024,
         **_COMMON,
     )

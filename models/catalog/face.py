@@ -20,6 +20,7 @@ for _profile in ("default", "tiny", "bench"):
     register(
         ModelSpec(
             key="face",
+            runner="face",
             profile=_profile,
             family="facenet_mtcnn",
             display_name="MTCNN (facenet-pytorch)",

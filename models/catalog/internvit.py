@@ -26,6 +26,7 @@ BATCHING = {
 
 _COMMON = dict(
     key="internvit",
+    runner="internvit",
     family="timm",
     display_name="InternViT-300M-448px",
     arch=ARCH,
@@ -35,6 +36,7 @@ _COMMON = dict(
     interpolation="bicubic",
     resize_mode="shortest",
     batching=BATCHING,
+    max_concurrency={"cpu": 16, "cuda": 64},
 )
 
 register(

@@ -20,6 +20,7 @@ BATCHING = {
 
 _COMMON = dict(
     key="person",
+    runner="person",
     family="torchvision_detection",
     display_name="Faster R-CNN ResNet50-FPN v2 (COCO)",
     # The gateway letterboxes every image to 800 x 800 (long side 800, aspect kept): the short

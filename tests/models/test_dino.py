@@ -27,8 +27,8 @@ from tests.conftest import noise_image, photo
 CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 TOL = 1e-5
 END_TO_END_MIN_COSINE = 0.999
-KEYS = ("dinov2", "dinov3")
-CLASSES = {"dinov2": "Dinov2Model", "dinov3": "DINOv3ViTModel"}
+KEYS = ("dinov2", "dinov2_giant", "dinov3")
+CLASSES = {"dinov2": "Dinov2Model", "dinov2_giant": "Dinov2Model", "dinov3": "DINOv3ViTModel"}
 fast = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -116,13 +116,14 @@ def test_dinov2_pixels_equal_the_pil_processor(dirs, w, h, seed):
     assert np.array_equal(expected, expected.astype(np.uint8))  # it really was whole numbers
 
 
+@pytest.mark.parametrize("key", ["dinov2", "dinov2_giant"])
 @pytest.mark.parametrize("index", range(6))
-def test_dinov2_parity_with_the_pil_pipeline(dirs, ours, reference, index):
+def test_dinov2_parity_with_the_pil_pipeline(dirs, ours, reference, index, key):
     img = images()[index]
-    pixel_values = processor(dirs["dinov2"], "pil")(images=img, return_tensors="pt")["pixel_values"]
-    expected = reference_vectors(reference["dinov2"], pixel_values)
-    got = ours["dinov2"].encode_images(prepare_images([img], get_spec("dinov2")))
-    assert got.shape == (1, get_spec("dinov2").output_dim)
+    pixel_values = processor(dirs[key], "pil")(images=img, return_tensors="pt")["pixel_values"]
+    expected = reference_vectors(reference[key], pixel_values)
+    got = ours[key].encode_images(prepare_images([img], get_spec(key)))
+    assert got.shape == (1, get_spec(key).output_dim)
     assert np.abs(got - expected).max() < TOL
 
 
@@ -184,7 +185,7 @@ def test_pooling_is_the_cls_token_after_the_final_norm(dirs, ours, reference, ke
         x = (x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
         out = reference[key](pixel_values=x, output_hidden_states=True)
         model = reference[key]
-        final_norm = model.layernorm if key == "dinov2" else model.norm
+        final_norm = model.layernorm if key.startswith("dinov2") else model.norm
         cls = final_norm(out.hidden_states[-1])[:, 0]
     assert torch.allclose(cls, out.pooler_output, atol=1e-6)
     expected = torch.nn.functional.normalize(cls, dim=-1).numpy()

@@ -33,6 +33,28 @@ def test_variants(variant, dim):
         assert (spec.input_size, spec.resize_size, spec.crop_rounding) == (224, 256, "floor")
 
 
+def test_dinov2_giant_is_vit_g14_in_every_profile():
+    default, bench, tiny = (get_spec("dinov2_giant", p) for p in ("default", "bench", "tiny"))
+    assert default.pretrained == "facebook/dinov2-giant" and default.output_dim == 1536 and not default.gated
+    assert default.display_name == "DINOv2 ViT-g/14" and default.family == get_spec("dinov2", "default").family
+    giant_config = {**dinov2_catalog._COMMON_CONFIG, **dinov2_catalog.VARIANTS["giant"][1]}
+    assert bench.random_weights and bench.arch_config == giant_config
+    assert bench.output_dim == 1536
+    # its own tiny twin: 48-d (dinov2's is 32-d), its own seed, ViT-g's SwiGLU MLP
+    assert tiny.output_dim == tiny.arch_config["hidden_size"] == 48 != get_spec("dinov2", "tiny").output_dim
+    assert tiny.arch_config["use_swiglu_ffn"] and tiny.seed != get_spec("dinov2", "tiny").seed
+    for spec in (default, bench, tiny):
+        assert spec.runner == "dino" and spec.batch_limits("encode_images", "cpu").max_batch_size <= 4
+        assert spec.store_tag != get_spec("dinov2", spec.profile).store_tag
+
+
+def test_variant_env_does_not_change_dinov2_giant():
+    code = "from models import get_spec; s = get_spec('dinov2_giant', 'default'); print(s.pretrained, s.output_dim)"
+    env = {"IMAGE_EMBED_DINOV2_VARIANT": "small", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["facebook/dinov2-giant", "1536"]
+
+
 def test_variant_env(monkeypatch):
     monkeypatch.setenv("IMAGE_EMBED_DINOV2_VARIANT", " Large ")
     assert dinov2_catalog.dinov2_variant() == "large"
@@ -53,8 +75,8 @@ def test_variant_env_is_read_when_the_catalog_registers():
 # Parameter counts of the hub checkpoints (model.safetensors sizes / 4 bytes).
 @pytest.mark.parametrize(
     ("key", "low", "high"),
-    [("dinov2", 86.0e6, 87.0e6), ("dinov3", 302.0e6, 305.0e6)],
-    ids=["dinov2-base-86.6M", "dinov3-vitl16-303M"],
+    [("dinov2", 86.0e6, 87.0e6), ("dinov3", 302.0e6, 305.0e6), ("dinov2_giant", 1.13e9, 1.14e9)],
+    ids=["dinov2-base-86.6M", "dinov3-vitl16-303M", "dinov2-giant-1.14B"],
 )
 def test_bench_architecture_has_the_checkpoints_size(key, low, high):
     from transformers import AutoConfig, AutoModel
@@ -62,7 +84,7 @@ def test_bench_architecture_has_the_checkpoints_size(key, low, high):
     spec = get_spec(key, "bench")
     with torch.device("meta"):  # no memory, no time: only shapes
         model = AutoModel.from_config(AutoConfig.for_model(**spec.arch_config))
-    assert type(model).__name__ == {"dinov2": "Dinov2Model", "dinov3": "DINOv3ViTModel"}[key]
+    assert type(model).__name__ == ("DINOv3ViTModel" if key == "dinov3" else "Dinov2Model")
     assert low < sum(p.numel() for p in model.parameters()) < high
 
 
@@ -98,7 +120,7 @@ def fake_hub(monkeypatch):
     return install
 
 
-@pytest.mark.parametrize("key", ["dinov2", "dinov3"])
+@pytest.mark.parametrize("key", ["dinov2", "dinov2_giant", "dinov3"])
 def test_default_import_keeps_a_matching_processor(fake_hub, tmp_path, key):
     from models.dino import PROCESSOR_FILE, WEIGHTS_FILE, make_processor, materialize
 

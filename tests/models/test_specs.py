@@ -16,6 +16,7 @@ LIMITS = {"cpu": BatchLimits(max_batch_size=4, max_latency_ms=100), "cuda": Batc
 def make(**overrides) -> ModelSpec:
     fields = dict(
         key="clip",
+        runner="clip",
         profile="tiny",
         family="open_clip",
         display_name="ViT-B/32",
@@ -63,6 +64,9 @@ def test_seed_is_irrelevant_for_pretrained_weights():
         {"display_name": "renamed"},
         {"output_dim": 1024},
         {"weights_source": "somewhere else"},
+        {"runner": "other"},
+        {"gated": True},
+        {"max_concurrency": {"cpu": 1, "cuda": 2}},
     ],
 )
 def test_fingerprint_ignores_fields_that_do_not_define_weights(change):
@@ -174,3 +178,40 @@ def test_crop_rounding_and_resize_size_are_validated():
 
 def test_preprocessing_does_not_change_the_fingerprint():
     assert make(resize_size=256, crop_rounding="floor").fingerprint == make().fingerprint
+
+
+def test_max_concurrency_defaults_and_validation():
+    from models.specs import DEFAULT_MAX_CONCURRENCY
+
+    assert make().max_concurrency == DEFAULT_MAX_CONCURRENCY and make().max_concurrency is not DEFAULT_MAX_CONCURRENCY
+    for bad in ({"cpu": 4}, {"cpu": 0, "cuda": 4}):
+        with pytest.raises(ValueError, match="max_concurrency"):
+            make(max_concurrency=bad)
+
+
+# runner, then max_concurrency (cpu, cuda): the values configuration*.yaml used to be the only home of
+CATALOG_RUNNERS = {
+    "clip": ("clip", (64, 256)),
+    "dinov2": ("dino", (32, 128)),
+    "dinov2_giant": ("dino", (32, 128)),
+    "dinov3": ("dino", (32, 128)),
+    "internvit": ("internvit", (16, 64)),
+    "person": ("person", (64, 64)),
+    "face": ("face", (64, 64)),
+    "caption": ("caption", (64, 64)),
+}
+
+
+@pytest.mark.parametrize("profile", ["default", "tiny", "bench"])
+def test_catalog_runners_and_traffic_limits(profile):
+    from models import list_models
+
+    got = {s.key: (s.runner, (s.max_concurrency["cpu"], s.max_concurrency["cuda"])) for s in list_models(profile)}
+    assert got == CATALOG_RUNNERS
+
+
+def test_only_dinov3_default_is_gated():
+    from models import list_models
+
+    gated = [(s.key, s.profile) for p in ("default", "tiny", "bench") for s in list_models(p) if s.gated]
+    assert gated == [("dinov3", "default")]

@@ -31,9 +31,9 @@ class FakeService:
 
 def test_on_cuda_each_model_runner_asks_for_a_share_of_a_gpu(monkeypatch):
     monkeypatch.setattr(common, "device_kind", lambda: "cuda")
-    assert common.runner_config(get_spec("clip"))["resources"] == {"gpu": common.GPU_SHARE}
+    assert common.runner_config("clip", [get_spec("clip")])["resources"] == {"gpu": common.GPU_SHARE}
     monkeypatch.setattr(common, "device_kind", lambda: "cpu")
-    assert "resources" not in common.runner_config(get_spec("clip"))
+    assert "resources" not in common.runner_config("clip", [get_spec("clip")])
 
 
 def test_six_runners_with_their_shares_all_land_on_the_one_gpu(monkeypatch):
@@ -73,3 +73,18 @@ def test_profiles_name_the_same_services():
     cpu = yaml.safe_load((ROOT / "configuration.yaml").read_text())["services"]
     gpu = yaml.safe_load((ROOT / "configuration-gpu.yaml").read_text())["services"]
     assert set(cpu) == set(gpu)
+
+
+@pytest.mark.parametrize(("name", "kind"), [("configuration.yaml", "cpu"), ("configuration-gpu.yaml", "cuda")])
+def test_configuration_profiles_repeat_the_limits_of_the_service_definitions(monkeypatch, name, kind):
+    """The traffic limits live in the service definitions (they hold without BENTOML_CONFIG);
+    the configuration files spell out the same values."""
+    from models import list_models
+
+    monkeypatch.setattr(common, "device_kind", lambda: kind)
+    services = yaml.safe_load((ROOT / name).read_text())["services"]
+    runners = sorted({spec.runner for spec in list_models()})
+    assert sorted(f"{r}_runner" for r in runners) == sorted(MODEL_RUNNERS)
+    for runner in runners:
+        traffic = common.runner_config(runner, [s for s in list_models() if s.runner == runner])["traffic"]
+        assert services[f"{runner}_runner"]["traffic"] == traffic, runner

@@ -1,5 +1,6 @@
-"""runners/dino.py in-process: both models in one service, the agreed API names and shapes,
-the batching limits of the spec, and the weights declared for `bentoml build`."""
+"""runners/dino.py in-process: every DINO model (dinov2, dinov2_giant, dinov3) in one service,
+the agreed API names and shapes, the batching limits of the spec, and the weights declared for
+`bentoml build`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from models.preprocess import prepare_images
 from models.store import model_dir
 from tests.conftest import noise_image, photo
 
+KEYS = ("dinov2", "dinov2_giant", "dinov3")
 CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 
 
@@ -27,17 +29,18 @@ def test_service_declaration():
     from runners.dino import DinoRunner
 
     assert DinoRunner.name == "dino_runner"
-    assert {str(m.tag) for m in DinoRunner.models} == {get_spec("dinov2").store_tag, get_spec("dinov3").store_tag}
+    assert {str(m.tag) for m in DinoRunner.models} == {get_spec(key).store_tag for key in KEYS}
     assert DinoRunner.config["runner_connection"]["max_requests"] > 10**9  # the session-recycling fix
-    for api, key in (("encode_dinov2", "dinov2"), ("encode_dinov3", "dinov3")):
-        method = DinoRunner.apis[api]
+    for key in KEYS:
+        method = DinoRunner.apis[f"encode_{key}"]
         limits = get_spec(key).batch_limits("encode_images", "cpu")
         assert method.batchable and method.batch_dim == (0, 0)
         assert (method.max_batch_size, method.max_latency_ms) == (limits.max_batch_size, limits.max_latency_ms)
 
 
-@pytest.mark.parametrize(("api", "key"), [("encode_dinov2", "dinov2"), ("encode_dinov3", "dinov3")])
-def test_encode_apis_equal_the_model(runner, api, key):
+@pytest.mark.parametrize("key", KEYS)
+def test_encode_apis_equal_the_model(runner, key):
+    api = f"encode_{key}"
     spec = get_spec(key)
     batch = prepare_images([photo(), noise_image(300, 200, seed=1), noise_image(90, 400, seed=2)], spec)
     got = getattr(runner, api)(batch)
@@ -47,15 +50,18 @@ def test_encode_apis_equal_the_model(runner, api, key):
     assert np.abs(got - expected).max() < 1e-6
 
 
-def test_the_two_models_differ(runner):
+def test_the_models_differ(runner):
     pixels = prepare_images([photo()], get_spec("dinov2"))
     assert not np.allclose(runner.encode_dinov2(pixels), runner.encode_dinov3(pixels), atol=1e-3)
+    giant = runner.encode_dinov2_giant(pixels)
+    assert giant.shape == (1, get_spec("dinov2_giant").output_dim) != runner.encode_dinov2(pixels).shape
 
 
 def test_info(runner):
     info = runner.info()
     assert info["key"] == "dino" and info["device"] == "cpu" and info["profile"] == "tiny"
-    for key in ("dinov2", "dinov3"):
+    assert list(info["models"]) == list(KEYS)
+    for key in KEYS:
         spec = get_spec(key)
         entry = info["models"][key]
         assert entry["store_tag"] == spec.store_tag and entry["embedding_size"] == spec.output_dim
