@@ -249,6 +249,13 @@ def accepted(field: str) -> str:
     return str(extra.get("accepted", ""))
 
 
+_PLAIN = {  # pydantic's error types, said plainly
+    "int_parsing": "not an integer",
+    "int_from_float": "not an integer",
+    "float_parsing": "not a number",
+}
+
+
 def _explain(exc: ValidationError) -> SettingsError:
     lines = []
     for err in exc.errors():
@@ -257,7 +264,7 @@ def _explain(exc: ValidationError) -> SettingsError:
             lines.append(err["msg"])
             continue
         raw = err.get("input")
-        reason = err["msg"].removeprefix("Value error, ")
+        reason = _PLAIN.get(err["type"], err["msg"].removeprefix("Value error, "))
         if _is_choice(Settings.model_fields[field].annotation):
             lines.append(f"{env_name(field)}={raw!r} is not one of {accepted(field)}")
         else:

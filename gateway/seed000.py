@@ -11,25 +11,20 @@ vector with IMAGE_EMBED_TEST_EXTRACT=combined.
 
 from __future__ import annotations
 
-import os
-
 import bentoml
 from pydantic import BaseModel, Field
 
+from config.settings import TEST_EXTRACT_MODES, Settings, load_settings
 from intake.errors import ClientError
-from models.settings import SettingsError
 
 from .errors import api_errors, call_runner
 from .images import ImageRef
 
-TEST_EXTRACT_MODES = ("simple", "combined")
+__all__ = ["TEST_EXTRACT_MODES", "ExtractResponse", "Seed000API", "extract_mode_setting"]
 
 
-def extract_mode_setting() -> str:
-    mode = os.environ.get("IMAGE_EMBED_TEST_EXTRACT", "simple").strip().lower() or "simple"
-    if mode not in TEST_EXTRACT_MODES:
-        raise SettingsError(f"IMAGE_EMBED_TEST_EXTRACT={mode!r} is unknown; use one of {TEST_EXTRACT_MODES}")
-    return mode
+def extract_mode_setting(settings: Settings | None = None) -> str:
+    return (settings or load_settings()).test_extract
 
 
 class ExtractResponse(BaseModel):

@@ -14,12 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The profiles a deployment chooses between with IMAGE_EMBED_PROFILE.
-PROFILES = ("default", "tiny", "bench")
-PROFILE_HELP = {
-    "default": "real pretrained weights (downloaded once by scripts/import_models.py)",
-    "tiny": "same classes, tiny configs, seeded random weights: offline tests and demos",
-    "bench": "default architectures with seeded random weights: offline speed measurements",
-}
+from config.settings import PROFILE_HELP, PROFILES  # noqa: E402  (declared with the variable)
+
 DEVICE_KINDS = ("cpu", "cuda")
 RESIZE_MODES = ("shortest", "squash", "letterbox")
 
