@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     )
     device: Device = _field("auto", "where models run: auto (CUDA when PyTorch sees one), cpu or cuda (fp16)",
                             _choices(DEVICE_CHOICES))
-    require_gpu: bool = _field(False, "1: refuse to start without a GPU", "1, true, yes, on, 0, false, no, off")
+    require_gpu: bool = _field(False, "1: refuse to start without a GPU", "1, true, yes, on, 0, false, no, off", shown="0")
     dinov2_variant: DinoV2Variant = _field(
         "base", "DINOv2 size (read at start; import and serve with the same value)", _choices(DINOV2_VARIANTS)
     )
