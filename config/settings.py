@@ -265,8 +265,11 @@ def _explain(exc: ValidationError) -> SettingsError:
             continue
         raw = err.get("input")
         reason = _PLAIN.get(err["type"], err["msg"].removeprefix("Value error, "))
-        if _is_choice(Settings.model_fields[field].annotation):
+        annotation = Settings.model_fields[field].annotation
+        if _is_choice(annotation) and accepted(field) == _choices(get_args(annotation)):
             lines.append(f"{env_name(field)}={raw!r} is not one of {accepted(field)}")
+        elif _is_choice(annotation):  # choices with their meaning
+            lines.append(f"{env_name(field)}={raw!r} is unknown. Choose one of: {accepted(field)}")
         else:
             lines.append(f"{env_name(field)}={raw!r} is not accepted ({reason}); use {accepted(field)}")
     return SettingsError("; ".join(lines))

@@ -75,7 +75,7 @@ def test_names_are_case_insensitive(clean_env):
 @pytest.mark.parametrize(
     ("name", "raw", "says"),
     [
-        ("PROFILE", "huge", "is not one of default: "),  # a choice: the accepted values
+        ("PROFILE", "huge", "is unknown. Choose one of: default: "),  # a choice: the values, explained
         ("DEVICE", "gpu", "is not one of auto, cpu, cuda"),
         ("REQUIRE_GPU", "maybe", "use 1, true, yes, on, 0, false, no, off"),  # a flag
         ("MAX_ITEMS", "lots", "not an integer"),  # an integer
