@@ -11,6 +11,7 @@ This module imports nothing from the project, so every package can import it.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -19,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "IMAGE_EMBED_"
+logger = logging.getLogger("image_embed.config")
 MiB = 1024 * 1024
 
 Profile = Literal["default", "tiny", "bench"]
@@ -277,6 +279,9 @@ def _explain(exc: ValidationError) -> SettingsError:
 
 @functools.lru_cache(maxsize=16)
 def _parse(environment: tuple[tuple[str, str], ...]) -> Settings:
+    unknown = sorted(name for name, _ in environment if name[len(ENV_PREFIX):].lower() not in Settings.model_fields)
+    if unknown:  # a typo would otherwise be silently ignored
+        logger.warning("unknown settings ignored (docs/configuration.md lists them all): %s", ", ".join(unknown))
     try:
         return Settings()
     except ValidationError as exc:

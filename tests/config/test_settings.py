@@ -111,3 +111,10 @@ def test_read_once_per_environment(clean_env):
     assert load_settings().max_items == 9
     with pytest.raises(Exception):
         first.max_items = 1  # frozen: a view cannot drift from the environment
+
+
+def test_unknown_variables_are_named_in_a_warning(clean_env, caplog):
+    clean_env.setenv("IMAGE_EMBED_MAX_ITEM", "8")  # a typo of MAX_ITEMS
+    with caplog.at_level("WARNING", logger="image_embed.config"):
+        assert load_settings().max_items == 64
+    assert "IMAGE_EMBED_MAX_ITEM" in caplog.text
