@@ -172,8 +172,9 @@ class Settings(BaseSettings):
                 value = value.strip()
                 if not value:
                     continue
-                if cls.model_fields.get(key) is not None and get_args(cls.model_fields[key].annotation):
-                    value = value.lower() if _is_choice(cls.model_fields[key].annotation) else value
+                field = cls.model_fields.get(key)
+                if field is not None and _is_choice(field.annotation):
+                    value = value.lower()
             out[key] = value
         return out
 
