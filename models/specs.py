@@ -13,8 +13,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# The profiles a deployment chooses between with IMAGE_EMBED_PROFILE.
-from config.settings import PROFILE_HELP, PROFILES  # noqa: E402  (declared with the variable)
+# The profiles a deployment chooses between with IMAGE_EMBED_PROFILE (declared with the variable).
+from config.settings import PROFILE_HELP, PROFILES
 
 DEVICE_KINDS = ("cpu", "cuda")
 RESIZE_MODES = ("shortest", "squash", "letterbox")
