@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from config.settings import Settings, load_settings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOGGER_NAME = "image_embed.access"
@@ -44,11 +45,8 @@ def access_logger() -> logging.Logger:
     return logger
 
 
-def access_log_enabled() -> bool:
-    mode = os.environ.get("IMAGE_EMBED_ACCESS_LOG", "json").strip().lower()
-    if mode not in ("json", "off"):
-        raise ValueError(f"IMAGE_EMBED_ACCESS_LOG={mode!r}: use json or off")
-    return mode == "json"
+def access_log_enabled(settings: Settings | None = None) -> bool:
+    return (settings or load_settings()).access_log == "json"
 
 
 def request_id_of(scope: Scope) -> str:

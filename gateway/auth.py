@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
-from pathlib import Path
+
+from config.settings import Settings, SettingsError, load_settings
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,18 +23,18 @@ OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 MIN_KEY_LENGTH = 16
 
 
-class AuthSettingsError(ValueError):
+class AuthSettingsError(SettingsError):
     pass
 
 
-def load_api_keys() -> tuple[str, ...]:
-    keys = [k.strip() for k in os.environ.get("IMAGE_EMBED_API_KEYS", "").split(",")]
-    key_file = os.environ.get("IMAGE_EMBED_API_KEYS_FILE", "").strip()
-    if key_file:
+def load_api_keys(settings: Settings | None = None) -> tuple[str, ...]:
+    s = settings or load_settings()
+    keys = list(s.api_keys)
+    if s.api_keys_file is not None:
         try:
-            keys += [line.strip() for line in Path(key_file).read_text().splitlines()]
+            keys += [line.strip() for line in s.api_keys_file.read_text().splitlines()]
         except OSError as exc:
-            raise AuthSettingsError(f"IMAGE_EMBED_API_KEYS_FILE={key_file!r} cannot be read: {exc}") from None
+            raise AuthSettingsError(f"IMAGE_EMBED_API_KEYS_FILE={str(s.api_keys_file)!r} cannot be read: {exc}") from None
     keys = [k for k in keys if k and not k.startswith("#")]
     short = [k for k in keys if len(k) < MIN_KEY_LENGTH]
     if short:

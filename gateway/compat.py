@@ -17,7 +17,6 @@ URLs go through the intake's safe fetch (public addresses only, size and time li
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import bentoml
@@ -25,8 +24,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
+from config.settings import Settings, load_settings
 from intake.errors import ClientError
-from models.settings import SettingsError
 from models import get_spec
 
 from .encode import EncodeRoutes
@@ -38,14 +37,10 @@ from .schemas import EmbedImageResponse
 
 EMBED_IMAGE_MODEL_NAME = "CLIP-ViT-B/32"  # what seed 001 called its model
 FAST_EXTRACT_MODEL = "dinov2_giant"
-TEST_EXTRACT_MODES = ("simple", "combined")
 
 
-def extract_mode_setting() -> str:
-    mode = os.environ.get("IMAGE_EMBED_TEST_EXTRACT", "simple").strip().lower() or "simple"
-    if mode not in TEST_EXTRACT_MODES:
-        raise SettingsError(f"IMAGE_EMBED_TEST_EXTRACT={mode!r} is unknown; use one of {TEST_EXTRACT_MODES}")
-    return mode
+def extract_mode_setting(settings: Settings | None = None) -> str:
+    return (settings or load_settings()).test_extract
 
 
 class ExtractResponse(BaseModel):

@@ -1,35 +1,18 @@
-"""Limits and the URL allow-list of the image intake, read from the environment.
-
-    IMAGE_EMBED_MAX_IMAGE_BYTES      largest upload / download / decoded base64 (default 20 MiB)
-    IMAGE_EMBED_MAX_IMAGE_PIXELS     largest width x height decoded (default 50 M, a 48 MP photo)
-    IMAGE_EMBED_MIN_IMAGE_SIDE       smallest width or height accepted (default 16 px)
-    IMAGE_EMBED_FETCH_CONNECT_TIMEOUT  seconds to connect to an image URL (default 5)
-    IMAGE_EMBED_FETCH_TIMEOUT        seconds for a whole download, redirects included (default 20)
-    IMAGE_EMBED_FETCH_MAX_REDIRECTS  redirect hops followed, each re-checked (default 5)
-    IMAGE_EMBED_URL_ALLOWLIST        comma-separated hosts, IPs or CIDR networks, each optionally
-                                     with :port, admitted even when they resolve to private,
-                                     loopback or link-local addresses (default: none)
-    IMAGE_EMBED_URL_POLICY           which image URLs the server fetches (default `public`):
-                                     public     any globally routable address, plus the allow-list
-                                     allowlist  only the allow-list: a host name not on it is refused
-                                                before any DNS lookup (private deployments, tests)
-                                     off        no URL inputs at all (uploads and base64 only)
+"""Limits and the URL allow-list of the image intake: a view of config.settings
+(IMAGE_EMBED_MAX_IMAGE_*, _MIN_IMAGE_SIDE, _FETCH_*, _URL_ALLOWLIST, _URL_POLICY; declared,
+validated and documented there and in docs/configuration.md).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass, field
 
-MiB = 1024 * 1024
+from config.settings import URL_POLICIES, MiB, Settings, SettingsError, load_settings
 
+__all__ = ["URL_POLICIES", "AllowRule", "IntakeSettings", "IntakeSettingsError", "MiB"]
 
-class IntakeSettingsError(ValueError):
-    pass
-
-
-URL_POLICIES = ("public", "allowlist", "off")
+IntakeSettingsError = SettingsError  # the one settings error (kept under its old name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,32 +55,6 @@ def _parse_port(raw: str, entry: str) -> int:
     return int(raw)
 
 
-def env_int(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise IntakeSettingsError(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise IntakeSettingsError(f"{name}={value} must be >= {minimum}")
-    return value
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise IntakeSettingsError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise IntakeSettingsError(f"{name}={value} must be positive")
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class IntakeSettings:
     max_image_bytes: int = 20 * MiB
@@ -117,16 +74,18 @@ class IntakeSettings:
             )
 
     @classmethod
-    def from_env(cls) -> "IntakeSettings":
-        raw_allow = os.environ.get("IMAGE_EMBED_URL_ALLOWLIST", "")
-        d = cls()  # the defaults
+    def from_settings(cls, s: Settings) -> "IntakeSettings":
         return cls(
-            max_image_bytes=env_int("IMAGE_EMBED_MAX_IMAGE_BYTES", d.max_image_bytes),
-            max_pixels=env_int("IMAGE_EMBED_MAX_IMAGE_PIXELS", d.max_pixels),
-            min_side=env_int("IMAGE_EMBED_MIN_IMAGE_SIDE", d.min_side),
-            connect_timeout_s=_float("IMAGE_EMBED_FETCH_CONNECT_TIMEOUT", d.connect_timeout_s),
-            fetch_timeout_s=_float("IMAGE_EMBED_FETCH_TIMEOUT", d.fetch_timeout_s),
-            max_redirects=env_int("IMAGE_EMBED_FETCH_MAX_REDIRECTS", d.max_redirects, minimum=0),
-            allowlist=tuple(AllowRule.parse(e) for e in raw_allow.split(",") if e.strip()),
-            url_policy=os.environ.get("IMAGE_EMBED_URL_POLICY", "").strip().lower() or d.url_policy,
+            max_image_bytes=s.max_image_bytes,
+            max_pixels=s.max_image_pixels,
+            min_side=s.min_image_side,
+            connect_timeout_s=s.fetch_connect_timeout,
+            fetch_timeout_s=s.fetch_timeout,
+            max_redirects=s.fetch_max_redirects,
+            allowlist=tuple(AllowRule.parse(e) for e in s.url_allowlist),
+            url_policy=s.url_policy,
         )
+
+    @classmethod
+    def from_env(cls) -> "IntakeSettings":
+        return cls.from_settings(load_settings())

@@ -13,13 +13,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# The profiles a deployment chooses between with IMAGE_EMBED_PROFILE.
-PROFILES = ("default", "tiny", "bench")
-PROFILE_HELP = {
-    "default": "real pretrained weights (downloaded once by scripts/import_models.py)",
-    "tiny": "same classes, tiny configs, seeded random weights: offline tests and demos",
-    "bench": "default architectures with seeded random weights: offline speed measurements",
-}
+# The profiles a deployment chooses between with IMAGE_EMBED_PROFILE (declared with the variable).
+from config.settings import PROFILE_HELP, PROFILES
+
 DEVICE_KINDS = ("cpu", "cuda")
 # Requests in flight per runner (BentoML's traffic.max_concurrency; beyond it the runner answers
 # 429 at once and the gateway answers 503 with Retry-After), per device kind.

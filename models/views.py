@@ -15,30 +15,25 @@ not kept, as InternVL resizes its tiles and thumbnail):
 Fusion (`combined`): tiles = L2norm(mean of the tile vectors); combined =
 L2norm(w_global * global + w_focused * focused + w_tiles * tiles), each input unit-length.
 
-Settings (environment, read at start):
-    IMAGE_EMBED_INTERNVIT_FOCUS_AREA     0 < a <= 1               (default 0.5)
-    IMAGE_EMBED_INTERNVIT_TILES          "<rows>x<cols>", 1..4 each (default 2x2)
-    IMAGE_EMBED_INTERNVIT_TILE_OVERLAP   0 <= o < 1               (default 0.2)
-    IMAGE_EMBED_INTERNVIT_LEVEL_WEIGHTS  "w_global,w_focused,w_tiles", >= 0, sum > 0
-                                                                  (default 0.5,0.25,0.25)
+Settings: IMAGE_EMBED_INTERNVIT_* (config/settings.py, docs/configuration.md), read at start.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from config.settings import MAX_GRID_SIDE, Settings, load_settings
+
 from .preprocess import _PIL_INTERPOLATION
 from .settings import SettingsError
 from .specs import ModelSpec
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (PIL's crop box)
-MAX_GRID_SIDE = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,48 +72,19 @@ class LevelSettings:
         }
 
     @classmethod
-    def from_env(cls) -> "LevelSettings":
-        d = cls()
-        rows, cols = _grid(os.environ.get("IMAGE_EMBED_INTERNVIT_TILES", ""), (d.tile_rows, d.tile_cols))
+    def from_settings(cls, s: Settings) -> "LevelSettings":
+        rows, cols = s.internvit_tiles
         return cls(
-            focus_area=_float("IMAGE_EMBED_INTERNVIT_FOCUS_AREA", d.focus_area),
+            focus_area=s.internvit_focus_area,
             tile_rows=rows,
             tile_cols=cols,
-            tile_overlap=_float("IMAGE_EMBED_INTERNVIT_TILE_OVERLAP", d.tile_overlap),
-            weights=_weights(os.environ.get("IMAGE_EMBED_INTERNVIT_LEVEL_WEIGHTS", ""), d.weights),
+            tile_overlap=s.internvit_tile_overlap,
+            weights=s.internvit_level_weights,
         )
 
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
-
-
-def _grid(raw: str, default: tuple[int, int]) -> tuple[int, int]:
-    text = raw.strip().lower()
-    if not text:
-        return default
-    rows, sep, cols = text.partition("x")
-    if not sep or not rows.strip().isdigit() or not cols.strip().isdigit():
-        raise SettingsError(f"IMAGE_EMBED_INTERNVIT_TILES={raw!r} must look like 2x2 (rows x columns)")
-    return int(rows), int(cols)
-
-
-def _weights(raw: str, default: tuple[float, float, float]) -> tuple[float, float, float]:
-    if not raw.strip():
-        return default
-    try:
-        values = tuple(float(v) for v in raw.split(","))
-    except ValueError:
-        raise SettingsError(f"IMAGE_EMBED_INTERNVIT_LEVEL_WEIGHTS={raw!r} must be three numbers: global,focused,tiles") from None
-    if len(values) != 3:
-        raise SettingsError(f"IMAGE_EMBED_INTERNVIT_LEVEL_WEIGHTS={raw!r} must be three numbers: global,focused,tiles")
-    return values  # type: ignore[return-value]
+    @classmethod
+    def from_env(cls) -> "LevelSettings":
+        return cls.from_settings(load_settings())
 
 
 def _spans(length: int, parts: int, overlap: float) -> list[tuple[int, int]]:

@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from config.settings import INDEX_KINDS
+
 from .fsutil import fsync_dir
 
-KINDS = ("ivfpq", "hnsw")
+KINDS = INDEX_KINDS  # declared with IMAGE_EMBED_INDEX_KIND
 ADD_CHUNK = 65536
 MIN_POINTS_PER_LIST = 39  # k-means wants at least this many training points per centroid
 MIN_IVF_ITEMS = 256  # below this an IVF index is pointless (and PQ cannot train)

@@ -16,6 +16,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from config.settings import load_settings
+
 from .ann import AnnSettings
 from .collection import Collection
 from .errors import CorruptIndex, SearchError
@@ -26,9 +28,9 @@ logger = logging.getLogger("image_embed.search.catalog")
 
 
 def default_data_dir() -> Path:
-    env = os.environ.get("IMAGE_EMBED_DATA_DIR", "").strip()
-    if env:
-        return Path(env).expanduser()
+    configured = load_settings().data_dir
+    if configured is not None:
+        return configured.expanduser()
     xdg = os.environ.get("XDG_DATA_HOME", "").strip()
     return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "image-embed"
 

@@ -1,19 +1,15 @@
-"""Settings of the analyze API, read from the environment.
-
-    IMAGE_EMBED_MAX_TASKS        tasks per analyze request (default 32)
-    IMAGE_EMBED_CLASSIFIERS_DIR  where `classify` finds best_models.json and the classifiers
-                                 (default: trained_classifiers, relative to the working directory)
+"""Settings of the analyze API: a view of config.settings (IMAGE_EMBED_MAX_TASKS,
+IMAGE_EMBED_CLASSIFIERS_DIR; documented in docs/configuration.md).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from intake.settings import env_int
+from config.settings import Settings, load_settings
 
-DEFAULT_CLASSIFIERS_DIR = "trained_classifiers"
+DEFAULT_CLASSIFIERS_DIR = str(Settings.model_fields["classifiers_dir"].default)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,9 +18,9 @@ class AnalyzeSettings:
     classifiers_dir: Path = Path(DEFAULT_CLASSIFIERS_DIR)
 
     @classmethod
+    def from_settings(cls, s: Settings) -> "AnalyzeSettings":
+        return cls(max_tasks=s.max_tasks, classifiers_dir=s.classifiers_dir)
+
+    @classmethod
     def from_env(cls) -> "AnalyzeSettings":
-        d = cls()
-        return cls(
-            max_tasks=env_int("IMAGE_EMBED_MAX_TASKS", d.max_tasks),
-            classifiers_dir=Path(os.environ.get("IMAGE_EMBED_CLASSIFIERS_DIR", "").strip() or d.classifiers_dir),
-        )
+        return cls.from_settings(load_settings())

@@ -18,10 +18,9 @@ to 256, center crop 224 (offsets rounded down, as transformers' numpy crop does)
 
 from __future__ import annotations
 
-import os
+from config.settings import DINOV2_VARIANTS, load_settings
 
 from ..registry import register
-from ..settings import SettingsError
 from ..specs import BatchLimits, ModelSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -68,11 +67,11 @@ GIANT_TINY_CONFIG = {**TINY_CONFIG, "hidden_size": 48, "use_swiglu_ffn": True}
 GIANT_SEED = 1
 
 
+assert set(VARIANTS) == set(DINOV2_VARIANTS), "config.settings declares the same variants"
+
+
 def dinov2_variant() -> str:
-    variant = os.environ.get(VARIANT_ENV, DEFAULT_VARIANT).strip().lower() or DEFAULT_VARIANT
-    if variant not in VARIANTS:
-        raise SettingsError(f"{VARIANT_ENV}={variant!r} is unknown; use one of {sorted(VARIANTS)}")
-    return variant
+    return load_settings().dinov2_variant
 
 
 def _batching(cpu_batch: int) -> dict:

@@ -1,0 +1,32 @@
+"""docs/configuration.md is the table generated from config.settings.Settings."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from config.docs import DOC_PATH, render
+from config.settings import Settings, env_name
+from tests.conftest import ROOT
+
+
+def test_docs_table_matches_the_settings_class():
+    assert DOC_PATH.read_text() == render(), "docs/configuration.md is out of date: run scripts/settings_table.py --write"
+
+
+def test_every_variable_has_a_row():
+    text = render()
+    for name in Settings.model_fields:
+        assert f"| `{env_name(name)}` |" in text
+
+
+def test_script_check_and_write(tmp_path, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("settings_table", ROOT / "scripts" / "settings_table.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--check"]) == 0
+    target = tmp_path / "configuration.md"
+    monkeypatch.setattr(script, "DOC_PATH", target)
+    assert script.main(["--check"]) == 1  # missing
+    assert script.main(["--write"]) == 0 and target.read_text() == render()
+    target.write_text(render().replace("HNSW search breadth", "HNSW breadth"))
+    assert script.main(["--check"]) == 1  # edited by hand
