@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import bentoml
 from pydantic import Field
 
+from config.settings import load_settings
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
 from gateway.admission import AdmissionMiddleware
 from gateway.analyze.api import AnalyzeRoutes, image_url_of, parse_tasks_json
@@ -56,6 +57,7 @@ from models.selection import ServeArguments, served_models
 from models.store import model_dir
 from models.views import LevelSettings
 
+SETTINGS = load_settings()  # every IMAGE_EMBED_* variable, validated: a bad value stops the start
 SERVED = served_models(bentoml.use_arguments(ServeArguments))  # an unknown name stops the start
 # Fail `bentoml serve` at once, with the fix in the message, when a required GPU is missing
 # or a chosen model was never imported; otherwise BentoML restarts the failing runner forever.
@@ -73,11 +75,11 @@ refuse_server_side_file_fetch()
 # Every worker (gateway and runners) imports this module before BentoML builds its app: the
 # runners' batching dispatchers then report each request's queue time (image_embed_queue_seconds).
 install_queue_time_metric()
-LIMITS = GatewaySettings.from_env()
-INTAKE = IntakeSettings.from_env()  # URL policy, allow-list, image limits; a bad setting stops the start
-LEVELS = LevelSettings.from_env()  # InternViT's three-level views; a bad setting stops the start
-ANALYZE = AnalyzeSettings.from_env()
-TEST_EXTRACT_MODE = extract_mode_setting()
+LIMITS = GatewaySettings.from_settings(SETTINGS)
+INTAKE = IntakeSettings.from_settings(SETTINGS)  # URL policy, allow-list, image limits
+LEVELS = LevelSettings.from_settings(SETTINGS)  # InternViT's three-level views
+ANALYZE = AnalyzeSettings.from_settings(SETTINGS)
+TEST_EXTRACT_MODE = extract_mode_setting(SETTINGS)
 # The gateway's timeout is longer than every runner's, so a slow model is reported by the
 # gateway as a clear error instead of the gateway itself timing out.
 GATEWAY_TIMEOUT_S = 60
@@ -435,9 +437,9 @@ answer_not_served(web_app, prune_unserved_apis(ImageEmbed, SERVED))
 # Added first = outermost of ours: the access log sees every answer (429, 401, 413 included),
 # a request beyond IMAGE_EMBED_MAX_IN_FLIGHT is refused before anything else is done for it,
 # the key is checked before any body is read, and oversized bodies are cut off before parsing.
-if access_log_enabled():
+if access_log_enabled(SETTINGS):
     ImageEmbed.add_asgi_middleware(AccessLogMiddleware)
 ImageEmbed.add_asgi_middleware(AdmissionMiddleware, max_in_flight=LIMITS.max_in_flight)
-if API_KEYS := load_api_keys():
+if API_KEYS := load_api_keys(SETTINGS):
     ImageEmbed.add_asgi_middleware(APIKeyMiddleware, keys=API_KEYS)
 ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)

@@ -11,7 +11,6 @@ started, and only their weights must be in the model store.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 from pydantic import BaseModel, Field, field_validator
@@ -60,9 +59,11 @@ def served_models(arguments: ServeArguments | None = None, profile: str | None =
     """The model keys this server serves (registry order)."""
     if arguments is not None and arguments.models is not None:
         return check_models(arguments.models, profile, source="--arg models")
-    env = os.environ.get(ENV, "").strip()
-    if env:
-        return check_models(parse_model_list(env), profile, source=ENV)
+    from config.settings import load_settings
+
+    chosen = load_settings().models
+    if chosen:
+        return check_models(chosen, profile, source=ENV)
     return tuple(known_models(profile))
 
 
@@ -70,7 +71,7 @@ def default_selection(profile: str, have_token: bool) -> tuple[tuple[str, ...], 
     """What `make serve` serves when no models are chosen: every model, less the gated ones
     (hub repositories that need a token) when there is no token. Returns (keys, left out)."""
     specs = list_models(profile)
-    left_out = [s.key for s in specs if getattr(s, "gated", False) and not have_token]
+    left_out = [s.key for s in specs if s.gated and not have_token]
     return tuple(s.key for s in specs if s.key not in left_out), left_out
 
 

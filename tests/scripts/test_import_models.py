@@ -23,14 +23,14 @@ def script():
 def test_tiny_import_then_skip(script, capsys):
     assert script.main(["--profile", "tiny"]) == 0
     first = capsys.readouterr()
-    assert "profile 'tiny'" in first.out
+    assert "profile 'tiny'" in first.err and first.out == ""  # stdout stays for --print-served
     assert find(get_spec("clip", "tiny")) is not None
 
     assert script.main(["--profile", "tiny"]) == 0
     second = capsys.readouterr()
-    assert f"{get_spec('clip', 'tiny').store_tag}: already in the model store, skipped" in second.out
-    assert "imported in" not in second.out
-    assert f"done: {len(list_models('tiny'))} model(s) of profile 'tiny'" in second.out
+    assert f"{get_spec('clip', 'tiny').store_tag}: already in the model store, skipped" in second.err
+    assert "imported in" not in second.err
+    assert f"done: {len(list_models('tiny'))} model(s) of profile 'tiny'" in second.err
 
 
 def test_a_new_spec_is_imported_once(script, capsys, monkeypatch):
@@ -41,12 +41,12 @@ def test_a_new_spec_is_imported_once(script, capsys, monkeypatch):
     assert find(variant) is None
 
     assert script.main(["--profile", "tiny", "--only", "clip"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert f"{variant.store_tag}: imported in" in out
     assert find(variant) is not None
 
     assert script.main(["--profile", "tiny"]) == 0
-    assert f"{variant.store_tag}: already in the model store, skipped" in capsys.readouterr().out
+    assert f"{variant.store_tag}: already in the model store, skipped" in capsys.readouterr().err
 
 
 def test_default_profile_offline_fails_with_a_way_out(script, capsys, monkeypatch):
@@ -62,7 +62,39 @@ def test_default_profile_offline_fails_with_a_way_out(script, capsys, monkeypatc
 def test_unknown_model_key(script, capsys):
     assert script.main(["--profile", "tiny", "--only", "nonexistent"]) == 2
     err = capsys.readouterr().err
-    assert "no model ['nonexistent'] in profile 'tiny'" in err
+    assert "unknown model(s) 'nonexistent' in --models; known models: caption, clip" in err
+
+
+def test_models_imports_exactly_those_and_prints_them(script, capsys):
+    assert script.main(["--profile", "tiny", "--models", "face, clip", "--print-served"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "clip,face\n"  # registry order, what `make serve` passes to --arg models=
+    assert "done: 2 model(s)" in captured.err
+
+
+def test_models_default_to_the_environment(script, capsys, monkeypatch):
+    monkeypatch.setenv("IMAGE_EMBED_MODELS", "clip")
+    assert script.main(["--profile", "tiny", "--print-served"]) == 0
+    assert capsys.readouterr().out == "clip\n"
+
+
+def test_gated_models_are_left_out_without_a_token_in_one_line(script, capsys, monkeypatch):
+    monkeypatch.setattr(script, "hub_token_set", lambda: False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert script.main(["--profile", "default", "--print-served"]) == 1  # offline: the first download fails
+    err = capsys.readouterr().err
+    (line,) = [ln for ln in err.splitlines() if "not serving" in ln]
+    assert "dinov3" in line and "HF_TOKEN" in line and "MODELS=" in line
+
+
+def test_gated_models_are_kept_with_a_token(monkeypatch):
+    from models.selection import default_selection
+
+    keys, left_out = default_selection("default", have_token=True)
+    assert "dinov3" in keys and left_out == []
+    keys, left_out = default_selection("default", have_token=False)
+    assert "dinov3" not in keys and left_out == ["dinov3"] and "clip" in keys
+    assert default_selection("tiny", have_token=False)[1] == []  # tiny and bench need no token
 
 
 def test_unknown_profile_is_a_usage_error(script, capsys):

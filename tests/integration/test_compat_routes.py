@@ -1,4 +1,4 @@
-"""Seed 000's routes over HTTP: POST /embedding/fast_extract (DINOv2) and
+"""Seed 000's routes over HTTP: POST /embedding/fast_extract (DINOv2 ViT-g/14: dinov2_giant) and
 /embedding/test_extract (InternViT) with {"url"} -> {"embedding", "url"}, and GET / as its
 health check. URLs come from a loopback image server admitted by this server's allow-list
 alone; every other address is refused by the intake, before any connection."""
@@ -50,7 +50,7 @@ def dinov2_reference():
 
     from models.store import model_dir
 
-    folder = str(model_dir(get_spec("dinov2")))
+    folder = str(model_dir(get_spec("dinov2_giant")))  # seed 000's model, not `dinov2`
     processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
     model = AutoModel.from_pretrained(folder).eval()
 
@@ -63,14 +63,14 @@ def dinov2_reference():
 
 
 @pytest.mark.parametrize("data", [JPEG, PORTRAIT], ids=["jpeg", "portrait-png"])
-def test_fast_extract_is_dinov2(http, images, dinov2_reference, data):
+def test_fast_extract_is_dinov2_giant(http, images, dinov2_reference, data):
     url = images.serve(f"img-{len(data)}", data)
     resp = http.post("/embedding/fast_extract", json={"url": url})
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert set(body) == {"embedding", "url"} and body["url"] == url
     embedding = np.asarray(body["embedding"], dtype=np.float32)
-    assert embedding.shape == (get_spec("dinov2").output_dim,)
+    assert embedding.shape == (get_spec("dinov2_giant").output_dim,) != (get_spec("dinov2").output_dim,)
     assert np.abs(embedding - dinov2_reference(data)).max() < 1e-5
 
 
@@ -132,5 +132,5 @@ def test_bentoml_client_as_the_readme_shows(seed_server, images):
         dinov2 = client.fast_extract(url=url)
         internvit = client.test_extract(url=url)
     assert dinov2["url"] == internvit["url"] == url
-    assert len(dinov2["embedding"]) == get_spec("dinov2").output_dim
+    assert len(dinov2["embedding"]) == get_spec("dinov2_giant").output_dim
     assert len(internvit["embedding"]) == get_spec("internvit").output_dim
