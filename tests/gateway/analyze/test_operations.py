@@ -125,3 +125,16 @@ def test_unknown_parameter_and_bad_face_context():
 def test_blank_or_huge_operation_ids():
     assert refused([task(" ")]).code == "invalid_task"
     assert refused([task("x" * 201)]).code == "invalid_task"
+
+
+def test_available_operations_follow_the_served_models():
+    ops = available_operations(["clip"]).model_dump()["operations"]
+    assert sorted(ops) == ["classify", "embed_clip_vit_b_32"]
+    assert ops["embed_clip_vit_b_32"]["allowed_targets"] == ["whole_image"]
+    ops = available_operations(["clip", "face"]).model_dump()["operations"]
+    assert ops["detect_bounding_box"]["allowed_targets"] == ["prominent_face"]
+    assert ops["detect_bounding_box"]["default_target"] == "prominent_face"
+    assert ops["embed_clip_vit_b_32"]["allowed_targets"] == ["whole_image", "prominent_face"]
+    assert "describe_image" not in ops and "embed_dino_v2" not in ops
+    everything = available_operations(["clip", "dinov2", "dinov3", "person", "face", "caption"]).model_dump()
+    assert everything == available_operations().model_dump()
