@@ -124,7 +124,15 @@ class Routes:
 
 
 @bentoml.asgi_app(web_app, path="/")
-@bentoml.service(name=GATEWAY_SERVICE, image=IMAGE, traffic={"timeout": GATEWAY_TIMEOUT_S})
+@bentoml.service(
+    name=GATEWAY_SERVICE,
+    image=IMAGE,
+    traffic={"timeout": GATEWAY_TIMEOUT_S},
+    # BentoML's own runner probe turns a dead runner into a 500 on /readyz: off, the gateway's
+    # __is_ready__ answers 503 naming the runners down. Its access lines would repeat ours.
+    runner_probe={"enabled": False},
+    logging={"access": {"enabled": False}},
+)
 class ImageEmbed(GracefulShutdown):
     clip = _depends("clip")
     dino = _depends("dino")  # dinov2, dinov2_giant, dinov3

@@ -48,6 +48,8 @@ def service_config(name: str, **overrides: Any) -> dict[str, Any]:
         "workers": 1,
         "traffic": {"timeout": RUNNER_TIMEOUT_S},
         "runner_connection": NO_SESSION_RECYCLING,
+        # the gateway writes one JSON access line per request; a line per runner call repeats it
+        "logging": {"access": {"enabled": False}},
     }
     config.update(overrides)
     return config

@@ -4,7 +4,8 @@
     python scripts/benchmark.py                          # bench profile: ViT-B/32, random weights
     python scripts/benchmark.py --scenario analyze ...   # another scenario, with its own options:
                                  analyze (scripts/bench_analyze.py), internvit (bench_internvit.py),
-                                 search (bench_search.py), load (load_report.py); `--scenario X -h`
+                                 search (bench_search.py), load (load_report.py), startup
+                                 (bench_startup.py: start-up time and memory per models=); `--scenario X -h`
     python scripts/benchmark.py --profile tiny --requests 40          # a quick smoke run
     python scripts/benchmark.py --url http://127.0.0.1:3000 --skip-naive   # a server already up
     python scripts/benchmark.py --json results.json
@@ -68,7 +69,13 @@ MIN_ITERATIONS, MAX_ITERATIONS = 3, 200  # ... and at least / at most this many 
 
 
 # --scenario X runs scripts/<module>.py's main() with the other arguments.
-SCENARIOS = {"analyze": "bench_analyze", "internvit": "bench_internvit", "search": "bench_search", "load": "load_report"}
+SCENARIOS = {
+    "analyze": "bench_analyze",
+    "internvit": "bench_internvit",
+    "search": "bench_search",
+    "load": "load_report",
+    "startup": "bench_startup",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

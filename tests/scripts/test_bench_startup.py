@@ -1,0 +1,35 @@
+"""scripts/bench_startup.py: the pure parts, and one real tiny run of one choice."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("bench_startup", ROOT / "scripts" / "bench_startup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rss_and_workers_of_this_process(script):
+    import os
+
+    procs = script.tree(os.getpid())
+    assert script.rss_mib(procs) > 10
+    assert script.workers(procs) == []
+
+
+@pytest.mark.integration
+def test_a_tiny_clip_only_start_is_measured(script, tiny_models, tmp_path):
+    out = tmp_path / "startup.json"
+    assert script.main(["--profile", "tiny", "--choice", "clip", "--json", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["choice"] == "clip" and result["ready_s"] > 0 and result["rss_mib"] > 100
+    assert result["workers"] == ["clip_runner", "image_embed", "index_runner"]
