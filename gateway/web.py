@@ -38,7 +38,8 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
 async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
     codes = {404: "not_found", 405: "method_not_allowed"}
     detail = f"{request.method} {request.url.path}: {exc.detail}; see /docs"
-    return JSONResponse({"error": codes.get(exc.status_code, "http_error"), "detail": detail}, status_code=exc.status_code)
+    body = {"error": codes.get(exc.status_code, "http_error"), "detail": detail}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)  # a 405 keeps its Allow
 
 
 @web_app.get("/", summary="Service information (also a cheap liveness check)")
