@@ -11,8 +11,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from intake.decode import decode_image
-from models.specs import ModelSpec
-from models.views import Box, LevelSettings, combine_levels, prepare_views
+from models.specs import Box, ModelSpec
+from models.views import LevelSettings, combine_levels, prepare_views
 
 from .images import ImageLoader, ImageRef
 from .runner_client import RunnerClient

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .preprocess import letterbox_size
+from .specs import Box
 
 MAX_DETECTIONS = 32  # rows per image in a detector's answer
 MIN_PERSON_SCORE = 0.5
 MIN_FACE_PROBABILITY = 0.9
 
-Box = tuple[int, int, int, int]  # xmin, ymin, xmax, ymax in image pixels, max exclusive
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,14 @@ from typing import Any
 from config.settings import PROFILE_HELP, PROFILES
 
 DEVICE_KINDS = ("cpu", "cuda")
+# The normalizations the catalog's models were trained with, defined once.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's and BLIP's
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+# A box in image pixels: (xmin, ymin, xmax, ymax) = PIL's crop box (left, top, right, bottom),
+# max exclusive, so `image.crop(box)` is the region.
+Box = tuple[int, int, int, int]
 # Requests in flight per runner (BentoML's traffic.max_concurrency; beyond it the runner answers
 # 429 at once and the gateway answers 503 with Retry-After), per device kind.
 DEFAULT_MAX_CONCURRENCY = {"cpu": 64, "cuda": 64}

@@ -31,9 +31,8 @@ from config.settings import MAX_GRID_SIDE, Settings, load_settings
 
 from .preprocess import _PIL_INTERPOLATION
 from .settings import SettingsError
-from .specs import ModelSpec
+from .specs import Box, ModelSpec
 
-Box = tuple[int, int, int, int]  # left, top, right, bottom (PIL's crop box)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from ..registry import register
-from ..specs import BatchLimits, ModelSpec
+from ..specs import OPENAI_MEAN, OPENAI_STD, BatchLimits, ModelSpec
 
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # Generation is one decoder step per token: batches help a lot on a GPU, less on CPU.
 BATCHING = {

@@ -21,10 +21,8 @@ from __future__ import annotations
 from config.settings import DINOV2_VARIANTS, load_settings
 
 from ..registry import register
-from ..specs import BatchLimits, ModelSpec
+from ..specs import IMAGENET_MEAN, IMAGENET_STD, BatchLimits, ModelSpec
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 VARIANT_ENV = "IMAGE_EMBED_DINOV2_VARIANT"
 DEFAULT_VARIANT = "base"
 

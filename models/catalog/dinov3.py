@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from ..registry import register
 from ..specs import BatchLimits, ModelSpec
-from .dinov2 import DINO_MAX_CONCURRENCY, IMAGENET_MEAN, IMAGENET_STD
+from ..specs import IMAGENET_MEAN, IMAGENET_STD
+from .dinov2 import DINO_MAX_CONCURRENCY
 
 REPO = "facebook/dinov3-vitl16-pretrain-lvd1689m"
 

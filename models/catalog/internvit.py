@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..registry import register
 from ..specs import BatchLimits, ModelSpec
-from .dinov2 import IMAGENET_MEAN, IMAGENET_STD
+from ..specs import IMAGENET_MEAN, IMAGENET_STD
 
 ARCH = "vit_intern300m_patch14_448"
 TAG = "ogvl_dist"  # InternViT-300M-448px, distilled from InternViT-6B by OpenGVLab

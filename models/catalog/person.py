@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from ..registry import register
-from ..specs import BatchLimits, ModelSpec
+from ..specs import IMAGENET_MEAN, IMAGENET_STD, BatchLimits, ModelSpec
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # One Faster R-CNN v2 forward at 800 x 800 costs seconds on CPU (about 4 s on two idle cores,
 # 10-17 s when they are shared) and batching does not make a CPU faster: the smallest batches,
