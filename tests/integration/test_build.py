@@ -37,3 +37,14 @@ def test_build_offline_pack_models_and_serve(tiny_models):
         assert len(resp.json()) == 512
     finally:
         served.stop()
+
+
+def test_build_with_a_model_subset_packs_only_those(tiny_models):
+    built = bentoml_cli("build", ".", "--arg", "models=clip", "--output", "tag")
+    assert built.returncode == 0, built.stderr[-3000:]
+    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    info = json.loads(bentoml_cli("get", tag, "-o", "json").stdout)
+    assert sorted(svc["name"] for svc in info["services"]) == ["clip_runner", "image_embed", "index_runner"]
+    packed = {m["tag"] for svc in info["services"] for m in svc["models"]}
+    assert packed == {tiny_models["clip"]}
+    assert info["args"] == {"models": "clip"}  # a server of this Bento serves CLIP only
