@@ -49,7 +49,7 @@ class AnalyzeRoutes:
         self.runners = runners
 
     async def run(self, ref: ImageRef, image_url: str, tasks: list[AnalysisTask]) -> AnalyzeResponse:
-        valid = validate_tasks(tasks, self.settings.max_tasks)  # before any download
+        valid = validate_tasks(tasks, self.settings.max_tasks, self.runners.served)  # before any download
         decoded = await self.images.load(ref)  # fetched and decoded once, whatever the tasks
         return await self._run_valid(decoded.image, image_url, valid)
 
@@ -60,7 +60,7 @@ class AnalyzeRoutes:
     async def run_many(self, refs: list[ImageRef], tasks: list[AnalysisTask]) -> AnalyzeImagesResponse:
         """The same tasks on every image, concurrently; an image that cannot be read gets its
         error, the others their results."""
-        valid = validate_tasks(tasks, self.settings.max_tasks)
+        valid = validate_tasks(tasks, self.settings.max_tasks, self.runners.served)
 
         async def one(i: int, ref: ImageRef) -> AnalyzedImage:
             image_url = ref.url or ref.label

@@ -125,15 +125,28 @@ def available_operations(served: Sequence[str] | None = None) -> AvailableOperat
         return AvailableOperations(operations={name: op.info() for name, op in OPERATIONS.items()})
     operations = {}
     for name, op in OPERATIONS.items():
-        targets = tuple(t for t in op.allowed_targets if TARGET_MODELS.get(t) in (None, *served))
+        targets = served_targets(op, served)
         if (op.model is not None and op.model not in served) or not targets:
             continue
-        default = op.default_target if op.default_target in targets else targets[0]
-        operations[name] = replace(op, allowed_targets=targets, default_target=default).info()
+        operations[name] = replace(op, allowed_targets=targets, default_target=default_target(op, served)).info()
     return AvailableOperations(operations=operations)
 
 
-def validate_tasks(tasks: Sequence[AnalysisTask], max_tasks: int) -> list[ValidTask]:
+def served_targets(op: Operation, served: Sequence[str]) -> tuple[str, ...]:
+    """The targets of `op` whose detectors are served."""
+    return tuple(t for t in op.allowed_targets if TARGET_MODELS.get(t) in (None, *served))
+
+
+def default_target(op: Operation, served: Sequence[str] | None) -> str:
+    """The target a task gets when it names none: the operation's own default, or, when its
+    detector is not served, the first target that is (what /available_operations/ shows)."""
+    targets = op.allowed_targets if served is None else served_targets(op, served)
+    return op.default_target if op.default_target in targets or not targets else targets[0]
+
+
+def validate_tasks(
+    tasks: Sequence[AnalysisTask], max_tasks: int, served: Sequence[str] | None = None
+) -> list[ValidTask]:
     """Every task checked and completed with its defaults, or a 400 saying what is wrong."""
     if not tasks:
         raise ClientError("send at least one task in `tasks`", code="missing_tasks")
@@ -151,11 +164,11 @@ def validate_tasks(tasks: Sequence[AnalysisTask], max_tasks: int) -> list[ValidT
         if oid in seen:
             raise ClientError(f"task {i}: operation_id {oid!r} is used twice; they must be unique", code="duplicate_operation_id")
         seen.add(oid)
-        valid.append(_validate(task))
+        valid.append(_validate(task, served))
     return valid
 
 
-def _validate(task: AnalysisTask) -> ValidTask:
+def _validate(task: AnalysisTask, served: Sequence[str] | None = None) -> ValidTask:
     where = f"task {task.operation_id!r}"
     op = OPERATIONS.get(task.type)
     if op is None:
@@ -169,7 +182,7 @@ def _validate(task: AnalysisTask) -> ValidTask:
     if unknown:
         raise InvalidTask(f"{where}: {task.type} has no parameter {', '.join(map(repr, unknown))}; it takes {sorted(allowed)}")
     target = params.pop("target", None)
-    target = op.default_target if target is None else target
+    target = default_target(op, served) if target is None else target
     if target not in op.allowed_targets:
         raise ClientError(
             f"{where}: target {target!r} is not allowed for {task.type}; allowed: {', '.join(op.allowed_targets)}",

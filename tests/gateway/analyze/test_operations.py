@@ -138,3 +138,11 @@ def test_available_operations_follow_the_served_models():
     assert "describe_image" not in ops and "embed_dino_v2" not in ops
     everything = available_operations(["clip", "dinov2", "dinov3", "person", "face", "caption"]).model_dump()
     assert everything == available_operations().model_dump()
+
+
+def test_a_task_without_target_defaults_to_a_served_one():
+    task = AnalysisTask(operation_id="a", type="detect_bounding_box")
+    assert validate_tasks([task], 4)[0].target == "prominent_person"
+    assert validate_tasks([task], 4, served=["person", "face"])[0].target == "prominent_person"
+    assert validate_tasks([task], 4, served=["face"])[0].target == "prominent_face"
+    assert validate_tasks([AnalysisTask(operation_id="b", type="embed_clip_vit_b_32")], 4, served=["clip"])[0].target == "whole_image"
