@@ -18,12 +18,28 @@ def script():
     return module
 
 
-def test_rss_and_workers_of_this_process(script):
+class FakeProcess:
+    def __init__(self, cmd, rss):
+        self.cmd, self.rss = cmd, rss
+
+    def cmdline(self):
+        return self.cmd
+
+    def memory_info(self):
+        return type("Memory", (), {"rss": self.rss})()
+
+
+def test_rss_and_workers_of_a_process_tree(script):
     import os
 
-    procs = script.tree(os.getpid())
-    assert script.rss_mib(procs) > 10
-    assert script.workers(procs) == []
+    assert script.rss_mib(script.tree(os.getpid())) > 10  # this process, at least
+    procs = [
+        FakeProcess(["python", "-m", "bentoml", "serve", "."], 2**20),
+        FakeProcess(["python", "-m", "_bentoml_impl.worker.service", ".", "--service-name", "clip_runner"], 2**21),
+        FakeProcess(["python", "-m", "_bentoml_impl.worker.service", "--service-name", "image_embed"], 2**20),
+    ]
+    assert script.workers(procs) == ["clip_runner", "image_embed"]
+    assert script.rss_mib(procs) == 4.0
 
 
 @pytest.mark.integration
