@@ -69,13 +69,8 @@ MIN_ITERATIONS, MAX_ITERATIONS = 3, 200  # ... and at least / at most this many 
 
 
 # --scenario X runs scripts/<module>.py's main() with the other arguments.
-SCENARIOS = {
-    "analyze": "bench_analyze",
-    "internvit": "bench_internvit",
-    "search": "bench_search",
-    "load": "load_report",
-    "startup": "bench_startup",
-}
+SCENARIOS = {"analyze": "bench_analyze", "internvit": "bench_internvit", "search": "bench_search",
+             "load": "load_report", "startup": "bench_startup"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,6 +1,6 @@
 """Start `bentoml serve .` for a script, measure it, and end it (gently or with kill -9).
 
-Used by scripts/load_report.py; the pattern is tests/integration/conftest.py's:
+Used by scripts/load_report.py and scripts/bench_startup.py; the pattern is tests/integration/conftest.py's:
 
 - Each server gets a BENTOML_HOME of its own whose `models` and `bentos` are symlinks to the
   shared store (`bentoml serve` wipes $BENTOML_HOME/prometheus_multiproc_dir at start, so
@@ -113,15 +113,15 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def start(env: dict[str, str], home: Path) -> Server:
-    """`bentoml serve .` with `env` (the caller's full environment) and BENTOML_HOME=home;
+def start(env: dict[str, str], home: Path, args: tuple[str, ...] = (), ready_timeout: float = READY_TIMEOUT_S) -> Server:
+    """`bentoml serve . [args]` with `env` (the caller's full environment) and BENTOML_HOME=home;
     returns once /readyz answers 200, or raises with the log's tail."""
     port = free_port()
     log_path = Path(tempfile.mkstemp(prefix="load-report-serve-", suffix=".log")[1])
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [BENTOML, "serve", ".", "--host", "127.0.0.1", "--port", str(port),
-             "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S)],
+             "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S), *args],
             cwd=ROOT,
             env={**env, "BENTOML_HOME": str(home)},
             stdout=log,
@@ -129,7 +129,7 @@ def start(env: dict[str, str], home: Path) -> Server:
             start_new_session=True,
         )
     server = Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{server.log()}")
@@ -139,4 +139,4 @@ def start(env: dict[str, str], home: Path) -> Server:
                 return server
         time.sleep(0.5)
     server.stop()
-    raise RuntimeError(f"bentoml serve was not ready after {READY_TIMEOUT_S:.0f} s:\n{server.log()}")
+    raise RuntimeError(f"bentoml serve was not ready after {ready_timeout:.0f} s:\n{server.log()}")
