@@ -87,15 +87,6 @@ def test_gated_models_are_left_out_without_a_token_in_one_line(script, capsys, m
     assert "dinov3" in line and "HF_TOKEN" in line and "MODELS=" in line
 
 
-def test_gated_models_are_kept_with_a_token(monkeypatch):
-    from models.selection import default_selection
-
-    keys, left_out = default_selection("default", have_token=True)
-    assert "dinov3" in keys and left_out == []
-    keys, left_out = default_selection("default", have_token=False)
-    assert "dinov3" not in keys and left_out == ["dinov3"] and "clip" in keys
-    assert default_selection("tiny", have_token=False)[1] == []  # tiny and bench need no token
-
 
 def test_unknown_profile_is_a_usage_error(script, capsys):
     with pytest.raises(SystemExit) as info:
