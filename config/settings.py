@@ -25,6 +25,8 @@ MiB = 1024 * 1024
 
 Profile = Literal["default", "tiny", "bench"]
 Device = Literal["auto", "cpu", "cuda"]
+Engine = Literal["auto", "onnx", "torch"]
+CpuPrecision = Literal["fp32", "int8"]
 DinoV2Variant = Literal["small", "base", "large", "giant"]
 TestExtract = Literal["simple", "combined"]
 UrlPolicy = Literal["public", "allowlist", "off"]
@@ -38,6 +40,8 @@ PROFILE_HELP = {
     "bench": "default architectures with seeded random weights: offline speed measurements",
 }
 DEVICE_CHOICES: tuple[str, ...] = get_args(Device)
+ENGINE_CHOICES: tuple[str, ...] = get_args(Engine)
+CPU_PRECISIONS: tuple[str, ...] = get_args(CpuPrecision)
 DINOV2_VARIANTS: tuple[str, ...] = get_args(DinoV2Variant)
 TEST_EXTRACT_MODES: tuple[str, ...] = get_args(TestExtract)
 URL_POLICIES: tuple[str, ...] = get_args(UrlPolicy)
@@ -92,6 +96,15 @@ class Settings(BaseSettings):
     device: Device = _field("auto", "where models run: auto (CUDA when PyTorch sees one), cpu or cuda (fp16)",
                             _choices(DEVICE_CHOICES))
     require_gpu: bool = _field(False, "1: refuse to start without a GPU", "1, true, yes, on, 0, false, no, off", shown="0")
+    engine: Engine = _field(
+        "auto", "what runs the embedding models (CLIP, DINOv2, DINOv3, InternViT): onnx (ONNX Runtime) or torch; "
+        "auto: onnx on CPU, torch on CUDA. Detectors and captioner always run on torch",
+        _choices(ENGINE_CHOICES), shown="auto",
+    )
+    cpu_precision: CpuPrecision = _field(
+        "fp32", "ONNX engine on CPU: fp32, or int8 (dynamically quantized graphs, made at import)",
+        _choices(CPU_PRECISIONS),
+    )
     dinov2_variant: DinoV2Variant = _field(
         "base", "DINOv2 size (read at start; import and serve with the same value)", _choices(DINOV2_VARIANTS)
     )

@@ -104,6 +104,25 @@ class ClipModel:
             return _normalized(self.model.encode_text(tokens))
 
 
+def graph_modules(model: ClipModel) -> dict:
+    """The ONNX graphs' modules (models/onnx_engine.py): the image tower from the uint8 batch,
+    the text tower from token ids; both end as encode_images / encode_texts do."""
+    from .onnx_engine import embedding_module
+
+    return {
+        "image": embedding_module(model.model, lambda net, x: net.encode_image(x), model.spec),
+        "text": embedding_module(model.model, lambda net, tokens: net.encode_text(tokens)),
+    }
+
+
+def tokenizer(model_dir: Path):
+    """texts -> int64 token ids (n, context_length), as ClipModel.encode_texts tokenizes."""
+    import open_clip
+
+    tokenize = open_clip.get_tokenizer(f"local-dir:{model_dir}")
+    return lambda texts: tokenize(list(texts)).numpy().astype(np.int64, copy=False)
+
+
 def _normalized(features: "torch.Tensor") -> np.ndarray:
     import torch.nn.functional as F
 

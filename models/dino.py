@@ -132,6 +132,13 @@ class DinoModel:
             return _normalized(self.model(pixel_values=x).pooler_output)
 
 
+def graph_modules(model: DinoModel) -> dict:
+    """The ONNX graph's module (models/onnx_engine.py): uint8 batch -> pooler_output, L2-normalized."""
+    from .onnx_engine import embedding_module
+
+    return {"image": embedding_module(model.model, lambda net, x: net(pixel_values=x).pooler_output, model.spec)}
+
+
 def _normalized(features: "torch.Tensor") -> np.ndarray:
     import torch.nn.functional as F
 

@@ -15,6 +15,7 @@ from typing import Any
 from .specs import ModelSpec
 
 IO_KINDS = ("images", "texts", "captions")  # how an API's batch looks (runners/io.py)
+GRAPH_INPUTS = ("images", "tokens")  # what an ONNX graph takes: uint8 (n, h, w, 3) or int64 token ids
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +32,25 @@ class Api:
         return self.name.format(key=spec.key)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Graph:
+    """One ONNX graph of a model (models/onnx_engine.py): it replaces the model method `method`.
+
+    The family module's `graph_modules(model)` gives, per graph name, the torch module exported:
+    its forward takes the graph's input (`images`: the runner's uint8 batch; `tokens`: the
+    ids of the family module's `tokenizer(model_dir)`) and returns the final embedding, exactly
+    what `method` of the torch model returns.
+    """
+
+    name: str  # the graph's file stem in the model-store entry: "image" -> onnx/image.fp32.onnx
+    method: str  # the model method it serves: "encode_images"
+    inputs: str = "images"  # one of GRAPH_INPUTS
+
+    def __post_init__(self) -> None:
+        if self.inputs not in GRAPH_INPUTS:
+            raise ValueError(f"graph {self.name!r} has unknown inputs {self.inputs!r}; use one of {GRAPH_INPUTS}")
+
+
 def _no_extra(spec: ModelSpec, model: Any) -> dict[str, Any]:
     return {}
 
@@ -40,6 +60,9 @@ class Family:
     module: str  # import path of the module with materialize(spec, dir) and the model class
     model_class: str  # its class: Model(spec, model_dir, device)
     apis: tuple[Api, ...]
+    # The ONNX graphs the import exports (empty: the family runs on torch only, whatever
+    # IMAGE_EMBED_ENGINE says). Each replaces one method of `apis`.
+    graphs: tuple[Graph, ...] = ()
     # the family's own fields of the runner's `info` answer, from the spec and the loaded model
     info: Callable[[ModelSpec, Any], dict[str, Any]] = _no_extra
 
@@ -47,6 +70,10 @@ class Family:
         for api in self.apis:
             if api.io not in IO_KINDS:
                 raise ValueError(f"{self.module}: API {api.name!r} has unknown io {api.io!r}; use one of {IO_KINDS}")
+        methods = {api.method for api in self.apis}
+        for graph in self.graphs:
+            if graph.method not in methods:
+                raise ValueError(f"{self.module}: graph {graph.name!r} serves {graph.method!r}, which no API calls")
 
 
 def _embedding(pooling: str | None = None) -> Callable[[ModelSpec, Any], dict[str, Any]]:
@@ -75,7 +102,8 @@ def _caption(spec: ModelSpec, model: Any) -> dict[str, Any]:
 def _embedder(module: str, model_class: str, name: str, doc: str, pooling: str) -> Family:
     """A family whose models embed images with one API (`encode_images` of the model)."""
     api = Api(name=name, method="encode_images", io="images", limits="encode_images", doc=doc)
-    return Family(module=module, model_class=model_class, apis=(api,), info=_embedding(pooling))
+    graphs = (Graph(name="image", method="encode_images"),)
+    return Family(module=module, model_class=model_class, apis=(api,), graphs=graphs, info=_embedding(pooling))
 
 
 Info = Callable[[ModelSpec, Any], dict[str, Any]]
@@ -106,6 +134,10 @@ FAMILIES: dict[str, Family] = {
                 limits="encode_texts",
                 doc="Strings -> float32 (n, 512) in the image embeddings' space.",
             ),
+        ),
+        graphs=(
+            Graph(name="image", method="encode_images"),
+            Graph(name="text", method="encode_texts", inputs="tokens"),
         ),
         info=_embedding(),
     ),

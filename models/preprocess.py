@@ -111,7 +111,15 @@ def to_model_input(batch: np.ndarray, spec: ModelSpec, *, device: str, dtype: "t
     # Move uint8 to the device first (4x fewer bytes than float), normalize there in float32
     # exactly as torchvision's ToTensor + Normalize do, then cast to the model's dtype.
     x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+    return normalize_pixels(x, spec).to(dtype)
+
+
+def normalize_pixels(x: "torch.Tensor", spec: ModelSpec) -> "torch.Tensor":
+    """uint8 tensor (n, h, w, 3) -> float32 (n, 3, h, w), scaled to [0, 1] and normalized with
+    the spec's mean and std. The torch engine runs it; the ONNX graphs contain it (the same ops)."""
+    import torch
+
     x = x.permute(0, 3, 1, 2).float().div(255)
-    mean = torch.tensor(spec.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    return x.sub(mean).div(std).to(dtype)
+    mean = torch.tensor(spec.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    return x.sub(mean).div(std)

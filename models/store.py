@@ -3,6 +3,11 @@
 Each spec is stored under `spec.store_tag` (`<readable name>:<fingerprint>`), with the spec
 as metadata, so `bentoml models list` shows what is there, an import of the same spec is a
 no-op, and a runner can never load weights that belong to another spec.
+
+An entry holds the weights and, for the families that run on ONNX Runtime, their ONNX graphs
+(models/onnx_engine.py) in `onnx/`, exported by the import. An entry imported before the
+ONNX engine existed has no graphs: the import replaces it, and a runner that would run it on
+ONNX Runtime refuses to start with a message saying so (no silent fallback to torch).
 """
 
 from __future__ import annotations
@@ -28,8 +33,23 @@ def family_module(spec: ModelSpec) -> ModuleType:
 
 
 def load(spec: ModelSpec, device: DeviceChoice) -> Any:
-    """`spec`'s model, loaded from the store onto `device`, with its family's model class."""
-    return getattr(family_module(spec), family_of(spec).model_class)(spec, model_dir(spec), device)
+    """`spec`'s model, loaded from the store onto `device`: with its family's model class on
+    the torch engine, as an OnnxModel on ONNX Runtime (onnx_engine.select_engine decides)."""
+    from . import onnx_engine
+
+    folder = model_dir(spec)
+    choice = onnx_engine.select_engine(spec, device)
+    if choice.engine == "torch":
+        return getattr(family_module(spec), family_of(spec).model_class)(spec, folder, device)
+    missing = onnx_engine.missing_graphs(spec, folder)
+    if missing:
+        raise ModelNotImportedError(
+            f"model {spec.key!r} is in the model store as {spec.store_tag} without its ONNX graphs "
+            f"({', '.join(missing)}): it was imported before the ONNX engine. Re-import it "
+            f"(`python scripts/import_models.py --profile {spec.profile}` replaces it), "
+            "or set IMAGE_EMBED_ENGINE=torch."
+        )
+    return onnx_engine.OnnxModel(spec, folder, device, choice.precision)
 
 
 def find(spec: ModelSpec):
@@ -41,6 +61,14 @@ def find(spec: ModelSpec):
         return bentoml.models.get(spec.store_tag)
     except NotFound:
         return None
+
+
+def is_imported(spec: ModelSpec) -> bool:
+    """`spec` is in the store with everything an import writes (weights and ONNX graphs)."""
+    from .onnx_engine import missing_graphs
+
+    stored = find(spec)
+    return stored is not None and not missing_graphs(spec, Path(stored.path))
 
 
 def model_dir(spec: ModelSpec) -> Path:
@@ -63,13 +91,19 @@ class ImportResult:
 
 
 def import_spec(spec: ModelSpec) -> ImportResult:
-    """Materialize `spec` into the store unless it is already there (idempotent)."""
+    """Materialize `spec` into the store, weights then ONNX graphs, unless it is already there
+    (idempotent). An entry without its graphs (imported before the ONNX engine) is replaced."""
     import bentoml
 
-    if find(spec) is not None:
+    from .onnx_engine import export_graphs
+
+    if is_imported(spec):
         return ImportResult(tag=spec.store_tag, created=False)
+    if find(spec) is not None:
+        bentoml.models.delete(spec.store_tag)
     family = family_module(spec)
     labels = {"key": spec.key, "profile": spec.profile, "project": "image-embed"}
     with bentoml.models.create(spec.store_tag, labels=labels, metadata=spec.to_metadata()) as stored:
         family.materialize(spec, Path(stored.path))
+        export_graphs(spec, Path(stored.path))
     return ImportResult(tag=spec.store_tag, created=True)

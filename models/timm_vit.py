@@ -119,3 +119,10 @@ class InternVitModel:
             x = to_model_input(batch, self.spec, device=self.device.device, dtype=self.dtype)
             pooled = mean_patch_tokens(self.model, x)
             return F.normalize(pooled.float(), dim=-1).cpu().numpy().astype(np.float32, copy=False)
+
+
+def graph_modules(model: InternVitModel) -> dict:
+    """The ONNX graph's module (models/onnx_engine.py): uint8 batch -> mean patch token, L2-normalized."""
+    from .onnx_engine import embedding_module
+
+    return {"image": embedding_module(model.model, mean_patch_tokens, model.spec)}

@@ -7,7 +7,8 @@ hosting `specs` (all with `spec.runner == runner`):
   max_concurrency, no session recycling, a GPU share on CUDA (runners/common.py);
 - one `bentoml.models.BentoModel(spec.store_tag)` per hosted spec, so `bentoml build` packs
   exactly those weights;
-- `__init__`: select the device, load each model from the model store, one warm-up forward
+- `__init__`: select the device, load each model from the model store on its engine (torch
+  or ONNX Runtime, models/onnx_engine.py), one warm-up forward
   per API before /readyz turns green;
 - one batchable API per API its family offers (models/families.py), with the spec's batch
   limits for the detected device kind and the runner metrics (runners/metrics.py);
@@ -40,6 +41,7 @@ from typing import Any
 import bentoml
 
 from models.families import Api, family_of
+from models.onnx_engine import engine_fields
 from models.specs import BatchLimits, ModelSpec
 from runners import common
 from runners.io import IO
@@ -107,7 +109,7 @@ def runner_info(
         return {api.api_name(spec): limits[api.api_name(spec)] for api in family_of(spec).apis}
 
     def extra(spec: ModelSpec) -> dict[str, Any]:
-        return family_of(spec).info(spec, models[spec.key])
+        return {**engine_fields(models[spec.key], device), **family_of(spec).info(spec, models[spec.key])}
 
     if [spec.key for spec in specs] == [runner]:
         return common.model_info(specs[0], device, batching(specs[0]), **extra(specs[0]))

@@ -11,7 +11,10 @@ repository needs a token) when no Hugging Face token is set, and says so in one 
 `--print-served` prints the models to serve (comma-separated) on stdout, for `make serve`;
 everything else goes to stderr.
 
-Idempotent: a model already in the store (same spec fingerprint) is skipped. `bentoml models
+Each model's entry holds its weights and, for the embedding models, its ONNX graphs (fp32 and
+dynamic int8, models/onnx_engine.py), so `bentoml build` carries both and a server exports
+nothing. Idempotent: a model already in the store (same spec fingerprint) is skipped; one
+imported before the ONNX engine (no graphs) is replaced. `bentoml models
 list` shows the results; each model carries its spec as metadata.
 """
 
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from models import list_models
     from models.hub import WeightsDownloadError
-    from models.store import find, import_spec
+    from models.store import find, import_spec, is_imported
 
     # open_clip logs a warning for every randomly initialized model: expected here.
     logging.getLogger().setLevel(logging.ERROR)
@@ -81,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(specs, desc=f"importing ({args.profile})", unit="model", file=sys.stderr)
     for spec in bar:
         bar.set_postfix_str(spec.store_tag)
-        if find(spec) is not None:
+        if is_imported(spec):
             tqdm.write(f"  {spec.store_tag}: already in the model store, skipped", file=sys.stderr)
             continue
+        if find(spec) is not None:
+            tqdm.write(f"  {spec.store_tag}: in the store without its ONNX graphs, re-importing", file=sys.stderr)
         started = time.monotonic()
         try:
             result = import_spec(spec)

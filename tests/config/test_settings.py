@@ -22,6 +22,7 @@ OLD_DEFAULTS = {  # what each module read before config.settings existed
     "index_exact_max": 20_000, "index_candidates": 200, "index_nlist": 0, "index_nprobe": 16,
     "index_hnsw_m": 32, "index_ef_search": 64, "index_tail_max": 10_000, "index_snapshot_every": 100_000,
 }
+NEW_DEFAULTS = {"engine": "auto", "cpu_precision": "fp32"}  # settings added since (ONNX engine)
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def clean_env(monkeypatch):
 
 
 def test_defaults_are_the_old_ones(clean_env):
-    assert load_settings().model_dump() == OLD_DEFAULTS
+    assert load_settings().model_dump() == {**OLD_DEFAULTS, **NEW_DEFAULTS}
 
 
 def test_every_field_is_described():
@@ -60,6 +61,8 @@ def test_the_error_is_the_projects_settings_error():
         ("FETCH_TIMEOUT", "2.5", 2.5),
         ("DATA_DIR", "/srv/x", Path("/srv/x")),
         ("MAX_TASKS", "   ", 32),  # blank: the default
+        ("ENGINE", " ONNX ", "onnx"),
+        ("CPU_PRECISION", "INT8", "int8"),
     ],
 )
 def test_good_values(clean_env, name, raw, value):
@@ -86,6 +89,8 @@ def test_names_are_case_insensitive(clean_env):
         ("INTERNVIT_LEVEL_WEIGHTS", "1,2", "three numbers"),
         ("URL_ALLOWLIST", "ok.host, a/b", "'a/b' is not a host"),  # one bad list entry
         ("INDEX_KIND", "lsh", "is not one of ivfpq, hnsw"),
+        ("ENGINE", "tensorrt", "is not one of auto, onnx, torch"),
+        ("CPU_PRECISION", "fp16", "is not one of fp32, int8"),
     ],
 )
 def test_bad_values_name_variable_value_and_accepted(clean_env, name, raw, says):
