@@ -5,7 +5,8 @@
     python scripts/benchmark.py --scenario analyze ...   # another scenario, with its own options:
                                  analyze (scripts/bench_analyze.py), internvit (bench_internvit.py),
                                  search (bench_search.py), load (load_report.py), startup
-                                 (bench_startup.py: start-up time and memory per models=); `--scenario X -h`
+                                 (bench_startup.py: start-up time and memory per models=), engines
+                                 (bench_engines.py: torch, ONNX fp32, ONNX int8 side by side); `--scenario X -h`
     python scripts/benchmark.py --profile tiny --requests 40          # a quick smoke run
     python scripts/benchmark.py --url http://127.0.0.1:3000 --skip-naive   # a server already up
     python scripts/benchmark.py --json results.json
@@ -13,7 +14,7 @@
 First the profile's models are put into the BentoML model store (idempotent, offline for bench
 and tiny). Then, in one run:
 
-in-process   `ClipModel.encode_images` called directly on preprocessed uint8 batches, at each
+in-process   CLIP's `encode_images` on the configured engine (models.store.load) called directly on preprocessed uint8 batches, at each
              --batch-sizes. `ms/batch` is the median latency of one forward; `images/s` is
              batch size / that median. The best images/s is the ceiling any server can reach
              on this machine (it excludes HTTP, decoding and resizing).
@@ -70,7 +71,7 @@ MIN_ITERATIONS, MAX_ITERATIONS = 3, 200  # ... and at least / at most this many 
 
 # --scenario X runs scripts/<module>.py's main() with the other arguments.
 SCENARIOS = {"analyze": "bench_analyze", "internvit": "bench_internvit", "search": "bench_search",
-             "load": "load_report", "startup": "bench_startup"}
+             "load": "load_report", "startup": "bench_startup", "engines": "bench_engines"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -159,13 +160,13 @@ def bench_in_process(spec, pixels, batch_sizes: list[int]) -> tuple[list[BatchRe
     import torch
     from tqdm import tqdm
 
-    from models.clip import ClipModel
     from models.device import select_device
-    from models.store import model_dir
+    from models.onnx_engine import engine_fields
+    from models.store import load
 
     device = select_device()
-    model = ClipModel(spec, model_dir(spec), device)
-    facts = {"device": device.device, "device_name": device.name, "dtype": device.dtype,
+    model = load(spec, device)
+    facts = {"device": device.device, "device_name": device.name, "dtype": device.dtype, **engine_fields(model, device),
              "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
     results = []
     for size in tqdm(batch_sizes, desc="in-process", unit="batch size"):

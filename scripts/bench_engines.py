@@ -1,0 +1,229 @@
+#!/usr/bin/env python
+"""Measure the engines side by side in one run: torch, ONNX Runtime fp32, ONNX Runtime int8.
+
+    python scripts/benchmark.py --scenario engines                    # bench profile (real sizes)
+    python scripts/benchmark.py --scenario engines --profile tiny --requests 16 --seconds 0.2   # a smoke run
+    python scripts/benchmark.py --scenario engines --skip-served --json engines.json
+
+in-process   each model's `encode_images` as the runner calls it (models.store.load with
+             IMAGE_EMBED_ENGINE / IMAGE_EMBED_CPU_PRECISION set per engine) on preprocessed
+             uint8 batches: ViT-B/32 at --batch-sizes, DINOv2 at 1 and 8, InternViT at 2.
+             `images/s` = batch size / median forward time (at least --seconds per size); the
+             engines are measured in turn, --rounds times, and the best round counts.
+parity       on the same weights, the test images (3 photographs, 5 noise images): ONNX fp32
+             against torch (max abs diff, min cosine), int8 against ONNX fp32 (min cosine).
+served       one `bentoml serve .` per engine with models=clip, loaded with --requests POSTs
+             of JPEGs to /encode_image by each of --concurrency clients (as scripts/benchmark.py
+             does); `images/s` counts 200s.
+gateway      decode + resize of the test JPEGs in the gateway's code (ms per image): the work
+             the served path adds before a runner sees an image.
+
+Ratios: served images/s of each engine over torch's at the same client count; served (best)
+over in-process (best) per engine. Everything runs on this machine and competes for its CPU:
+compare numbers of one run. All traffic goes to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+ENGINES = {  # name -> the settings it runs with
+    "torch": {"IMAGE_EMBED_ENGINE": "torch"},
+    "onnx-fp32": {"IMAGE_EMBED_ENGINE": "onnx", "IMAGE_EMBED_CPU_PRECISION": "fp32"},
+    "onnx-int8": {"IMAGE_EMBED_ENGINE": "onnx", "IMAGE_EMBED_CPU_PRECISION": "int8"},
+}
+OTHER_MODELS = {"dinov2": [1, 8], "internvit": [2]}  # in-process only, at these batch sizes
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    summary, _, details = __doc__.partition("\n\n")
+    p = argparse.ArgumentParser(description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", choices=("bench", "tiny", "default"), default="bench", help="model profile (default: bench)")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32], help="ViT-B/32 in-process batch sizes")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="served client counts (default: 1 8 32)")
+    p.add_argument("--requests", type=int, default=200, help="requests per served level (default: 200)")
+    p.add_argument("--seconds", type=float, default=2.0, help="in-process: time each batch size this long (default: 2)")
+    p.add_argument("--rounds", type=int, default=2, help="in-process: measure the engines in turn this often; the best counts")
+    p.add_argument("--models", default="clip,dinov2,internvit", help="in-process models (default: clip,dinov2,internvit)")
+    p.add_argument("--skip-served", action="store_true", help="in-process and parity only")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write every number to this JSON file")
+    args = p.parse_args(argv)
+    if min(args.batch_sizes) < 1 or min(args.concurrency) < 1 or min(args.requests, args.rounds) < 1 or args.seconds <= 0:
+        p.error("--batch-sizes, --concurrency, --requests, --rounds and --seconds must be positive")
+    return args
+
+
+@contextlib.contextmanager
+def engine_env(name: str):
+    """The process environment of engine `name` (load() reads the settings on every call)."""
+    saved = {k: os.environ.get(k) for k in ENGINES["onnx-fp32"]}
+    os.environ.update(ENGINES[name])
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+def time_forward(model, batch, seconds: float) -> float:
+    """images/s of one batch size: batch size / median forward time over `seconds`."""
+    import numpy as np
+
+    model.encode_images(batch)  # warm-up: thread pools, allocators
+    times, started = [], time.perf_counter()
+    while len(times) < 2 or time.perf_counter() - started < seconds:
+        t0 = time.perf_counter()
+        model.encode_images(batch)
+        times.append(time.perf_counter() - t0)
+    return len(batch) / float(np.median(times))
+
+
+def bench_model(spec, pixels, batch_sizes: list[int], seconds: float, rounds: int = 2) -> tuple[dict, dict]:
+    """In-process speed per engine and batch size, and the parity of the engines' outputs.
+
+    The three engines are loaded together and measured in turn, `rounds` times over, so a
+    slow spell of a shared machine does not fall on one engine only; the best round counts."""
+    import numpy as np
+
+    from models.device import select_device
+    from models.store import load
+
+    device = select_device()
+    models = {}
+    for name in ENGINES:
+        with engine_env(name):
+            models[name] = load(spec, device)
+    outputs = {name: model.encode_images(pixels) for name, model in models.items()}
+    rates: dict = {name: {b: [] for b in batch_sizes} for name in ENGINES}
+    for _ in range(rounds):
+        for b in batch_sizes:
+            batch = pixels[np.arange(b) % len(pixels)]
+            for name, model in models.items():
+                rates[name][b].append(time_forward(model, batch, seconds))
+    del models
+    gc.collect()
+    speed = {name: [{"batch_size": b, "images_per_s": max(r), "rounds": [round(v, 2) for v in r]}
+                    for b, r in per.items()] for name, per in rates.items()}
+    torch_out, fp32, int8 = outputs["torch"], outputs["onnx-fp32"], outputs["onnx-int8"]
+    parity = {
+        "fp32_vs_torch_max_abs_diff": float(np.abs(fp32 - torch_out).max()),
+        "fp32_vs_torch_min_cosine": float((fp32 * torch_out).sum(1).min()),
+        "int8_vs_fp32_min_cosine": float((int8 * fp32).sum(1).min()),
+    }
+    return speed, parity
+
+
+def bench_served(args, images, spec) -> dict:
+    import benchmark
+
+    out = {}
+    for name, env in ENGINES.items():
+        port = benchmark.free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", ".", "--host", "127.0.0.1", "--port", str(port),
+               "--timeout-graceful-shutdown", str(benchmark.GRACEFUL_SHUTDOWN_S)]
+        server_env = {**benchmark.server_env(args.profile, str(ROOT / "configuration.yaml")), **env,
+                      "IMAGE_EMBED_MODELS": "clip"}
+        with benchmark.server_process(f"served-{name}", cmd, server_env, f"{url}/readyz"):
+            health = benchmark.get_json(f"{url}/health").get("models", {}).get("clip", {})
+            loads = [benchmark.run_load(name, url, images, c, args.requests, spec.output_dim) for c in args.concurrency]
+        out[name] = {"engine": {k: health.get(k) for k in ("engine", "precision", "threads")},
+                     "loads": [vars(r) for r in loads]}
+    return out
+
+
+def ratios(report: dict) -> dict:
+    out: dict = {}
+    best_in = {n: max(r["images_per_s"] for r in rows) for n, rows in report["in_process"]["clip"].items()}
+    served = report.get("served")
+    if served:
+        rate = {n: {r["concurrency"]: r["images_per_s"] for r in s["loads"]} for n, s in served.items()}
+        out["served_over_torch_served"] = {
+            n: {c: v / rate["torch"][c] for c, v in per.items() if rate["torch"].get(c)} for n, per in rate.items()
+        }
+        out["served_over_in_process"] = {n: max(rate[n].values()) / best_in[n] for n in rate}
+    out["in_process_best_over_torch"] = {n: v / best_in["torch"] for n, v in best_in.items()}
+    return out
+
+
+def print_report(report: dict) -> None:
+    print("\n== machine\n  " + "\n  ".join(f"{k:20s} {v}" for k, v in report["facts"].items()))
+    print("\n== in-process encode_images, images/s (median forward)")
+    for key, per_engine in report["in_process"].items():
+        sizes = [r["batch_size"] for r in next(iter(per_engine.values()))]
+        print(f"  {key:<10} {'batch':>6} " + " ".join(f"{n:>10}" for n in per_engine))
+        for i, size in enumerate(sizes):
+            print(f"  {'':<10} {size:>6} " + " ".join(f"{rows[i]['images_per_s']:>10.1f}" for rows in per_engine.values()))
+    print("\n== parity on the same weights (3 photographs, 5 noise images)")
+    for key, p in report["parity"].items():
+        print(f"  {key:<10} fp32-torch max|d| {p['fp32_vs_torch_max_abs_diff']:.2e} cos {p['fp32_vs_torch_min_cosine']:.6f}"
+              f"   int8-fp32 cos {p['int8_vs_fp32_min_cosine']:.5f}")
+    if report.get("served"):
+        print("\n== served POST /encode_image (models=clip), images/s (p50 ms) statuses")
+        for name, s in report["served"].items():
+            cells = [f"{r['concurrency']:>3}: {r['images_per_s']:6.1f} ({r['p50_ms']:6.0f}) "
+                     f"{' '.join(f'{k}:{v}' for k, v in r['statuses'].items())}" for r in s["loads"]]
+            print(f"  {name:<10} " + " | ".join(cells))
+    rat = report["ratios"]
+    print("\n== ratios")
+    print("  in-process best / torch's   " + "  ".join(f"{n} {v:.2f}" for n, v in rat["in_process_best_over_torch"].items()))
+    for name, per in rat.get("served_over_torch_served", {}).items():
+        print(f"  served / torch served       {name:<10} " + "  ".join(f"x{c}: {v:.2f}" for c, v in per.items()))
+    for name, value in rat.get("served_over_in_process", {}).items():
+        print(f"  served / in-process (best)  {name:<10} {value:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ["IMAGE_EMBED_PROFILE"] = args.profile
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)
+    import benchmark
+    from models import get_spec
+    from models.onnx_engine import runner_threads
+    from models.store import import_spec
+
+    keys = [k.strip() for k in args.models.split(",") if k.strip()]
+    if "clip" not in keys:
+        keys.insert(0, "clip")
+    images = benchmark.make_test_images()
+    report: dict = {"facts": {"profile": args.profile, "cpu_count": os.cpu_count(), "threads": runner_threads(),
+                              "load_average_before": [round(v, 2) for v in os.getloadavg()]},
+                    "in_process": {}, "parity": {}}
+    for key in keys:
+        spec = get_spec(key, args.profile)
+        started = time.monotonic()
+        created = import_spec(spec).created
+        report["facts"][f"{key}_import_s"] = round(time.monotonic() - started, 1) if created else "present"
+        pixels, prep_ms = benchmark.decode_and_prepare(images, spec)
+        report["facts"][f"gateway_decode_resize_ms_per_image_{key}"] = round(prep_ms, 2)
+        sizes = args.batch_sizes if key == "clip" else OTHER_MODELS.get(key, [1])
+        print(f"in-process {key} ({spec.display_name}) at batch sizes {sizes}", flush=True)
+        report["in_process"][key], report["parity"][key] = bench_model(spec, pixels, sizes, args.seconds, args.rounds)
+    if not args.skip_served:
+        report["served"] = bench_served(args, images, get_spec("clip", args.profile))
+    report["facts"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    report["ratios"] = ratios(report)
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
