@@ -164,7 +164,7 @@ def print_report(report: dict) -> None:
         sizes = [r["batch_size"] for r in next(iter(per_engine.values()))]
         print(f"  {key:<10} {'batch':>6} " + " ".join(f"{n:>10}" for n in per_engine))
         for i, size in enumerate(sizes):
-            print(f"  {'':<10} {size:>6} " + " ".join(f"{rows[i]['images_per_s']:>10.1f}" for rows in per_engine.values()))
+            print(f"  {'':<10} {size:>6} " + " ".join(f"{rows[i]['images_per_s']:>10.3g}" for rows in per_engine.values()))
     print("\n== parity on the same weights (3 photographs, 5 noise images)")
     for key, p in report["parity"].items():
         print(f"  {key:<10} fp32-torch max|d| {p['fp32_vs_torch_max_abs_diff']:.2e} cos {p['fp32_vs_torch_min_cosine']:.6f}"
