@@ -52,9 +52,9 @@ from gateway.web import web_app
 from intake.errors import ClientError
 from intake.settings import IntakeSettings
 from models import get_spec
-from models.device import preflight
+from models.device import DeviceChoice, preflight, probe_device_kind
 from models.selection import ServeArguments, served_models
-from models.store import model_dir
+from models.store import loadable_dir
 from models.views import LevelSettings
 
 SETTINGS = load_settings()  # every IMAGE_EMBED_* variable, validated: a bad value stops the start
@@ -62,8 +62,9 @@ SERVED = served_models(bentoml.use_arguments(ServeArguments))  # an unknown name
 # Fail `bentoml serve` at once, with the fix in the message, when a required GPU is missing
 # or a chosen model was never imported; otherwise BentoML restarts the failing runner forever.
 preflight()
+_PROBED = DeviceChoice(device=probe_device_kind(), dtype="", name="")  # the runners' device, without torch
 for _key in SERVED:
-    model_dir(get_spec(_key))
+    loadable_dir(get_spec(_key), _PROBED)  # imported, with the ONNX graphs where ONNX Runtime runs it
 
 from runners.index import IndexRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
 from runners.queue_time import install as install_queue_time_metric  # noqa: E402

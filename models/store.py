@@ -37,19 +37,29 @@ def load(spec: ModelSpec, device: DeviceChoice) -> Any:
     the torch engine, as an OnnxModel on ONNX Runtime (onnx_engine.select_engine decides)."""
     from . import onnx_engine
 
-    folder = model_dir(spec)
+    folder = loadable_dir(spec, device)
     choice = onnx_engine.select_engine(spec, device)
     if choice.engine == "torch":
         return getattr(family_module(spec), family_of(spec).model_class)(spec, folder, device)
-    missing = onnx_engine.missing_graphs(spec, folder)
-    if missing:
-        raise ModelNotImportedError(
-            f"model {spec.key!r} is in the model store as {spec.store_tag} without its ONNX graphs "
-            f"({', '.join(missing)}): it was imported before the ONNX engine. Re-import it "
-            f"(`python scripts/import_models.py --profile {spec.profile}` replaces it), "
-            "or set IMAGE_EMBED_ENGINE=torch."
-        )
     return onnx_engine.OnnxModel(spec, folder, device, choice.precision)
+
+
+def loadable_dir(spec: ModelSpec, device: DeviceChoice) -> Path:
+    """`spec`'s folder, with everything its engine on `device` needs; else a clear error
+    (service.py calls it before any runner starts, with the probed device kind)."""
+    from . import onnx_engine
+
+    folder = model_dir(spec)
+    if onnx_engine.select_engine(spec, device).engine == "onnx":
+        missing = onnx_engine.missing_graphs(spec, folder)
+        if missing:
+            raise ModelNotImportedError(
+                f"model {spec.key!r} is in the model store as {spec.store_tag} without its ONNX graphs "
+                f"({', '.join(missing)}): it was imported before the ONNX engine. Re-import it "
+                f"(`python scripts/import_models.py --profile {spec.profile}` replaces it), "
+                "or set IMAGE_EMBED_ENGINE=torch."
+            )
+    return folder
 
 
 def find(spec: ModelSpec):

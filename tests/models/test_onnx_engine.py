@@ -24,7 +24,7 @@ from models.onnx_engine import (
 )
 from models.preprocess import prepare_images
 from models.settings import ModelSettings
-from models.store import ModelNotImportedError, family_module, import_spec, load, model_dir
+from models.store import ModelNotImportedError, family_module, import_spec, load, loadable_dir, model_dir
 from tests.models.engine_cases import max_abs_and_min_cosine, neighbours_agreement, parity_images, search_set
 
 CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
@@ -178,6 +178,9 @@ def test_an_entry_without_graphs_fails_clearly_and_import_replaces_it(tiny_model
     assert missing_graphs(spec, model_dir(spec)) == ["onnx/image.fp32.onnx", "onnx/image.int8.onnx"]
     with pytest.raises(ModelNotImportedError, match="without its ONNX graphs.*import_models.py --profile tiny"):
         load(spec, CPU)
+    with pytest.raises(ModelNotImportedError):  # what service.py checks before any runner starts
+        loadable_dir(spec, DeviceChoice(device="cpu", dtype="", name=""))
+    assert loadable_dir(spec, CUDA) == model_dir(spec)  # torch on CUDA: the weights are enough
     monkeypatch.setenv("IMAGE_EMBED_ENGINE", "torch")
     assert load(spec, CPU).encode_images(np.zeros((1, 224, 224, 3), np.uint8)).shape == (1, 32)
     monkeypatch.delenv("IMAGE_EMBED_ENGINE")
