@@ -1,13 +1,15 @@
 """ONNX engine parity at real size: the bench profile's ViT-B/32 (open_clip's architecture,
 seeded random weights), image and text towers, on real photographs and random images.
 
-The bench model is imported once per session (about 25 s with its graphs: its own tests only,
-marked slow). DINOv2, DINOv3 and InternViT at real size are checked by the engines benchmark
+The bench model is imported once for this module (about 25 s with its graphs; marked slow) and
+removed after it. DINOv2, DINOv3 and InternViT at real size are checked by the engines benchmark
 (`scripts/benchmark.py --scenario engines`, docs/performance.md): importing them here would
 cost minutes of CI time.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -23,15 +25,20 @@ CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 TEXTS = ["a photo of an astronaut", "a cat on a sofa", "a cup of coffee", "a rocket on its launch pad"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bench_clip(bentoml_home):
-    """(torch ClipModel, {precision: OnnxModel}) of the bench ViT-B/32, imported into the session's store."""
+    """(spec, torch ClipModel, {precision: OnnxModel}) of a bench ViT-B/32, in the session's store
+    while this module runs. Its own seed, so its store tag is not the bench profile's (other tests
+    check that the profile's models are absent)."""
+    import bentoml
+
     from models.clip import ClipModel
 
-    spec = get_spec("clip", "bench")
+    spec = dataclasses.replace(get_spec("clip", "bench"), seed=12)
     import_spec(spec)
     path = model_dir(spec)
-    return spec, ClipModel(spec, path, CPU), {p: OnnxModel(spec, path, CPU, p) for p in PRECISIONS}
+    yield spec, ClipModel(spec, path, CPU), {p: OnnxModel(spec, path, CPU, p) for p in PRECISIONS}
+    bentoml.models.delete(spec.store_tag)
 
 
 @pytest.fixture(scope="module")
