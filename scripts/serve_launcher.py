@@ -27,7 +27,9 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-BENTOML = str(Path(sys.executable).parent / "bentoml")
+# the venv's `bentoml` script, else the module (wheels installed with `pip --target` have no script beside python)
+_SCRIPT = Path(sys.executable).parent / "bentoml"
+BENTOML = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "bentoml"]
 READY_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 30.0
 GRACEFUL_SHUTDOWN_S = 5
@@ -120,7 +122,7 @@ def start(env: dict[str, str], home: Path, args: tuple[str, ...] = (), ready_tim
     log_path = Path(tempfile.mkstemp(prefix="load-report-serve-", suffix=".log")[1])
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [BENTOML, "serve", ".", "--host", "127.0.0.1", "--port", str(port),
+            [*BENTOML, "serve", ".", "--host", "127.0.0.1", "--port", str(port),
              "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S), *args],
             cwd=ROOT,
             env={**env, "BENTOML_HOME": str(home)},
