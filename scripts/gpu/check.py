@@ -5,8 +5,9 @@
     scripts/gpu/check.sh --dry-run          # here: the same steps on CPU with the tiny profile
 
 In one run, within --budget-s (a step that would not fit is recorded as skipped):
-  (a) CLIP ViT-B/32 in-process throughput at each batch size (fp16 on CUDA), and the gateway's
-      decode + resize on the CPU, measured apart: one process, and one per core;
+  (a) CLIP ViT-B/32 in-process throughput at each batch size, on torch (fp16 on CUDA) and, where
+      the host's onnxruntime has the CUDA execution provider, on ONNX Runtime (fp32); and the
+      gateway's decode + resize on the CPU, measured apart: one process, and one per core;
   (b) `bentoml serve` on the bench profile with configuration-gpu.yaml (CLIP alone), for each
       number of gateway workers tried, loaded with `encode_image` at each client count by a
       multi-process load generator (scripts/gpu/load.py);
@@ -167,8 +168,9 @@ def decode_resize(images: list[bytes], seconds: float) -> dict:
             "images_per_s_all_cores": round(done / seconds, 1)}
 
 
-def in_process(key: str, images: list[bytes], batch_sizes) -> dict:
-    """`encode_images` of model `key` on preprocessed batches (no HTTP, decoding or resizing)."""
+def in_process(key: str, images: list[bytes], batch_sizes, engine: str = "torch") -> dict:
+    """`encode_images` of model `key` on preprocessed batches (no HTTP, decoding or resizing),
+    on `engine` (IMAGE_EMBED_ENGINE: torch, or onnx)."""
     import gc
 
     import numpy as np
@@ -181,18 +183,34 @@ def in_process(key: str, images: list[bytes], batch_sizes) -> dict:
 
     spec, device = get_spec(key), select_device()
     pixels, _ = decode_and_prepare(images, spec)
-    model = load(spec, device)
+    os.environ["IMAGE_EMBED_ENGINE"] = engine  # read by load(); the served step keeps the default
+    try:
+        model = load(spec, device)
+    finally:
+        os.environ.pop("IMAGE_EMBED_ENGINE", None)
+    engine, precision = getattr(model, "engine", "torch"), getattr(model, "precision", device.dtype)
     rows = []
     for size in batch_sizes:
         result = time_batch(model, pixels[np.arange(size) % len(pixels)])
         rows.append({"batch_size": size, "median_ms": round(result.median_ms, 2),
                      "images_per_s": round(result.images_per_s, 1)})
-        print(f"  {key} batch {size}: {result.images_per_s:.1f} img/s", flush=True)
+        print(f"  {key} ({engine}) batch {size}: {result.images_per_s:.1f} img/s", flush=True)
     del model
     gc.collect()
     if device.kind == "cuda":
         torch.cuda.empty_cache()
-    return {"store_tag": spec.store_tag, "device": device.device, "dtype": device.dtype, "batches": rows}
+    return {"store_tag": spec.store_tag, "device": device.device, "engine": engine, "dtype": precision, "batches": rows}
+
+
+def clip_on_onnx(mode: Mode, images: list[bytes], host: dict, clock: Clock) -> dict:
+    """(a) on ONNX Runtime: on CUDA only with the CUDA execution provider (onnxruntime-gpu),
+    which the host's onnxruntime may lack; the dry run measures the CPU engine instead."""
+    wanted = "CUDAExecutionProvider" if mode.device == "cuda" else "CPUExecutionProvider"
+    if wanted not in host.get("onnxruntime_providers", []):
+        return {"skipped": f"the host's onnxruntime has no {wanted}"}
+    if clock.left() < mode.step_reserve_s + mode.server_start_s:
+        return {"skipped": "out of time"}
+    return in_process("clip", images, mode.clip_batch_sizes, engine="onnx")
 
 
 def gateway_config(mode: Mode, workers: int, folder: Path) -> Path:
@@ -222,7 +240,7 @@ def served(mode: Mode, images: list[bytes], workers: int, folder: Path, sampler,
     try:
         health = httpx.get(f"{server.url}/health", timeout=30, trust_env=False).json()
         clip = health.get("models", {}).get("clip", {})
-        result["clip"] = {k: clip.get(k) for k in ("store_tag", "device", "dtype", "batching")}
+        result["clip"] = {k: clip.get(k) for k in ("store_tag", "device", "dtype", "engine", "precision", "batching")}
         for clients in mode.clients:
             if clock.left() < mode.seconds + mode.warmup_s + 15:
                 result["levels"].append({"clients": clients, "skipped": "out of time"})
@@ -255,6 +273,7 @@ def measure(mode: Mode, clock: Clock, dry_run: bool, work: Path) -> dict:
     images = synthetic_jpegs()
     print("(a) CLIP in-process, decode + resize", flush=True)
     report["clip_in_process"] = in_process("clip", images, mode.clip_batch_sizes)
+    report["clip_in_process_onnx"] = clip_on_onnx(mode, images, report["host"], clock)
     report["decode_resize"] = decode_resize(images, mode.seconds / 2)
     print("(c) DINOv2 and InternViT in-process", flush=True)
     report["other_in_process"] = {}

@@ -20,10 +20,14 @@ def markdown(report: dict) -> str:
              f"torch {host['torch']} (CUDA {host['cuda']}), bentoml {host['bentoml']}, "
              f"onnxruntime {host.get('onnxruntime') or host.get('onnxruntime-gpu')} "
              f"{host.get('onnxruntime_providers', '')}. Profile `{report['mode_settings']['profile']}`.", ""]
-    clip = report["clip_in_process"]
-    lines += [f"## (a) CLIP in-process ({clip['store_tag']}, {clip['device']}, {clip['dtype']})", ""]
-    lines += _table(["batch", "ms/batch", "img/s"],
-                    [[r["batch_size"], r["median_ms"], r["images_per_s"]] for r in clip["batches"]])
+    clip, onnx = report["clip_in_process"], report["clip_in_process_onnx"]
+    lines += [f"## (a) CLIP in-process ({clip['store_tag']}, {clip['device']})", ""]
+    onnx_rows = {r["batch_size"]: r for r in onnx.get("batches", [])}
+    onnx_head = f"ONNX Runtime {onnx['dtype']} img/s" if onnx_rows else "ONNX Runtime"
+    lines += _table(["batch", f"torch {clip['dtype']} ms/batch", "torch img/s", onnx_head],
+                    [[r["batch_size"], r["median_ms"], r["images_per_s"],
+                      onnx_rows.get(r["batch_size"], {}).get("images_per_s", onnx.get("skipped", ""))]
+                     for r in clip["batches"]])
     dec = report["decode_resize"]
     lines += [f"Decode + resize on the CPU: {dec['ms_per_image_one_process']} ms/image in one process; "
               f"{dec['images_per_s_all_cores']} img/s on {dec['processes']} processes.", ""]

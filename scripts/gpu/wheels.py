@@ -31,14 +31,16 @@ MIB = 1024 * 1024
 
 # what the check imports that the host lacks (faiss is imported only by a search, which the check
 # does not run; facenet-pytorch only by the face runner, which it does not serve)
-ROOTS = ("bentoml", "fastapi", "open-clip-torch", "pydantic-settings", "httpx", "psutil")
+# (onnx: the import exports and quantizes the ONNX Runtime engine's graphs)
+ROOTS = ("bentoml", "fastapi", "open-clip-torch", "pydantic-settings", "httpx", "psutil", "onnx")
 
 # the host's own stack: torch 2.11, transformers, timm, onnxruntime and what they pull in
+# (not protobuf: onnx needs a newer one than the host's stack may carry, and it is small)
 HOST_HAS = frozenset(canonicalize_name(n) for n in """
     torch torchvision triton transformers timm onnxruntime tokenizers huggingface-hub hf-xet
     safetensors numpy pillow pyyaml requests urllib3 idna certifi charset-normalizer tqdm regex
     packaging filelock fsspec jinja2 markupsafe networkx sympy mpmath typing-extensions setuptools
-    protobuf flatbuffers coloredlogs humanfriendly
+    flatbuffers coloredlogs humanfriendly
 """.split())
 
 # dependencies the check never imports, left out to keep the bundle small

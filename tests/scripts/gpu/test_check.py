@@ -50,10 +50,13 @@ def test_the_dry_run_measures_every_step_and_writes_json_and_markdown(tmp_path):
     assert report["mode"] == "dry-run" and report["skipped"] == {}
     clip = report["clip_in_process"]
     assert [r["batch_size"] for r in clip["batches"]] == [1, 4] and all(r["images_per_s"] > 0 for r in clip["batches"])
+    assert clip["engine"] == "torch"
+    onnx = report["clip_in_process_onnx"]  # the dry run measures ONNX Runtime on the CPU
+    assert onnx["engine"] == "onnx" and [r["batch_size"] for r in onnx["batches"]] == [1, 4]
     assert report["decode_resize"]["images_per_s_all_cores"] > 0
     assert set(report["other_in_process"]) == {"dinov2", "internvit"}
     [run] = report["served"]
-    assert run["clip"]["device"] == "cpu"
+    assert run["clip"]["device"] == "cpu" and run["clip"]["engine"] == "onnx"  # the CPU default
     assert [lv["clients"] for lv in run["levels"]] == [1, 4]
     for level in run["levels"]:
         assert level["images_per_s"] > 0 and set(level["statuses"]) == {"200"}, level
