@@ -68,3 +68,15 @@ def open_catalog(settings: SearchSettings):
     from .catalog import Catalog
 
     return Catalog(settings.data_dir, settings.store, settings.ann)
+
+
+def catalog_at(place: str, ann: AnnSettings | None = None):
+    """The indexes at `place`: a postgresql:// URL, or a data directory (scripts, tests)."""
+    if place.startswith(("postgresql://", "postgres://")):
+        from .pg_catalog import PgCatalog
+
+        check_url(place)
+        return PgCatalog(PgSettings(url=place))
+    from .catalog import Catalog
+
+    return Catalog(Path(place).expanduser(), StoreSettings(), ann or AnnSettings())

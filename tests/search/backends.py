@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.ann import AnnSettings
-from search.sqlite_store import StoreSettings
+from search.settings import catalog_at as open_catalog  # noqa: F401  (a catalog over a place, as a server opens it)
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -17,15 +16,3 @@ def new_place(backend: str, tmp_path: Path) -> str:
 
         return fresh_database()
     return str(tmp_path)
-
-
-def open_catalog(place: str, ann: AnnSettings | None = None):
-    """A catalog over `place`, as a server would open it."""
-    if place.startswith("postgresql://"):
-        from search.pg_catalog import PgCatalog
-        from search.pg_store import PgSettings
-
-        return PgCatalog(PgSettings(url=place, connect_timeout=5))
-    from search.catalog import Catalog
-
-    return Catalog(Path(place), StoreSettings(), ann or AnnSettings())
