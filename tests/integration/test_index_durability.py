@@ -109,8 +109,10 @@ def test_graceful_restart_keeps_everything(tiny_models, images):
         httpx.post(f"{server.url}/index_images", json={"images_base64": b64, "keys": list("abcde")}, timeout=60)
         httpx.post(f"{server.url}/delete", json={"keys": ["b"]}, timeout=60)
     finally:
-        server.stop()  # SIGTERM: the runner snapshots on shutdown
-    assert any(p.startswith("snapshot-") for p in os.listdir(os.path.join(data_dir, "default")))
+        server.stop()  # SIGTERM: the runner checkpoints the SQLite WAL into the database on shutdown
+    wal = os.path.join(data_dir, "default", "index.sqlite3-wal")
+    assert os.path.exists(os.path.join(data_dir, "default", "index.sqlite3"))
+    assert not os.path.exists(wal) or os.path.getsize(wal) == 0
     server = serve(data_dir, images)
     try:
         got = httpx.post(f"{server.url}/get", json={"keys": list("abcde")}, timeout=60).json()
