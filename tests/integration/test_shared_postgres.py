@@ -13,23 +13,17 @@ import pytest
 
 from tests.integration.conftest import start_server
 from tests.integration.test_index_durability import check_acknowledged, stream
-from tests.postgres import fresh_database
 from tests.search.images import block_png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def replicas(tiny_models):
-    url = fresh_database("replicas")
-    servers = []
-    try:
-        for _ in range(2):
-            servers.append(start_server(IMAGE_EMBED_SEARCH_URL=url))
-        yield servers
-    finally:
-        for srv in servers:
-            srv.stop()
+def replicas(pg_server):
+    """A second server on the session's PostgreSQL server's database: (new one, session's)."""
+    other = start_server(IMAGE_EMBED_SEARCH_URL=pg_server.search_url)
+    yield other, pg_server
+    other.stop()
 
 
 def test_one_index_shared_by_two_servers(replicas):
@@ -46,7 +40,7 @@ def test_one_index_shared_by_two_servers(replicas):
 
 
 def test_kill_9_of_one_server_loses_no_acknowledged_item(replicas):
-    a, b = replicas
+    a, b = replicas  # a is killed, b is the session's server (it lives on)
     acked: dict[str, int] = {}
     stop = threading.Event()
     writer = threading.Thread(target=stream, args=(a.url, acked, stop))
