@@ -39,6 +39,7 @@ from gateway.schemas import EmbedImageResponse, EncodeImagesResponse
 from gateway.search import DEFAULT_INDEX, SearchRoutes
 from gateway.search_schemas import (
     DeleteResponse,
+    DropIndexResponse,
     DuplicatesResponse,
     GetResponse,
     IndexImagesResponse,
@@ -311,11 +312,13 @@ class ImageEmbed(GracefulShutdown):
         min_score: float | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
+        offset: int = 0,
     ) -> SearchResponse:
         """Images that match a text (CLIP text tower), best first: `[{key, score, metadata}]`.
+        `top_k`: up to 10000; `offset`: skip that many best hits first (paging).
         `min_score`: drop results below this cosine similarity. `filter`: metadata fields that
         must be equal, e.g. {"album": "2023"}."""
-        return await self.routes.search.text(query, top_k, min_score, filter, index)
+        return await self.routes.search.text(query, top_k, min_score, filter, index, offset)
 
     @bentoml.api
     @requires("clip")
@@ -329,9 +332,11 @@ class ImageEmbed(GracefulShutdown):
         min_score: float | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
+        offset: int = 0,
     ) -> SearchResponse:
         """Images similar to one image: send exactly one of `image` (upload), `url` or `image_base64`."""
-        return await self.routes.search.image(single_ref(image, url, image_base64), top_k, min_score, filter, index)
+        ref = single_ref(image, url, image_base64)
+        return await self.routes.search.image(ref, top_k, min_score, filter, index, offset)
 
     @bentoml.api
     @api_errors
@@ -342,22 +347,30 @@ class ImageEmbed(GracefulShutdown):
         min_score: float | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
+        offset: int = 0,
     ) -> SearchResponse:
         """Search with a vector of your own (512 floats in CLIP's space; it is normalized)."""
-        return await self.routes.search.vector(vector, top_k, min_score, filter, index)
+        return await self.routes.search.vector(vector, top_k, min_score, filter, index, offset)
 
     @bentoml.api
     @api_errors
     async def similar(
         self,
-        key: str,
+        key: str | None = None,
         top_k: int = 10,
         min_score: float | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
+        keys: list[str] = [],
+        negative_keys: list[str] = [],
+        offset: int = 0,
     ) -> SearchResponse:
-        """Items similar to the item stored under `key` (itself excluded)."""
-        return await self.routes.search.similar(key, top_k, min_score, filter, index)
+        """Items similar to the item stored under `key`, or to several (`keys`: the normalized
+        mean of their vectors, minus the mean of `negative_keys` when given); the examples
+        themselves are excluded. `top_k` up to 10000, `offset` for paging."""
+        return await self.routes.search.similar(
+            key, top_k, min_score, filter, index, keys=keys, negative_keys=negative_keys, offset=offset
+        )
 
     # -- Index admin -------------------------------------------------------------------------
 
@@ -369,6 +382,13 @@ class ImageEmbed(GracefulShutdown):
 
     @bentoml.api
     @api_errors
+    async def drop_index(self, index: str) -> DropIndexResponse:
+        """Remove an index and all its data (404 if there is none). On PostgreSQL, for every
+        server that shares the database."""
+        return await self.routes.admin.drop(index)
+
+    @bentoml.api
+    @api_errors
     async def get(self, keys: list[str], index: str = DEFAULT_INDEX, with_vectors: bool = False) -> GetResponse:
         """Items by key: metadata, source (the URL it was indexed from) and optionally the stored
         vector; unknown keys are listed in `missing`. A cheap "is it indexed?" check."""
@@ -377,8 +397,8 @@ class ImageEmbed(GracefulShutdown):
     @bentoml.api
     @api_errors
     async def index_stats(self, index: str = DEFAULT_INDEX) -> IndexStats:
-        """Count, dimension, model, index type (exact or approximate), bytes on disk and the last
-        snapshot of an index."""
+        """Count, dimension, model, index type (exact or approximate), bytes on disk and the
+        back end (`details.backend`: sqlite or postgresql) of an index."""
         return await self.routes.admin.stats(index)
 
     @bentoml.api

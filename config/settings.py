@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -171,7 +172,16 @@ class Settings(BaseSettings):
     index_hnsw_m: int = _positive_int(32, "HNSW links per node", minimum=4)
     index_ef_search: int = _positive_int(64, "HNSW search breadth")
     index_tail_max: int = _positive_int(10_000, "new items searched exactly before the index is extended")
-    index_snapshot_every: int = _positive_int(100_000, "logged changes between automatic snapshots")
+    search_url: str | None = _field(
+        None, "postgresql://user:password@host:port/db: indexes in PostgreSQL + pgvector, shared by every server "
+        "that uses it (unset: embedded SQLite under IMAGE_EMBED_DATA_DIR)", "a postgresql:// URL", shown="(none: SQLite)",
+    )
+    search_pool_size: int = _positive_int(8, "PostgreSQL: connections per index runner process")
+    search_connect_timeout: float = _seconds(5.0, "PostgreSQL: seconds to connect (or wait for a pooled connection)")
+    search_statement_timeout_ms: int = _positive_int(30_000, "PostgreSQL: milliseconds a statement may run")
+    search_ef_search: int = _positive_int(100, "PostgreSQL: hnsw.ef_search (raised to the depth a query asks for)")
+    search_hnsw_m: int = _positive_int(16, "PostgreSQL: HNSW links per node (for indexes created from now on)", minimum=2)
+    search_ef_construction: int = _positive_int(64, "PostgreSQL: HNSW build breadth (indexes created from now on)", minimum=4)
 
     @model_validator(mode="before")
     @classmethod
@@ -190,6 +200,13 @@ class Settings(BaseSettings):
                     value = value.lower()
             out[key] = value
         return out
+
+    @field_validator("search_url", mode="after")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (or unset, for the embedded SQLite indexes)")
+        return value
 
     @field_validator("require_gpu", mode="before")
     @classmethod
@@ -280,6 +297,8 @@ def _explain(exc: ValidationError) -> SettingsError:
             lines.append(err["msg"])
             continue
         raw = err.get("input")
+        if field == "search_url" and isinstance(raw, str):  # never echo a password
+            raw = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", raw)
         reason = _PLAIN.get(err["type"], err["msg"].removeprefix("Value error, "))
         annotation = Settings.model_fields[field].annotation
         if _is_choice(annotation) and accepted(field) == _choices(get_args(annotation)):

@@ -1,4 +1,4 @@
-"""Index management: delete, get, index_stats, find_duplicates and verify_index."""
+"""Index management: delete, get, index_stats, find_duplicates, verify_index and drop_index."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .runner_client import RunnerClient
 from .schemas import ItemError
 from .search_schemas import (
     DeleteResponse,
+    DropIndexResponse,
     DuplicatePair,
     DuplicatesResponse,
     GetResponse,
@@ -42,6 +43,10 @@ class IndexAdminRoutes:
     async def delete(self, keys: list[str], index: str) -> DeleteResponse:
         answer = await self.runners.index.delete(index=index, keys=_check_keys(keys))
         return DeleteResponse(index=index, **answer)
+
+    async def drop(self, index: str) -> DropIndexResponse:
+        await self.runners.index.drop_index(index=index)
+        return DropIndexResponse(index=index, dropped=True)
 
     async def get(self, keys: list[str], index: str, with_vectors: bool) -> GetResponse:
         answer = await self.runners.index.get_items(index=index, keys=_check_keys(keys), with_vectors=with_vectors)

@@ -88,6 +88,9 @@ class IndexClient:
     async def similar(self, **kwargs: Any) -> dict:
         return await self._call(self._proxy.to_async.similar(**kwargs))
 
+    async def drop_index(self, index: str) -> dict:
+        return await self._call(self._proxy.to_async.drop_index(index=index))
+
     async def duplicates(self, index: str, threshold: float, limit: int) -> dict:
         return await self._call(self._proxy.to_async.duplicates(index=index, threshold=threshold, limit=limit))
 

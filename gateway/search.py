@@ -21,7 +21,9 @@ from .schemas import ItemError
 from .search_schemas import IndexedItem, IndexImagesResponse, SearchHit, SearchResponse
 
 DEFAULT_INDEX = "default"
-MAX_TOP_K = 1000
+MAX_TOP_K = 10_000
+MAX_OFFSET = 10_000
+MAX_EXAMPLES = 1_000
 
 
 def item_keys(refs: list[ImageRef], keys: list[str]) -> list[str | None]:
@@ -39,6 +41,12 @@ def check_top_k(top_k: int) -> int:
     return top_k
 
 
+def check_offset(offset: int) -> int:
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ClientError(f"offset must be between 0 and {MAX_OFFSET}", code="bad_offset")
+    return offset
+
+
 class SearchRoutes:
     """Search over the index runner; CLIP vectors from EncodeRoutes."""
 
@@ -53,7 +61,7 @@ class SearchRoutes:
         return {"model": spec.store_tag, "dim": spec.output_dim, "metric": "ip", "normalized": True}
 
     async def vectors(
-        self, vectors: np.ndarray, index: str, top_k: int, min_score: float | None, filter: dict | None
+        self, vectors: np.ndarray, index: str, top_k: int, min_score: float | None, filter: dict | None, offset: int = 0
     ) -> SearchResponse:
         answer = await self.runners.index.search(
             index=index,
@@ -62,6 +70,7 @@ class SearchRoutes:
             top_k=check_top_k(top_k),
             min_score=min_score,
             filter=filter,
+            offset=check_offset(offset),
         )
         return SearchResponse(index=index, results=[SearchHit(**h) for h in answer["results"][0]])
 
@@ -130,21 +139,36 @@ class SearchRoutes:
         except ClientError:
             return 0
 
-    async def text(self, query: str, top_k: int, min_score, filter, index: str) -> SearchResponse:
+    async def text(self, query: str, top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
         vectors = await self.encode.text_vectors([query])
-        return await self.vectors(vectors, index, top_k, min_score, filter)
+        return await self.vectors(vectors, index, top_k, min_score, filter, offset)
 
-    async def image(self, ref: ImageRef, top_k: int, min_score, filter, index: str) -> SearchResponse:
+    async def image(self, ref: ImageRef, top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
         self.runners.require("clip", "searching by image")
         pixels = await self.images.load_for_model(ref, self.clip_spec)
         vectors = await self.runners.clip_images(pixels[None])
-        return await self.vectors(vectors, index, top_k, min_score, filter)
+        return await self.vectors(vectors, index, top_k, min_score, filter, offset)
 
-    async def vector(self, vector: list[float], top_k: int, min_score, filter, index: str) -> SearchResponse:
-        return await self.vectors(np.asarray([vector], np.float32), index, top_k, min_score, filter)
+    async def vector(self, vector: list[float], top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
+        return await self.vectors(np.asarray([vector], np.float32), index, top_k, min_score, filter, offset)
 
-    async def similar(self, key: str, top_k: int, min_score, filter, index: str) -> SearchResponse:
+    async def similar(
+        self, key: str | None, top_k: int, min_score, filter, index: str,
+        *, keys: list[str] = (), negative_keys: list[str] = (), offset: int = 0,
+    ) -> SearchResponse:
+        """Items like `key`, or like the normalized mean of `keys` minus that of `negative_keys`."""
+        if not key and not keys:
+            raise ClientError("send `key` or `keys`: the items to find similar ones to", code="missing_key")
+        if len(keys) + len(negative_keys) > MAX_EXAMPLES:
+            raise ClientError(f"at most {MAX_EXAMPLES} example keys in one call", code="too_many_items")
         answer = await self.runners.index.similar(
-            index=index, key=key, top_k=check_top_k(top_k), min_score=min_score, filter=filter
+            index=index,
+            key=key or None,
+            keys=list(keys),
+            negative_keys=list(negative_keys),
+            top_k=check_top_k(top_k),
+            min_score=min_score,
+            filter=filter,
+            offset=check_offset(offset),
         )
         return SearchResponse(index=index, results=[SearchHit(**h) for h in answer["results"]])

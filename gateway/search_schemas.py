@@ -43,6 +43,11 @@ class DeleteResponse(BaseModel):
     missing: list[str]
 
 
+class DropIndexResponse(BaseModel):
+    index: str
+    dropped: bool = Field(description="the index and all its data are gone")
+
+
 class StoredItem(BaseModel):
     key: str
     metadata: dict[str, Any] | None = None

@@ -1,6 +1,7 @@
-"""Index runner: owns every search index in the data directory (one process, one writer).
+"""Index runner: the search indexes, embedded (SQLite under the data directory, owned by this
+process) or in PostgreSQL (IMAGE_EMBED_SEARCH_URL, shared with every other server).
 
-Thin BentoML glue over search.Catalog. Vectors arrive already embedded (the gateway runs
+Thin BentoML glue over a catalog (search.settings.open_catalog). Vectors arrive already embedded (the gateway runs
 CLIP); every call names its index and, for writes and vector searches, the binding
 (model, dim, metric, normalization) its vectors come from, which the index's manifest
 must match. Expected failures come back as {"error", "detail", "status"} so the gateway
@@ -47,17 +48,15 @@ def _binding(data: dict):
 @bentoml.service(**service_config("index_runner"))
 class IndexRunner(OutliveGateway):
     def __init__(self) -> None:
-        from search.catalog import Catalog
-        from search.settings import SearchSettings
+        from search.settings import SearchSettings, open_catalog
 
-        settings = SearchSettings.from_env()
-        self.catalog = Catalog(settings.data_dir, settings.store, settings.ann)
-        self.opened = self.catalog.open_all()  # replays logs, checks every index at start-up
-        logger.info("indexes in %s: %s", settings.data_dir, self.opened or "none yet")
+        self.catalog = open_catalog(SearchSettings.from_env())
+        self.opened = self.catalog.open_all()  # loads and checks every embedded index; reaches the database
+        logger.info("indexes (%s): %s", self.catalog.describe(), self.opened or "none yet")
 
     @bentoml.on_shutdown
     def close(self) -> None:
-        self.catalog.close()  # waits for background work, snapshots what changed
+        self.catalog.close()  # checkpoints the SQLite files; closes the PostgreSQL pool
 
     @bentoml.api
     @_answers
@@ -73,7 +72,7 @@ class IndexRunner(OutliveGateway):
         """Insert or replace items by key; returns once they are durable."""
         coll = self.catalog.get(index, _binding(binding), create=True)
         ids = coll.upsert(keys, vectors, metadata, sources)
-        return {"count": len(ids), "total": coll.store.count}
+        return {"count": len(ids), "total": coll.count}
 
     @bentoml.api
     @_answers
@@ -84,7 +83,7 @@ class IndexRunner(OutliveGateway):
     @bentoml.api
     @_answers
     def get_items(self, index: str, keys: list[str], with_vectors: bool = False) -> dict:
-        items = self.catalog.get(index).store.get(keys, with_vectors)
+        items = self.catalog.get(index).get(keys, with_vectors)
         return {
             "items": [
                 None
@@ -109,19 +108,41 @@ class IndexRunner(OutliveGateway):
         top_k: int = 10,
         min_score: float | None = None,
         filter: dict[str, Any] | None = None,
+        offset: int = 0,
     ) -> dict:
-        """Best-first hits per query vector."""
+        """Best-first hits per query vector, from `offset` on."""
         coll = self.catalog.get(index, _binding(binding))
-        hits = coll.search(vectors, top_k, min_score, filter)
+        hits = coll.search(vectors, top_k, min_score, filter, offset=offset)
         return {"results": [[h.to_json() for h in per_query] for per_query in hits]}
 
     @bentoml.api
     @_answers
     def similar(
-        self, index: str, key: str, top_k: int = 10, min_score: float | None = None, filter: dict[str, Any] | None = None
+        self,
+        index: str,
+        key: str | None = None,
+        top_k: int = 10,
+        min_score: float | None = None,
+        filter: dict[str, Any] | None = None,
+        keys: list[str] | None = None,
+        negative_keys: list[str] | None = None,
+        offset: int = 0,
     ) -> dict:
-        hits = self.catalog.get(index).similar(key, top_k, min_score, filter)
+        """Items like `key`, or like the normalized mean of `keys` minus `negative_keys`."""
+        hits = self.catalog.get(index).similar(
+            key, top_k, min_score, filter, keys=keys, negative_keys=negative_keys, offset=offset
+        )
         return {"results": [h.to_json() for h in hits]}
+
+    @bentoml.api
+    @_answers
+    def drop_index(self, index: str) -> dict:
+        """Remove an index and all its data."""
+        from search.errors import IndexNotFound
+
+        if not self.catalog.drop(index):
+            raise IndexNotFound(f"there is no index named {index!r}")
+        return {"dropped": index}
 
     @bentoml.api
     @_answers
@@ -138,7 +159,7 @@ class IndexRunner(OutliveGateway):
     def check(self, index: str, sample: int = 0) -> dict:
         """Structural alignment check, plus up to `sample` random items whose source is an
         http(s) URL, with their stored vectors (the gateway re-embeds them to compare)."""
-        store = self.catalog.get(index).store
+        store = self.catalog.get(index)
         report = store.check()
         keys = [k for k in store.keys()]
         random.shuffle(keys)
@@ -159,10 +180,17 @@ class IndexRunner(OutliveGateway):
     @bentoml.api
     def info(self) -> dict:
         """What is open, for /health."""
-        names = self.catalog.names()
+        from search.errors import SearchError
+
+        try:
+            indexes = {n: (self.opened.get(n) or "ok") for n in self.catalog.names()}
+        except SearchError as exc:  # the database is down: /health says so
+            indexes = {"(database)": f"{exc.code}: {exc.detail}"}
+        described = self.catalog.describe()
         return {
             "key": "index",
-            "data_dir": str(self.catalog.data_dir),
-            "indexes": {n: (self.opened.get(n) or "ok") for n in names},
-            "approximate_kind": self.catalog.ann_settings.kind,
+            **described,
+            "data_dir": described.get("data_dir", ""),
+            "indexes": indexes,
+            "approximate_kind": getattr(getattr(self.catalog, "ann_settings", None), "kind", "pgvector-hnsw"),
         }

@@ -3,13 +3,16 @@
     python scripts/verify_index.py --url http://localhost:3000 --index photos --sample 64
     python scripts/verify_index.py --url ... --index photos --folder ~/Pictures --files 200
     python scripts/verify_index.py --data-dir ~/.local/share/image-embed --index photos
+    python scripts/verify_index.py --search-url postgresql://user@db/images --index photos
 
 Through the server (`verify_index` API): the structure (every key maps to exactly one
 vector), up to `--sample` random items indexed from URLs fetched again and re-embedded,
 and with `--folder`, `--files` random images of that folder (keyed as index_folder.py
 keys them) sent, embedded and compared with what is stored under their keys. An item
-passes at cosine >= 0.999. With `--data-dir` (server stopped): the structural check only,
-straight from the files. Exit status 0 when everything passed, 1 otherwise.
+passes at cosine >= 0.999. Without a server: `--data-dir` (the server stopped: it owns the
+files) checks the SQLite file (PRAGMA quick_check) and the structure; `--search-url` checks
+a PostgreSQL index's structure (servers may keep running). Exit status 0 when everything
+passed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -48,14 +51,18 @@ def verify_server(args: argparse.Namespace) -> dict:
 
 
 def verify_offline(args: argparse.Namespace) -> dict:
-    from search.store import open_store
+    from search.settings import catalog_at
 
-    store = open_store(Path(args.data_dir).expanduser(), args.index)
+    catalog = catalog_at(args.search_url or args.data_dir)
     try:
-        check = store.check()
-        return {"index": args.index, "ok": check.ok, "count": check.count, "problems": check.problems}
+        index = catalog.get(args.index)
+        check = index.check()
+        problems = list(check.problems)
+        if catalog.backend == "sqlite":
+            problems += [f"sqlite: {r[0]}" for r in index.store.conn.execute("PRAGMA quick_check") if r[0] != "ok"]
+        return {"index": args.index, "ok": not problems, "count": check.count, "problems": problems}
     finally:
-        store.close(snapshot=False)
+        catalog.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--key-prefix", default="", help="as given to index_folder.py")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=120.0)
-    p.add_argument("--data-dir", help="check the files directly (the server must be stopped)")
+    p.add_argument("--data-dir", help="check the SQLite files directly (the server must be stopped)")
+    p.add_argument("--search-url", help="check a PostgreSQL index directly (postgresql://...)")
     args = p.parse_args(argv)
-    report = verify_offline(args) if args.data_dir else verify_server(args)
+    report = verify_offline(args) if args.data_dir or args.search_url else verify_server(args)
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1
 

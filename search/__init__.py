@@ -1,20 +1,30 @@
-"""The search engine: a durable key <-> id <-> vector store with exact and approximate search.
+"""The search engine: named indexes of key -> (vector, metadata, source) on a real database,
+with exact and approximate search. Two back ends behind one storage interface:
 
-No BentoML here: runners/index.py is thin glue over `Catalog` (many named indexes under one
-data directory), so everything is testable in-process.
+- embedded (default): SQLite, one file per index, mirrored in memory; FAISS candidates
+  with exact re-ranking;
+- PostgreSQL + pgvector (IMAGE_EMBED_SEARCH_URL): shared by every server, HNSW in SQL.
 
-    fsutil.py     atomic file writes (temp, fsync, rename, fsync the folder)
-    manifest.py   what an index is bound to: model, dimension, metric, normalization
-    wal.py        the write-ahead log: length-prefixed, CRC32-checked records, group commit
-    table.py      the in-memory rows: ids, vectors, keys, metadata, tombstones
-    snapshot.py   atomic snapshots of the live rows
-    store.py      the durable store: manifest + snapshot + log, one writer per index
-    ann.py        approximate candidates (FAISS) over a frozen set of ids
-    collection.py exact and approximate search with exact re-ranking, background rebuilds
-    catalog.py    named indexes under a data directory
+No BentoML here: runners/index.py is thin glue over a catalog (settings.open_catalog), so
+everything is testable in-process.
+
+    manifest.py     what an index is bound to: model, dimension, metric, normalization
+    items.py        what a key, metadata object and source may be
+    storage.py      the storage interface (upsert, delete, get, iterate, count, binding)
+    queries.py      pages, filters, hits and example queries, shared by both back ends
+    sqlite_store.py the embedded store: SQLite (WAL, synchronous=FULL) + the in-memory rows
+    table.py        the in-memory rows: ids, vectors, keys, metadata, tombstones
+    ann.py          approximate candidates (FAISS) over a frozen set of ids
+    collection.py   embedded search: exact, or FAISS candidates re-ranked exactly
+    catalog.py      embedded indexes under a data directory
+    pg_store.py     PostgreSQL: connection pool, schema, the store of one index
+    pg_index.py     PostgreSQL search: ORDER BY embedding <=> q over HNSW
+    pg_catalog.py   PostgreSQL indexes, shared by every server
+    settings.py     the settings and the choice of back end
 """
 
 from .errors import (
+    BackendUnavailable,
     CorruptIndex,
     IndexBusy,
     IndexNotFound,
@@ -25,6 +35,7 @@ from .errors import (
 from .manifest import Binding
 
 __all__ = [
+    "BackendUnavailable",
     "Binding",
     "CorruptIndex",
     "IndexBusy",

@@ -24,7 +24,6 @@ import numpy as np
 
 from config.settings import INDEX_KINDS
 
-from .fsutil import fsync_dir
 
 KINDS = INDEX_KINDS  # declared with IMAGE_EMBED_INDEX_KIND
 ADD_CHUNK = 65536
@@ -158,7 +157,8 @@ class ApproxIndex:
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, folder: Path) -> Path:
-        """Write `ann-<max id>/` atomically (it only saves a rebuild after a restart)."""
+        """Write `ann-<max id>/` by a rename (it only saves a rebuild after a restart: a
+        torn or stale one is refused by `load` and rebuilt, so it needs no fsync)."""
         import faiss
 
         tmp = folder / f".tmp-ann-{os.getpid()}-{time.monotonic_ns()}"
@@ -167,14 +167,9 @@ class ApproxIndex:
             faiss.write_index(self.index, str(tmp / "index.faiss"))
             np.save(tmp / "ids.npy", self.ids)
             (tmp / "ann.json").write_text(json.dumps({**self.meta, "size": self.size, "max_id": self.max_id}))
-            for name in ("index.faiss", "ids.npy", "ann.json"):
-                with open(tmp / name, "rb") as f:
-                    os.fsync(f.fileno())
-            fsync_dir(tmp)
             final = folder / f"ann-{self.max_id + 1:020d}"
             shutil.rmtree(final, ignore_errors=True)
             os.rename(tmp, final)
-            fsync_dir(folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

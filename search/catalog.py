@@ -1,11 +1,12 @@
-"""Named indexes under one data directory, opened once and owned by this process.
+"""Named embedded indexes under one data directory, opened once and owned by this process.
 
     IMAGE_EMBED_DATA_DIR   where indexes live (default: $XDG_DATA_HOME/image-embed, that is
-                           ~/.local/share/image-embed); each index is a folder <name>/
+                           ~/.local/share/image-embed); each index is a folder <name>/ with
+                           its SQLite database (sqlite_store.py)
 
-At start-up every index found is opened, which replays its log and checks it against its
-manifest and keys; an index that fails stays closed and every request for it gets the
-reason. Background work (snapshots, approximate index builds) runs on one thread.
+At start-up every index found is opened: its rows are loaded into memory and checked; an
+index that fails stays closed and every request for it gets the reason. Background work
+(approximate index builds) runs on one thread. pg_catalog.py is the PostgreSQL twin.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .ann import AnnSettings
 from .collection import Collection
 from .errors import CorruptIndex, SearchError
 from .manifest import Binding, check_binding, check_name
-from .store import StoreSettings, is_index, open_store
+from .sqlite_store import StoreSettings, drop_store, is_index, open_store
 
 logger = logging.getLogger("image_embed.search.catalog")
 
@@ -36,6 +37,8 @@ def default_data_dir() -> Path:
 
 
 class Catalog:
+    backend = "sqlite"
+
     def __init__(
         self,
         data_dir: Path | None = None,
@@ -83,16 +86,23 @@ class Catalog:
                 self.failed.pop(name, None)
                 coll = Collection(store, self.ann_settings, self._executor.submit)
                 self._open[name] = coll
-                logger.info(
-                    "index %r open: %d items, %d log records replayed%s",
-                    name,
-                    store.count,
-                    store.replayed,
-                    f", torn log tail skipped ({store.torn_tail})" if store.torn_tail else "",
-                )
+                logger.info("index %r open: %d items loaded in %.2f s", name, store.count, store.load_s)
         if binding is not None:
             check_binding(name, coll.store.binding, binding)
         return coll
+
+    def drop(self, name: str) -> bool:
+        """Close and remove index `name` with all its data. True if it existed."""
+        check_name(name)
+        with self._lock:
+            coll = self._open.pop(name, None)
+            if coll is not None:
+                coll.close(checkpoint=False)
+            self.failed.pop(name, None)
+            return drop_store(self.data_dir, name)
+
+    def describe(self) -> dict:
+        return {"backend": self.backend, "data_dir": str(self.data_dir)}
 
     def close(self) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""One searchable index: the durable store plus exact and approximate search.
+"""One searchable embedded index: the SQLite store plus exact and approximate search.
 
 Search is exact (a scan of the stored vectors) up to `exact_max` live items. Above it, an
 approximate index proposes candidates, the items added since it was built (the "tail")
@@ -15,13 +15,13 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 
 import numpy as np
 
 from .ann import AnnSettings, ApproxIndex
-from .errors import InvalidItem, KeyNotFound
-from .store import Store
+from .errors import InvalidItem
+from .queries import Hit, SearchIndex, check_filter, check_page, matches
+from .sqlite_store import SqliteStore
 from .table import View
 
 logger = logging.getLogger("image_embed.search.collection")
@@ -30,39 +30,10 @@ SCAN_CHUNK = 65536
 QUERY_BATCH = 256
 
 
-@dataclass(frozen=True)
-class Hit:
-    key: str
-    score: float
-    metadata: dict | None
+class Collection(SearchIndex):
+    backend = "sqlite"
 
-    def to_json(self) -> dict:
-        return {"key": self.key, "score": self.score, "metadata": self.metadata}
-
-
-def _same(a, b) -> bool:
-    """JSON equality: True is not 1 here."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
-
-
-def matches(meta: dict | None, where: dict | None) -> bool:
-    if not where:
-        return True
-    return isinstance(meta, dict) and all(f in meta and _same(meta[f], v) for f, v in where.items())
-
-
-def check_filter(where) -> dict | None:
-    if where is None or where == {}:
-        return None
-    if not isinstance(where, dict) or not all(isinstance(k, str) for k in where):
-        raise InvalidItem("a filter is a JSON object of metadata field -> value (equality)")
-    return where
-
-
-class Collection:
-    def __init__(self, store: Store, settings: AnnSettings, submit: Callable[[Callable[[], None]], Future]) -> None:
+    def __init__(self, store: SqliteStore, settings: AnnSettings, submit: Callable[[Callable[[], None]], Future]) -> None:
         self.store, self.settings, self._submit = store, settings, submit
         self.name = store.name
         self.ann: ApproxIndex | None = ApproxIndex.load(store.folder, settings, store.table.next_id)
@@ -87,15 +58,16 @@ class Collection:
     def uses_ann(self) -> bool:
         return self.ann is not None and self.store.count > self.settings.exact_max
 
-    def search(self, queries, top_k: int = 10, min_score: float | None = None, where: dict | None = None, exclude=None):
-        """Best-first hits for each query vector: list (one per query) of lists of Hit."""
-        if not isinstance(top_k, int) or not 1 <= top_k <= 10_000:
-            raise InvalidItem("top_k must be an integer from 1 to 10000")
+    def search(
+        self, queries, top_k: int = 10, min_score: float | None = None, where: dict | None = None, exclude=None, offset: int = 0
+    ):
+        """Best-first hits for each query vector, from `offset` on: list (one per query) of lists of Hit."""
+        depth = check_page(top_k, offset)
         where = check_filter(where)
         qs = self.store.prepare_vectors(queries)
         view = self.store.table.view()
         excluded = [set() for _ in range(len(qs))] if exclude is None else [set(e or ()) for e in exclude]
-        want = top_k + max((len(e) for e in excluded), default=0)
+        want = depth + max((len(e) for e in excluded), default=0)
         out = []
         for start in range(0, len(qs), QUERY_BATCH):
             batch = qs[start : start + QUERY_BATCH]
@@ -107,16 +79,10 @@ class Collection:
                     if key in excluded[start + i] or (min_score is not None and s < min_score):
                         continue
                     hits.append(Hit(key, float(s), view.metas[r]))
-                    if len(hits) == top_k:
+                    if len(hits) == depth:
                         break
-                out.append(hits)
+                out.append(hits[offset:])
         return out
-
-    def similar(self, key: str, top_k: int = 10, min_score: float | None = None, where: dict | None = None):
-        item = self.store.get([key], with_vectors=True)[0]
-        if item is None:
-            raise KeyNotFound(f"no item with key {key!r} in index {self.name!r}")
-        return self.search(item.vector[None], top_k, min_score, where, exclude=[{key}])[0]
 
     def _candidates(self, view: View, qs: np.ndarray, k: int, where: dict | None):
         """(rows, scores) per query, best first, exact scores from stored vectors."""
@@ -205,9 +171,8 @@ class Collection:
 
     # -- maintenance ---------------------------------------------------------------------
     def maintain(self) -> None:
-        """Schedule a snapshot or an index build when due (at most one of each pending)."""
-        if self.store.needs_snapshot():
-            self._schedule("snapshot", self._snapshot)
+        """Compact the memory when due; schedule an index build when due (at most one pending)."""
+        self.store.compact_if_due()
         job = self._ann_job()
         if job is not None:
             self._schedule("ann", job)
@@ -246,10 +211,6 @@ class Collection:
                     logger.exception("index %r: background %s failed", self.name, what)
 
             self._pending[what] = self._submit(run)
-
-    def _snapshot(self) -> None:
-        if not self.store.closed:
-            self.store.snapshot()
 
     def _rebuild(self) -> None:
         view = self.store.table.view()
@@ -311,10 +272,10 @@ class Collection:
         )
         return stats
 
-    def close(self) -> None:
-        """Snapshot and release the index without waiting for an index build (which is only
+    def close(self, checkpoint: bool = True) -> None:
+        """Checkpoint and release the index without waiting for an index build (which is only
         a cache: it is rebuilt, or reloaded, at the next start)."""
         with self._pending_lock:
             for fut in self._pending.values():
                 fut.cancel()  # those not started yet
-        self.store.close()
+        self.store.close(checkpoint)

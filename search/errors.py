@@ -49,3 +49,11 @@ class CorruptIndex(SearchError):
 
     status = 503
     code = "index_corrupt"
+
+
+class BackendUnavailable(SearchError):
+    """The search database cannot be reached or used (down, wrong URL, no pgvector): the
+    detail names the cause and the fix; the call may succeed once it is fixed."""
+
+    status = 503
+    code = "search_backend_unavailable"

@@ -1,20 +1,15 @@
 """What an index is bound to. Vectors of one model are meaningless next to another's, so an
-index records the model, dimension, metric and normalization that filled it, and every
-write or search states its own; any difference is refused, naming both."""
+index records the model, dimension, metric and normalization that filled it (in its
+database: the SQLite file's `binding` row, PostgreSQL's `image_embed_indexes` table), and
+every write or search states its own; any difference is refused, naming both."""
 
 from __future__ import annotations
 
-import json
 import re
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
-from .errors import CorruptIndex, InvalidItem, ManifestMismatch
-from .fsutil import write_json
+from .errors import InvalidItem, ManifestMismatch
 
-FORMAT = 1
-MANIFEST = "manifest.json"
 METRICS = ("ip",)  # inner product; on L2-normalized vectors it is the cosine similarity
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -49,23 +44,6 @@ def check_name(name: str) -> str:
             f"index name {name!r} is not allowed: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
         )
     return name
-
-
-def write_manifest(folder: Path, name: str, binding: Binding) -> dict:
-    manifest = {"format": FORMAT, "name": name, "created_at": time.time(), **asdict(binding)}
-    write_json(folder / MANIFEST, manifest)
-    return manifest
-
-
-def read_manifest(folder: Path) -> tuple[dict, Binding]:
-    path = folder / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-        if manifest.get("format") != FORMAT:
-            raise CorruptIndex(f"{path}: format {manifest.get('format')!r} is not {FORMAT}")
-        return manifest, Binding.from_json(manifest)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CorruptIndex(f"{path} is unreadable: {exc}") from None
 
 
 def check_binding(name: str, stored: Binding, wanted: Binding) -> None:

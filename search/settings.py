@@ -1,5 +1,6 @@
-"""Search settings: a view of config.settings (IMAGE_EMBED_DATA_DIR and IMAGE_EMBED_INDEX_*;
-defaults measured, see README; documented in docs/configuration.md).
+"""Search settings: a view of config.settings (IMAGE_EMBED_DATA_DIR, IMAGE_EMBED_INDEX_* for
+the embedded back end, IMAGE_EMBED_SEARCH_* for PostgreSQL; documented in
+docs/configuration.md), and `open_catalog`, which picks the back end.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from config.settings import Settings, SettingsError, load_settings
 
 from .ann import AnnSettings
 from .catalog import default_data_dir
-from .store import StoreSettings
+from .pg_store import PgSettings, check_url
+from .sqlite_store import StoreSettings
 
 SearchSettingsError = SettingsError  # the one settings error (kept under its old name)
 
@@ -21,6 +23,7 @@ class SearchSettings:
     data_dir: Path
     store: StoreSettings
     ann: AnnSettings
+    pg: PgSettings | None = None  # set: PostgreSQL (IMAGE_EMBED_SEARCH_URL)
 
     @classmethod
     def from_settings(cls, s: Settings) -> "SearchSettings":
@@ -34,9 +37,46 @@ class SearchSettings:
             ef_search=s.index_ef_search,
             tail_max=s.index_tail_max,
         )
-        store = StoreSettings(snapshot_every=s.index_snapshot_every)
-        return cls(data_dir=default_data_dir(), store=store, ann=ann)
+        pg = None
+        if s.search_url:
+            try:
+                check_url(s.search_url)
+            except ValueError as exc:
+                raise SettingsError(f"IMAGE_EMBED_SEARCH_URL {exc}") from None
+            pg = PgSettings(
+                url=s.search_url,
+                pool_size=s.search_pool_size,
+                connect_timeout=s.search_connect_timeout,
+                statement_timeout_ms=s.search_statement_timeout_ms,
+                ef_search=s.search_ef_search,
+                hnsw_m=s.search_hnsw_m,
+                ef_construction=s.search_ef_construction,
+            )
+        return cls(data_dir=default_data_dir(), store=StoreSettings(), ann=ann, pg=pg)
 
     @classmethod
     def from_env(cls) -> "SearchSettings":
         return cls.from_settings(load_settings())
+
+
+def open_catalog(settings: SearchSettings):
+    """The indexes: in PostgreSQL when IMAGE_EMBED_SEARCH_URL is set, else embedded (SQLite)."""
+    if settings.pg is not None:
+        from .pg_catalog import PgCatalog
+
+        return PgCatalog(settings.pg)
+    from .catalog import Catalog
+
+    return Catalog(settings.data_dir, settings.store, settings.ann)
+
+
+def catalog_at(place: str, ann: AnnSettings | None = None):
+    """The indexes at `place`: a postgresql:// URL, or a data directory (scripts, tests)."""
+    if place.startswith(("postgresql://", "postgres://")):
+        from .pg_catalog import PgCatalog
+
+        check_url(place)
+        return PgCatalog(PgSettings(url=place))
+    from .catalog import Catalog
+
+    return Catalog(Path(place).expanduser(), StoreSettings(), ann or AnnSettings())

@@ -20,7 +20,9 @@ OLD_DEFAULTS = {  # what each module read before config.settings existed
     "max_in_flight": 64, "max_tasks": 32, "classifiers_dir": Path("trained_classifiers"), "api_keys": (),
     "api_keys_file": None, "access_log": "json", "data_dir": None, "index_kind": "ivfpq",
     "index_exact_max": 20_000, "index_candidates": 200, "index_nlist": 0, "index_nprobe": 16,
-    "index_hnsw_m": 32, "index_ef_search": 64, "index_tail_max": 10_000, "index_snapshot_every": 100_000,
+    "index_hnsw_m": 32, "index_ef_search": 64, "index_tail_max": 10_000,
+    "search_url": None, "search_pool_size": 8, "search_connect_timeout": 5.0, "search_statement_timeout_ms": 30_000,
+    "search_ef_search": 100, "search_hnsw_m": 16, "search_ef_construction": 64,
 }
 NEW_DEFAULTS = {"engine": "auto", "cpu_precision": "fp32"}  # settings added since (ONNX engine)
 

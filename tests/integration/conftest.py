@@ -40,6 +40,7 @@ class Server:
     url: str
     process: subprocess.Popen
     log_path: Path
+    search_url: str | None = None  # IMAGE_EMBED_SEARCH_URL: its indexes are in PostgreSQL
 
     def log(self, tail: int = 80) -> str:
         lines = self.log_path.read_text(errors="replace").splitlines()
@@ -115,7 +116,9 @@ def start_server(target: str = ".", *, args: tuple[str, ...] = (), **extra_env: 
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: stop() ends every worker
     )
-    server = Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    server = Server(
+        url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, search_url=extra_env.get("IMAGE_EMBED_SEARCH_URL")
+    )
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -134,6 +137,16 @@ def start_server(target: str = ".", *, args: tuple[str, ...] = (), **extra_env: 
 @pytest.fixture(scope="session")
 def server(tiny_models):
     srv = start_server()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tiny_models):
+    """A server whose indexes are in PostgreSQL (a database of the session's, tests/postgres.py)."""
+    from tests.postgres import fresh_database
+
+    srv = start_server(IMAGE_EMBED_SEARCH_URL=fresh_database("serve"))
     yield srv
     srv.stop()
 

@@ -1,21 +1,34 @@
-"""Every search API over HTTP on the tiny profile (each test on its own index)."""
+"""Every search API over HTTP on the tiny profile, on both back ends: the session's server
+(embedded SQLite) and one on PostgreSQL (each test on its own index)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from pathlib import Path
 
 import bentoml
 import numpy as np
 import pytest
 
 from search.manifest import Binding
-from search.store import open_store
+from search.settings import catalog_at
 from tests.search.images import block_png
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def search_server(request):
+    return request.getfixturevalue("server" if request.param == "sqlite" else "pg_server")
+
+
+@pytest.fixture()
+def http(search_server):
+    import httpx
+
+    with httpx.Client(base_url=search_server.url, timeout=60) as client:
+        yield client
 
 
 @pytest.fixture()
@@ -105,10 +118,45 @@ def test_similar_get_delete(http, index):
     assert "a/0.png" not in [h["key"] for h in resp.json()["results"]]
 
 
-def test_index_stats(http, index):
+def test_similar_to_several_examples_and_paging(http, index):
+    add(http, index, range(8), keys=[f"k{i}" for i in range(8)])
+    stored = http.post("/get", json={"keys": [f"k{i}" for i in range(8)], "index": index, "with_vectors": True}).json()
+    vecs = {it["key"]: np.asarray(it["vector"]) for it in stored["items"]}
+    query = (vecs["k1"] + vecs["k2"]) / 2 - vecs["k5"]
+    query /= np.linalg.norm(query)
+    resp = http.post("/similar", json={"keys": ["k1", "k2"], "negative_keys": ["k5"], "top_k": 3, "index": index})
+    hits = resp.json()["results"]
+    assert resp.status_code == 200 and len(hits) == 3 and not {"k1", "k2", "k5"} & {h["key"] for h in hits}
+    expected = sorted((k for k in vecs if k not in ("k1", "k2", "k5")), key=lambda k: -float(vecs[k] @ query))
+    assert [h["key"] for h in hits] == expected[:3]
+    assert hits[0]["score"] == pytest.approx(float(vecs[expected[0]] @ query), abs=1e-4)
+    every = http.post("/search_vector", json={"vector": query.tolist(), "top_k": 10_000, "index": index}).json()["results"]
+    page = http.post("/search_vector", json={"vector": query.tolist(), "top_k": 3, "offset": 2, "index": index}).json()["results"]
+    assert len(every) == 8 and [h["key"] for h in page] == [h["key"] for h in every[2:5]]
+    for body, code in (({"key": "k1", "offset": -1}, "bad_offset"), ({"key": "k1", "top_k": 10_001}, "bad_top_k"), ({}, "missing_key")):
+        resp = http.post("/similar", json={**body, "index": index})
+        assert resp.status_code == 400 and resp.json()["error"] == code
+    resp = http.post("/similar", json={"keys": ["k1", "nope"], "index": index})
+    assert resp.status_code == 404 and resp.json()["error"] == "key_not_found"
+
+
+def test_drop_index(http, index):
+    add(http, index, range(2))
+    resp = http.post("/drop_index", json={"index": index})
+    assert resp.status_code == 200 and resp.json() == {"index": index, "dropped": True}
+    assert http.post("/index_stats", json={"index": index}).status_code == 404
+    resp = http.post("/drop_index", json={"index": index})
+    assert resp.status_code == 404 and resp.json()["error"] == "index_not_found"
+    assert add(http, index, [3])["total"] == 1  # the name is free again
+
+
+def test_index_stats(http, index, search_server):
     add(http, index, range(3))
     stats = http.post("/index_stats", json={"index": index}).json()
-    assert stats["count"] == 3 and stats["dimension"] == 512 and stats["index_type"] == "exact"
+    assert stats["count"] == 3 and stats["dimension"] == 512
+    assert (stats["index_type"], stats["details"]["backend"]) == (
+        ("approximate", "postgresql") if search_server.search_url else ("exact", "sqlite")
+    )
     assert stats["model"].startswith("clip-") and stats["bytes_on_disk"] > 3 * 512 * 4
     assert set(stats["last_snapshot"]) == {"lsn", "at", "age_s"}
 
@@ -136,9 +184,11 @@ def test_unknown_index_and_bad_names(http):
     assert resp.status_code == 400 and resp.json()["error"] == "invalid_item"
 
 
-def test_a_manifest_mismatch_is_refused_naming_both(http, index):
-    data_dir = Path(http.get("/health").json()["models"]["index"]["data_dir"])
-    open_store(data_dir, index, Binding(model="some-other-clip:123", dim=512), create=True).close()
+def test_a_manifest_mismatch_is_refused_naming_both(http, index, search_server):
+    place = search_server.search_url or http.get("/health").json()["models"]["index"]["data_dir"]
+    other = catalog_at(place)
+    other.get(index, Binding(model="some-other-clip:123", dim=512), create=True)
+    other.close()
     resp = http.post("/search_text", json={"query": "x", "index": index})
     assert resp.status_code == 409 and resp.json()["error"] == "index_model_mismatch"
     assert "some-other-clip:123" in resp.json()["detail"] and "clip-" in resp.json()["detail"].split("this request uses")[1]
@@ -160,13 +210,13 @@ def test_seed_003_routes(http):
     assert http.get("/stats", params={"index": "no-such"}).status_code == 404
 
 
-def test_python_client(server, index, tmp_path):
+def test_python_client(search_server, index, tmp_path):
     paths = []
     for seed in (21, 22):
         path = tmp_path / f"{seed}.png"
         path.write_bytes(block_png(seed))
         paths.append(path)
-    with bentoml.SyncHTTPClient(server.url, timeout=60) as client:
+    with bentoml.SyncHTTPClient(search_server.url, timeout=60) as client:
         body = client.index_images(images=paths, keys=["p21", "p22"], metadata=[{"n": 21}, None], index=index)
         assert body["indexed"] == 2
         hits = client.search_image(image=paths[1], top_k=1, index=index)["results"]

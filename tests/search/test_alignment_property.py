@@ -1,5 +1,5 @@
-"""Property test: random sequences of upserts, deletes, snapshots and restarts, checked
-after every step against a plain dict (the brute-force model).
+"""Property test, on both back ends: random sequences of upserts, deletes, checkpoints and
+restarts, checked after every step against a plain dict (the brute-force model).
 
 After each step: the store holds exactly the model's keys, each with the model's vector
 and metadata; and for a random query, every search result's score is the dot product of
@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+import uuid
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -20,8 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from search.ann import AnnSettings
-from search.collection import Collection
-from search.store import StoreSettings, open_store
+from tests.search.backends import open_catalog
 from tests.search.helpers import BINDING, DIM
 
 KEYS = st.sampled_from([f"img/{i}.jpg" for i in range(12)])
@@ -34,18 +32,23 @@ def make_vector(seed: int) -> np.ndarray:
 
 
 class StoreMachine(RuleBasedStateMachine):
+    """Embedded (SQLite), exact search."""
+
     ann = AnnSettings(kind="hnsw", exact_max=10**9)  # exact search
 
     def __init__(self) -> None:
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="prop-"))
-        self.pool = ThreadPoolExecutor(1)
+        self.place, self.name = self.new_place(), f"ix-{uuid.uuid4().hex[:8]}"
         self.model: dict[str, tuple[np.ndarray, dict]] = {}
+        self.steps = 0
         self.open()
 
+    def new_place(self) -> str:
+        return tempfile.mkdtemp(prefix="prop-")
+
     def open(self) -> None:
-        store = open_store(self.dir, "ix", BINDING, create=True, settings=StoreSettings(snapshot_every=7))
-        self.coll = Collection(store, self.ann, self.pool.submit)
+        self.catalog = open_catalog(self.place, self.ann)
+        self.coll = self.catalog.get(self.name, BINDING, create=True)
 
     @rule(keys=st.lists(KEYS, min_size=1, max_size=4), seeds=st.lists(SEEDS, min_size=4, max_size=4))
     def upsert(self, keys, seeds):
@@ -64,13 +67,18 @@ class StoreMachine(RuleBasedStateMachine):
             self.model.pop(k, None)
 
     @rule()
-    def snapshot(self):
-        self.coll.store.snapshot()
+    def checkpoint(self):
+        if hasattr(self.coll.store, "checkpoint"):
+            self.coll.store.checkpoint()
 
     @rule(graceful=st.booleans())
     def restart(self, graceful):
         self.coll.wait_idle()
-        self.coll.store.close(snapshot=graceful)
+        if graceful:
+            self.catalog.close()
+        else:  # as if killed: no checkpoint, the WAL is what holds the last writes
+            self.coll.close(checkpoint=False)
+            self.catalog.close()
         self.open()
 
     @rule()
@@ -79,7 +87,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def store_equals_model(self):
-        store = self.coll.store
+        store = self.coll
         assert sorted(store.keys()) == sorted(self.model)
         items = store.get(list(self.model), with_vectors=True)
         for item in items:
@@ -90,7 +98,8 @@ class StoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def results_belong_to_their_keys(self):
-        q = make_vector(len(self.model) * 7919 + self.coll.store.table.lsn)
+        self.steps += 1
+        q = make_vector(len(self.model) * 7919 + self.steps)
         (hits,) = self.coll.search(q[None], top_k=5)
         for hit in hits:
             assert abs(hit.score - float(self.model[hit.key][0] @ q)) < 1e-5
@@ -111,11 +120,38 @@ class StoreMachine(RuleBasedStateMachine):
         for hit in hits:
             assert abs(hit.score - float(self.model[hit.key][0] @ self.model[key][0])) < 1e-5
 
+    @precondition(lambda self: len(self.model) > 1)
+    @rule(data=st.data())
+    def similar_to_several(self, data):
+        keys = data.draw(st.lists(st.sampled_from(sorted(self.model)), min_size=2, max_size=3, unique=True))
+        centroid = np.mean([self.model[k][0] for k in keys], axis=0)
+        if np.linalg.norm(centroid) < 1e-3:
+            return
+        centroid /= np.linalg.norm(centroid)
+        for hit in self.coll.similar(keys=keys, top_k=3):
+            assert hit.key not in keys
+            assert abs(hit.score - float(self.model[hit.key][0] @ centroid)) < 1e-5
+
     def teardown(self):
         self.coll.wait_idle()
-        self.coll.store.close(snapshot=False)
-        self.pool.shutdown()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.catalog.drop(self.name)
+        self.catalog.close()
+        if not self.place.startswith("postgresql://"):
+            shutil.rmtree(self.place, ignore_errors=True)
+
+
+class PostgresStoreMachine(StoreMachine):
+    """The same sequences on PostgreSQL + pgvector (one database per test class, one index
+    per example); a restart is a new connection pool, as a new server would open."""
+
+    database: str | None = None
+
+    def new_place(self) -> str:
+        from tests.postgres import fresh_database
+
+        if PostgresStoreMachine.database is None:
+            PostgresStoreMachine.database = fresh_database("prop")
+        return PostgresStoreMachine.database
 
 
 class ApproximateStoreMachine(StoreMachine):
@@ -133,3 +169,5 @@ TestStoreAlignment = StoreMachine.TestCase
 TestStoreAlignment.settings = PROFILE
 TestApproximateAlignment = ApproximateStoreMachine.TestCase
 TestApproximateAlignment.settings = PROFILE
+TestPostgresAlignment = PostgresStoreMachine.TestCase
+TestPostgresAlignment.settings = PROFILE

@@ -1,6 +1,7 @@
-"""Search over a collection: exact and approximate paths, the un-indexed tail, filters,
-min_score, similar, duplicates, background builds that never block searches, and the
-approximate index surviving a restart."""
+"""Embedded search (FAISS): approximate candidates with exact re-ranking, the un-indexed
+tail, filters and duplicates on the approximate path, background builds that never block
+searches, and the approximate index surviving a restart. What both back ends share is in
+test_search_backends.py."""
 
 from __future__ import annotations
 
@@ -12,19 +13,16 @@ import pytest
 
 from search.ann import AnnSettings, ApproxIndex
 from search.collection import Collection
-from search.errors import InvalidItem, KeyNotFound
 from search.manifest import Binding
-from search.store import open_store
+from search.sqlite_store import open_store
+from tests.search import helpers
 
 DIM = 16
 BINDING = Binding(model="m", dim=DIM)
 
 
 def clustered(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((max(n // 50, 2), DIM))
-    x = centers[rng.integers(0, len(centers), n)] + 0.3 * rng.standard_normal((n, DIM))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return helpers.clustered(n, DIM, seed)
 
 
 @pytest.fixture()
@@ -39,21 +37,6 @@ def make(tmp_path, pool, **ann) -> Collection:
 
 def brute(vectors: np.ndarray, keys: list[str], q: np.ndarray, k: int) -> list[str]:
     return [keys[i] for i in np.argsort(-(vectors @ q), kind="stable")[:k]]
-
-
-def test_exact_search_is_brute_force(tmp_path, pool):
-    coll = make(tmp_path, pool)
-    x = clustered(300)
-    keys = [f"k{i}" for i in range(300)]
-    coll.upsert(keys, x, [{"i": i} for i in range(300)])
-    q = clustered(5, seed=1)
-    results = coll.search(q, top_k=7)
-    assert coll.stats()["index_type"] == "exact"
-    for qi, hits in zip(q, results):
-        assert [h.key for h in hits] == brute(x, keys, qi, 7)
-        assert all(h.metadata == {"i": int(h.key[1:])} for h in hits)
-        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-    coll.close()
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
@@ -147,9 +130,8 @@ def test_the_approximate_index_is_reloaded_after_a_restart(tmp_path, pool):
     other_kind.close()
 
 
-@pytest.mark.parametrize("exact_max", [10**6, 50])
-def test_filters_and_min_score(tmp_path, pool, exact_max):
-    coll = make(tmp_path, pool, kind="hnsw", exact_max=exact_max)
+def test_filters_and_min_score_on_the_approximate_path(tmp_path, pool):
+    coll = make(tmp_path, pool, kind="hnsw", exact_max=50)
     x = clustered(200)
     metas = [{"color": "red" if i % 10 == 0 else "blue", "flag": i % 2 == 0, "n": i % 2} for i in range(200)]
     coll.upsert([f"k{i}" for i in range(200)], x, metas)
@@ -162,26 +144,11 @@ def test_filters_and_min_score(tmp_path, pool, exact_max):
     assert hits == []
     (hits,) = coll.search(x[5:6], top_k=200, min_score=0.9)
     assert hits and all(h.score >= 0.9 for h in hits)
-    with pytest.raises(InvalidItem):
-        coll.search(x[:1], where=["color"])
     coll.close()
 
 
-def test_similar(tmp_path, pool):
-    coll = make(tmp_path, pool)
-    x = clustered(50)
-    coll.upsert([f"k{i}" for i in range(50)], x)
-    hits = coll.similar("k3", top_k=4)
-    assert "k3" not in [h.key for h in hits] and len(hits) == 4
-    assert [h.key for h in hits] == brute(x, [f"k{i}" for i in range(50)], x[3], 5)[1:]
-    with pytest.raises(KeyNotFound):
-        coll.similar("nope")
-    coll.close()
-
-
-@pytest.mark.parametrize("exact_max", [10**6, 50])
-def test_duplicates(tmp_path, pool, exact_max):
-    coll = make(tmp_path, pool, kind="hnsw", exact_max=exact_max)
+def test_duplicates_on_the_approximate_path(tmp_path, pool):
+    coll = make(tmp_path, pool, kind="hnsw", exact_max=50)
     x = clustered(120)
     keys = [f"k{i}" for i in range(120)]
     coll.upsert(keys, x)
@@ -191,15 +158,4 @@ def test_duplicates(tmp_path, pool, exact_max):
     assert {(p["a"], p["b"]) for p in pairs} == {("copy-of-k7", "k7"), ("k9", "near-k9")}
     assert pairs[0]["score"] >= pairs[1]["score"]
     assert len(coll.duplicates(threshold=0.5, limit=3)) == 3
-    coll.close()
-
-
-def test_bad_queries(tmp_path, pool):
-    coll = make(tmp_path, pool)
-    coll.upsert(["a"], clustered(1))
-    for bad in (np.ones((1, DIM + 1)), np.zeros((1, DIM)), np.full((1, DIM), np.inf)):
-        with pytest.raises(InvalidItem):
-            coll.search(bad)
-    with pytest.raises(InvalidItem):
-        coll.search(clustered(1), top_k=0)
     coll.close()

@@ -1,6 +1,6 @@
-"""kill -9 at random moments while a process streams acknowledged writes into a store:
-after a restart, every acknowledged item is there with its exact vector, every
-acknowledged delete is gone, and nothing appears that was never written."""
+"""kill -9 at random moments while a process streams acknowledged writes into an index, on
+both back ends: after a restart, every acknowledged item is there with its exact vector,
+every acknowledged delete is gone, and nothing appears that was never written."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ import time
 import numpy as np
 import pytest
 
-from search.store import open_store
 from tests.conftest import ROOT
+from tests.search.backends import open_catalog
 from tests.search.helpers import BINDING, vectors_for
 
 pytestmark = pytest.mark.slow
 
 
-def run_and_kill(data_dir, seed: int, first_key: int, after_acks: int) -> tuple[set[str], set[str], set[str]]:
+def run_and_kill(place: str, seed: int, first_key: int, after_acks: int) -> tuple[set[str], set[str], set[str]]:
     """Start the writer, SIGKILL it once `after_acks` calls were acknowledged (plus a random
     delay, so the kill lands anywhere in a call); return the acknowledged keys, the
     acknowledged deletes and the deletes that were started (in flight at the kill, maybe)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.search.crash_writer", str(data_dir), str(seed), str(first_key)],
+        [sys.executable, "-m", "tests.search.crash_writer", place, str(seed), str(first_key)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -61,23 +61,24 @@ def run_and_kill(data_dir, seed: int, first_key: int, after_acks: int) -> tuple[
     return acked, deleted, started
 
 
-def test_acknowledged_writes_survive_kill_9(tmp_path):
+def test_acknowledged_writes_survive_kill_9(place):
     acked_all, deleted_all, started_all = set(), set(), set()
     for round_, after in enumerate([3, 25, 60, 11, 90]):
-        acked, deleted, started = run_and_kill(tmp_path, seed=round_, first_key=100_000 * round_, after_acks=after)
+        acked, deleted, started = run_and_kill(place, seed=round_, first_key=100_000 * round_, after_acks=after)
         acked_all |= acked
         deleted_all |= deleted
         started_all |= started
-        store = open_store(tmp_path, "ix", BINDING)
+        catalog = open_catalog(place)
+        store = catalog.get("ix", BINDING)
         try:
             live = set(store.keys())
             assert (acked_all - started_all) <= live, f"round {round_}: acknowledged items lost"
             assert not (live & deleted_all), f"round {round_}: acknowledged deletes came back"
             items = store.get(sorted(live), with_vectors=True)
-            expected = store.prepare_vectors(vectors_for([it.key for it in items]))
+            expected = store.store.prepare_vectors(vectors_for([it.key for it in items]))
             for item, vec in zip(items, expected):
                 np.testing.assert_array_equal(item.vector, vec)  # exactly its own vector
                 assert item.metadata == {"n": int(item.key)}
             assert store.check().ok
         finally:
-            store.close(snapshot=False)
+            catalog.close()

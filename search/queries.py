@@ -1,0 +1,113 @@
+"""What a search asks, checked the same way for both back ends: the page (top_k, offset),
+the metadata filter (equality per field), and a query made of examples (seed 003's
+"centroid of approved images", minus the rejected ones). `SearchIndex` is what both back
+ends' searchable indexes share (collection.py, pg_index.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InvalidItem, KeyNotFound
+
+MAX_TOP_K = 10_000
+MAX_OFFSET = 10_000
+MAX_EXAMPLES = 1_000
+
+
+@dataclass(frozen=True)
+class Hit:
+    key: str
+    score: float
+    metadata: dict | None
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "score": self.score, "metadata": self.metadata}
+
+
+def check_page(top_k, offset) -> int:
+    """offset + top_k: how many best hits a search must find."""
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidItem(f"top_k must be an integer from 1 to {MAX_TOP_K}")
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidItem(f"offset must be an integer from 0 to {MAX_OFFSET}")
+    return offset + top_k
+
+
+def _same(a, b) -> bool:
+    """JSON equality: True is not 1 here."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def matches(meta: dict | None, where: dict | None) -> bool:
+    if not where:
+        return True
+    return isinstance(meta, dict) and all(f in meta and _same(meta[f], v) for f, v in where.items())
+
+
+def check_filter(where) -> dict | None:
+    if where is None or where == {}:
+        return None
+    if not isinstance(where, dict) or not all(isinstance(k, str) for k in where):
+        raise InvalidItem("a filter is a JSON object of metadata field -> value (equality)")
+    return where
+
+
+def example_keys(key, keys, negative_keys) -> tuple[list[str], list[str]]:
+    """The positive and negative example keys of a `similar` call (`key` or `keys`)."""
+    positive = ([key] if key else []) + list(keys or [])
+    negative = list(negative_keys or [])
+    if not positive:
+        raise InvalidItem("send `key` or `keys`: the items to find similar ones to")
+    if len(positive) + len(negative) > MAX_EXAMPLES:
+        raise InvalidItem(f"at most {MAX_EXAMPLES} example keys in one call")
+    return list(dict.fromkeys(positive)), list(dict.fromkeys(negative))
+
+
+def example_query(index: str, positive: list[str], negative: list[str], items) -> np.ndarray:
+    """The normalized mean of the positive examples' vectors minus the mean of the negative
+    ones. `items` are the stored items of positive + negative, None where a key is absent."""
+    absent = [k for k, it in zip(positive + negative, items) if it is None]
+    if absent:
+        raise KeyNotFound(f"no item with key {absent[0]!r} in index {index!r}" + (f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""))
+    vecs = np.stack([it.vector for it in items]).astype(np.float32)
+    query = vecs[: len(positive)].mean(axis=0)
+    if negative:
+        query = query - vecs[len(positive) :].mean(axis=0)
+    norm = float(np.linalg.norm(query))
+    if not np.isfinite(norm) or norm < 1e-6:
+        raise InvalidItem("the examples cancel out (their mean minus the negative examples' mean is zero)")
+    return (query / norm).astype(np.float32)
+
+
+class SearchIndex:
+    """A searchable index over a Storage (`self.store`): reads delegate to it; `similar`
+    turns examples into a query for the back end's own `search`."""
+
+    name: str
+
+    def search(self, queries, top_k=10, min_score=None, where=None, exclude=None, offset=0) -> list[list[Hit]]:
+        raise NotImplementedError
+
+    def similar(self, key=None, top_k: int = 10, min_score=None, where=None, *, keys=None, negative_keys=None, offset: int = 0):
+        """Items like the examples (`key`, or the normalized mean of `keys` minus that of
+        `negative_keys`), the examples themselves excluded."""
+        positive, negative = example_keys(key, keys, negative_keys)
+        query = example_query(self.name, positive, negative, self.store.get(positive + negative, with_vectors=True))
+        return self.search(query[None], top_k, min_score, where, exclude=[set(positive + negative)], offset=offset)[0]
+
+    def get(self, keys, with_vectors: bool = False):
+        return self.store.get(keys, with_vectors)
+
+    def keys(self) -> list[str]:
+        return self.store.keys()
+
+    @property
+    def count(self) -> int:
+        return self.store.count
+
+    def check(self):
+        return self.store.check()
