@@ -44,8 +44,8 @@ class Collection:
         self.maintain()
 
     # -- writes --------------------------------------------------------------------------
-    def upsert(self, keys, vectors, metadata=None, sources=None) -> list[int]:
-        ids = self.store.upsert(keys, vectors, metadata, sources)
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
+        ids = self.store.upsert(keys, vectors, metadata, sources, thumbnails)
         self.maintain()
         return ids
 
@@ -100,6 +100,9 @@ class Collection:
 
     def keys(self) -> list[str]:
         return self.store.keys()
+
+    def thumbnail(self, key: str) -> bytes | None:
+        return self.store.thumbnail(key)
 
     @property
     def count(self) -> int:

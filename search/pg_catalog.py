@@ -64,7 +64,7 @@ class PgCatalog:
             t = table_name(index_id)
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {t} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text NOT NULL UNIQUE, "
-                f"embedding vector({int(binding.dim)}) NOT NULL, metadata jsonb, source text)"
+                f"embedding vector({int(binding.dim)}) NOT NULL, metadata jsonb, source text, thumbnail bytea)"
             )
             conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {t}_embedding ON {t} USING hnsw (embedding vector_cosine_ops) "

@@ -34,8 +34,11 @@ class PgIndex:
         self.name = store.name
 
     # -- writes and reads --------------------------------------------------------------------
-    def upsert(self, keys, vectors, metadata=None, sources=None) -> list[int]:
-        return self.store.upsert(keys, vectors, metadata, sources)
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
+        return self.store.upsert(keys, vectors, metadata, sources, thumbnails)
+
+    def thumbnail(self, key: str) -> bytes | None:
+        return self.store.thumbnail(key)
 
     def delete(self, keys):
         return self.store.delete(keys)
