@@ -5,7 +5,8 @@
     python scripts/benchmark.py --scenario analyze ...   # another scenario, with its own options:
                                  analyze (scripts/bench_analyze.py), internvit (bench_internvit.py),
                                  search (bench_search.py), load (load_report.py), startup
-                                 (bench_startup.py: start-up time and memory per models=); `--scenario X -h`
+                                 (bench_startup.py: start-up time and memory per models=), thumbnails
+                                 (bench_thumbnails.py: the cost of thumbnails at index time); `--scenario X -h`
     python scripts/benchmark.py --profile tiny --requests 40          # a quick smoke run
     python scripts/benchmark.py --url http://127.0.0.1:3000 --skip-naive   # a server already up
     python scripts/benchmark.py --json results.json
@@ -70,7 +71,7 @@ MIN_ITERATIONS, MAX_ITERATIONS = 3, 200  # ... and at least / at most this many 
 
 # --scenario X runs scripts/<module>.py's main() with the other arguments.
 SCENARIOS = {"analyze": "bench_analyze", "internvit": "bench_internvit", "search": "bench_search",
-             "load": "load_report", "startup": "bench_startup"}
+             "load": "load_report", "startup": "bench_startup", "thumbnails": "bench_thumbnails"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

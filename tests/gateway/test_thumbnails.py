@@ -29,7 +29,7 @@ def test_small_images_are_not_enlarged():
 
 
 def test_noise_stays_within_the_bound():
-    data = make_thumbnail(noise_image(512, 512), 512)  # the worst case for a codec, at the largest size
+    data = make_thumbnail(noise_image(512, 512), 512)  # the worst case for a codec, at the largest size: made smaller
     assert data is not None and len(data) <= MAX_THUMBNAIL_BYTES
 
 
