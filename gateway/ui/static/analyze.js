@@ -115,8 +115,12 @@
       if (result.status !== "success") {
         section.append(el("p", { class: "message", text: `${result.status}: ${result.error_message || ""}` }));
       } else if (t.task.type === "detect_bounding_box") {
-        drawBox(overlay, t.id, result.cropped_image_bbox || result.data, Math.max(2, picture.naturalWidth / 200));
-        section.append(el("p", { class: "bbox", text: `[${(result.cropped_image_bbox || result.data).join(", ")}]` }));
+        if (!Array.isArray(result.data)) {
+          section.append(el("p", { class: "message", text: `no ${t.id} found` }));
+        } else {
+          drawBox(overlay, t.id, result.data, Math.max(2, picture.naturalWidth / 200));
+          section.append(el("p", { class: "bbox", text: `[${result.data.join(", ")}]` }), crop(picture, result.data, t.label));
+        }
       } else if (t.task.type === "describe_image") {
         section.append(el("p", { class: "caption", text: result.data }));
       } else if (t.task.type === "classify") {
@@ -133,6 +137,14 @@
       }
       outputs.append(section);
     }
+  }
+
+  // The box's region of the picture, cut out in the page (the detector answers only the box).
+  function crop(picture, bbox, label) {
+    const [x0, y0, x1, y1] = bbox.map(Number);
+    const canvas = el("canvas", { class: "crop", width: Math.max(1, x1 - x0), height: Math.max(1, y1 - y0), "aria-label": `${label} crop` });
+    canvas.getContext("2d").drawImage(picture, x0, y0, x1 - x0, y1 - y0, 0, 0, x1 - x0, y1 - y0);
+    return canvas;
   }
 
   function drawBox(overlay, id, bbox, stroke) {

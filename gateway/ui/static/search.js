@@ -54,10 +54,11 @@
       const details = s.details || {};
       const facts = [
         ["items", s.count],
-        ["dimension", s.dim],
+        ["dimension", s.dimension],
         ["model", s.model],
         ["search", s.index_type],
-        ["back end", details.backend || s.backend],
+        ["back end", details.backend],
+        ["on disk", `${(s.bytes_on_disk / 1048576).toFixed(1)} MiB`],
       ];
       for (const [name, value] of facts) {
         if (value === undefined || value === null) continue;

@@ -123,8 +123,11 @@ def test_search_asks_for_the_key_and_shows_thumbnails(ui_server, gallery, browse
     assert len(placeholders) == 1 and placeholders[0].text == "no thumbnail"
     card = placeholders[0].find_element(By.XPATH, "ancestor::figure")
     assert card.get_attribute("data-key") == NO_THUMBNAIL
-    stats = browser.find_element(By.ID, "stats").text
-    assert f"items\n{len(gallery)}" in stats and "postgresql" in stats
+    facts = {
+        f.find_element(By.CSS_SELECTOR, ".name").text: f.find_element(By.CSS_SELECTOR, ".value").text
+        for f in browser.find_elements(By.CSS_SELECTOR, "#stats .fact")
+    }
+    assert facts["items"] == str(len(gallery)) and facts["back end"] == "postgresql" and facts["dimension"] == "512"
     # The key went in a header: never in a URL the page loaded or called.
     urls = browser.execute_script("return [location.href, ...performance.getEntriesByType('resource').map(e => e.name)]")
     assert any("/thumbnail/" in u for u in urls) and not any(KEY in u for u in urls)
@@ -203,7 +206,7 @@ def test_analyze_draws_the_face_box_with_only_served_tasks(ui_server, browser, s
     tasks = [{"operation_id": "face", "type": "detect_bounding_box", "params": {"target": "prominent_face", "face_context": "whole_image"}}]
     with httpx.Client(base_url=ui_server.url, timeout=120, headers={"X-API-Key": KEY}) as http:
         resp = http.post("/analyze", files={"image": ("astronaut.png", astronaut.read_bytes(), "image/png")}, data={"tasks": json.dumps(tasks)})
-    x0, y0, x1, y1 = resp.json()["results"]["face"]["cropped_image_bbox"]
+    x0, y0, x1, y1 = resp.json()["results"]["face"]["data"]
     assert drawn == [x0, y0, x1 - x0, y1 - y0]
     assert 150 < x0 < x1 < 280 and 40 < y0 < y1 < 200  # the astronaut's face, in the 512 x 512 photo
     # Drawn over the face on the page: the box's share of the shown picture is the bbox's share of the photo.
@@ -211,5 +214,6 @@ def test_analyze_draws_the_face_box_with_only_served_tasks(ui_server, browser, s
     shown = rect.rect
     assert shown["x"] - picture["x"] == pytest.approx(x0 / 512 * picture["width"], abs=3)
     assert shown["width"] == pytest.approx((x1 - x0) / 512 * picture["width"], abs=4)
-    assert browser.find_element(By.CSS_SELECTOR, "#output-face img.crop").get_attribute("naturalWidth") != "0"
+    crop = browser.find_element(By.CSS_SELECTOR, "#output-face canvas.crop")
+    assert (int(crop.get_attribute("width")), int(crop.get_attribute("height"))) == (x1 - x0, y1 - y0)
     save_screenshot(browser, screenshots, "ui-analyze.png")
