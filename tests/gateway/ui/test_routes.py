@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gateway.auth import APIKeyMiddleware, is_open
-from gateway.ui import ASSETS, PAGES, STATIC, ui_routes
+from gateway.ui import ASSETS, PAGE_BODIES, PAGES, STATIC, ui_routes
 
 KEY = "ui-unit-key-0123456789"
 
@@ -54,7 +54,9 @@ def test_only_the_ui_itself_is_open():
 
 
 def test_the_table_is_every_file_there():
-    assert set(ASSETS) == {p.name for p in STATIC.iterdir()} and {f"{p}.html" for p in PAGES} <= set(ASSETS)
+    assert set(ASSETS) == {p.name for p in STATIC.iterdir()} and {f"{p}.js" for p in PAGES} <= set(ASSETS)
+    for name, body in PAGE_BODIES.items():
+        assert b"{{" not in body and f'src="/ui/static/{name}.js"'.encode() in body and body.count(b"<main>") == 1
 
 
 def test_scripts_never_parse_data_as_html():
@@ -64,6 +66,5 @@ def test_scripts_never_parse_data_as_html():
             text = body.decode()
             for api in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
                 assert api not in text, f"{name} uses {api}"
-    for name, (body, _) in ASSETS.items():
-        if name.endswith(".html"):
-            assert b"<script>" not in body and b"style=" not in body  # nothing inline: the CSP allows none
+    for body in PAGE_BODIES.values():
+        assert b"<script>" not in body and b"style=" not in body  # nothing inline: the CSP allows none
