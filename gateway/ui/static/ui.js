@@ -90,7 +90,7 @@ const UI = (() => {
       const sent = currentKey();
       const headers = { ...(init.headers || {}) };
       if (sent) headers["X-API-Key"] = sent;
-      const response = await fetch(path, { ...init, headers, credentials: "same-origin", cache: "no-store" });
+      const response = await fetch(path, { cache: "no-store", ...init, headers, credentials: "same-origin" });
       if (response.status !== 401) return response;
       if (currentKey() === sent) {
         // refused with the key this tab holds (or none): ask for one, then try again
@@ -168,7 +168,7 @@ const UI = (() => {
   // blob: URL), or with a placeholder when the item has none.
   function thumbnail(index, key) {
     const box = el("div", { class: "thumb loading" });
-    request(thumbnailPath(index, key))
+    request(thumbnailPath(index, key), { cache: "default" }) // the server says how long to keep one
       .then(async (response) => {
         if (!response.ok) throw new Error(`thumbnail: ${response.status}`);
         const url = URL.createObjectURL(await response.blob());
