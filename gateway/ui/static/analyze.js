@@ -94,7 +94,7 @@
     try {
       const answer = await UI.api("analyze", form);
       await showResults(tasks, answer.results);
-      UI.showStatus($("status"), `${file.name}: ${tasks.length} tasks done`);
+      UI.showStatus($("status"), `${file.name}: ${UI.count(tasks.length, "task")} done`);
     } catch (err) {
       UI.showStatus($("status"), UI.describeError(err), true);
     } finally {

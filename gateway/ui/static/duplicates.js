@@ -30,7 +30,7 @@
           ),
         );
       }
-      UI.showStatus($("status"), `${answer.pairs.length} pairs at ${threshold} or more in ${index}`);
+      UI.showStatus($("status"), `${UI.count(answer.pairs.length, "pair")} at ${threshold} or more in ${index}`);
     } catch (err) {
       UI.showStatus($("status"), UI.describeError(err), true);
     }

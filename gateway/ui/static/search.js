@@ -80,7 +80,7 @@
     try {
       const body = options(s);
       if (s.like.length) {
-        what = `more like ${s.like.length} selected items`;
+        what = `more like ${UI.count(s.like.length, "selected item")}`;
         call = () => UI.api("similar", { ...body, keys: s.like });
       } else if (s.similar) {
         what = `more like ${s.similar}`;
@@ -110,7 +110,7 @@
     try {
       const answer = await call();
       showHits(s.index, answer.results);
-      UI.showStatus($("status"), `${answer.results.length} results for ${what} in ${s.index}`);
+      UI.showStatus($("status"), `${UI.count(answer.results.length, "result")} for ${what} in ${s.index}`);
     } catch (err) {
       showHits(s.index, []);
       UI.showStatus($("status"), UI.describeError(err), true);

@@ -210,6 +210,10 @@ const UI = (() => {
     }
   }
 
+  function count(n, thing) {
+    return `${n} ${thing}${n === 1 ? "" : "s"}`;
+  }
+
   function showStatus(node, message, isError = false) {
     node.textContent = message;
     node.classList.toggle("error", isError);
@@ -264,7 +268,7 @@ const UI = (() => {
   }
 
   return {
-    ApiError, api, clear, currentKey, describeError, dropZone, el, fillIndexSelect, forgetKey, getJSON, linkNav,
+    ApiError, api, clear, count, currentKey, describeError, dropZone, el, fillIndexSelect, forgetKey, getJSON, linkNav,
     params, parseFilter, request, service, setParams, showStatus, thumbnail, thumbnailPath,
   };
 })();

@@ -163,7 +163,9 @@ def test_more_like_this_and_more_like_the_selected(ui_server, gallery, browser):
     first = browser.find_element(By.CSS_SELECTOR, "#results .hit")
     assert first.get_attribute("data-key") == COPY  # the same image under another key comes first
     assert first.find_element(By.CSS_SELECTOR, ".score").text == "1.000"
+    assert browser.find_element(By.ID, "status").text == f"{len(gallery) - 1} results for more like {BLOCKS[0]} in {INDEX}"
 
+    assert not browser.find_element(By.ID, "selection").is_displayed()  # until something is selected
     picks = browser.find_elements(By.CSS_SELECTOR, "#results .hit .pick")[:2]
     chosen = [p.find_element(By.XPATH, "ancestor::figure").get_attribute("data-key") for p in picks]
     for pick in picks:
