@@ -5,8 +5,8 @@ flight at that moment may still need a runner afterwards (its image was still do
 or it calls several models in turn); with the runners already stopped it fails with 503
 (checked: tests/integration/test_graceful_shutdown.py). So a runner worker keeps serving after
 SIGTERM until the gateway workers have exited, which they do once their requests in flight are
-answered, at most RUNNER_DRAIN_MAX_S; then it stops as usual (the index runner writes its
-snapshot then).
+answered, at most RUNNER_DRAIN_MAX_S; then it stops as usual (the index runner checkpoints
+its SQLite files then).
 """
 
 from __future__ import annotations

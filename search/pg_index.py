@@ -21,12 +21,12 @@ import numpy as np
 
 from .errors import InvalidItem
 from .pg_store import PgStore
-from .queries import Hit, check_filter, check_page, example_keys, example_query
+from .queries import Hit, SearchIndex, check_filter, check_page
 
 MAX_EF_SEARCH = 1000
 
 
-class PgIndex:
+class PgIndex(SearchIndex):
     backend = "postgresql"
 
     def __init__(self, store: PgStore) -> None:
@@ -37,24 +37,8 @@ class PgIndex:
     def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
         return self.store.upsert(keys, vectors, metadata, sources, thumbnails)
 
-    def thumbnail(self, key: str) -> bytes | None:
-        return self.store.thumbnail(key)
-
     def delete(self, keys):
         return self.store.delete(keys)
-
-    def get(self, keys, with_vectors: bool = False):
-        return self.store.get(keys, with_vectors)
-
-    def keys(self) -> list[str]:
-        return self.store.keys()
-
-    @property
-    def count(self) -> int:
-        return self.store.count
-
-    def check(self):
-        return self.store.check()
 
     # -- search ------------------------------------------------------------------------------
     def search(self, queries, top_k: int = 10, min_score=None, where=None, exclude=None, offset: int = 0):
@@ -102,11 +86,6 @@ class PgIndex:
                 conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
                 rows = conn.execute(sql, params).fetchall()
         return [(k, m, float(s)) for k, m, s in rows]
-
-    def similar(self, key=None, top_k: int = 10, min_score=None, where=None, *, keys=None, negative_keys=None, offset: int = 0):
-        positive, negative = example_keys(key, keys, negative_keys)
-        query = example_query(self.name, positive, negative, self.store.get(positive + negative, with_vectors=True))
-        return self.search(query[None], top_k, min_score, where, exclude=[set(positive + negative)], offset=offset)[0]
 
     def duplicates(self, threshold: float = 0.95, limit: int = 1000, neighbors: int = 10) -> list[dict]:
         """Pairs with similarity >= threshold: each item's `neighbors` nearest (HNSW), in one query."""

@@ -1,6 +1,7 @@
 """What a search asks, checked the same way for both back ends: the page (top_k, offset),
 the metadata filter (equality per field), and a query made of examples (seed 003's
-"centroid of approved images", minus the rejected ones)."""
+"centroid of approved images", minus the rejected ones). `SearchIndex` is what both back
+ends' searchable indexes share (collection.py, pg_index.py)."""
 
 from __future__ import annotations
 
@@ -80,3 +81,37 @@ def example_query(index: str, positive: list[str], negative: list[str], items) -
     if not np.isfinite(norm) or norm < 1e-6:
         raise InvalidItem("the examples cancel out (their mean minus the negative examples' mean is zero)")
     return (query / norm).astype(np.float32)
+
+
+class SearchIndex:
+    """A searchable index over a Storage (`self.store`): reads delegate to it; `similar`
+    turns examples into a query for the back end's own `search`."""
+
+    name: str
+
+    def search(self, queries, top_k=10, min_score=None, where=None, exclude=None, offset=0) -> list[list[Hit]]:
+        raise NotImplementedError
+
+    def similar(self, key=None, top_k: int = 10, min_score=None, where=None, *, keys=None, negative_keys=None, offset: int = 0):
+        """Items like the examples (`key`, or the normalized mean of `keys` minus that of
+        `negative_keys`), the examples themselves excluded."""
+        positive, negative = example_keys(key, keys, negative_keys)
+        query = example_query(self.name, positive, negative, self.store.get(positive + negative, with_vectors=True))
+        return self.search(query[None], top_k, min_score, where, exclude=[set(positive + negative)], offset=offset)[0]
+
+    def get(self, keys, with_vectors: bool = False):
+        return self.store.get(keys, with_vectors)
+
+    def keys(self) -> list[str]:
+        return self.store.keys()
+
+    def thumbnail(self, key: str) -> bytes | None:
+        """The item's WebP thumbnail, None without one; KeyNotFound for no such item."""
+        return self.store.thumbnail(key)
+
+    @property
+    def count(self) -> int:
+        return self.store.count
+
+    def check(self):
+        return self.store.check()

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.images import ImageRef
 from gateway.runner_client import IndexClient
-from gateway.search import check_top_k, item_keys
+from gateway.search import check_offset, check_top_k, item_keys
 from intake.errors import ClientError
 
 
@@ -26,11 +26,18 @@ def test_default_keys_are_urls_and_file_names():
     assert err.value.code == "bad_keys"
 
 
-@pytest.mark.parametrize("top_k", [0, -1, 1001])
+@pytest.mark.parametrize("top_k", [0, -1, 10_001])
 def test_top_k_bounds(top_k):
     with pytest.raises(ClientError):
         check_top_k(top_k)
-    assert check_top_k(1) == 1 and check_top_k(1000) == 1000
+    assert check_top_k(1) == 1 and check_top_k(10_000) == 10_000
+
+
+@pytest.mark.parametrize("offset", [-1, 10_001])
+def test_offset_bounds(offset):
+    with pytest.raises(ClientError):
+        check_offset(offset)
+    assert check_offset(0) == 0 and check_offset(10_000) == 10_000
 
 
 class _Runner:

@@ -62,6 +62,17 @@ def embed(http, seeds) -> np.ndarray:
     return np.asarray(out, np.float32)
 
 
+def check_acknowledged(http, acked: dict[str, int], index: str = "stream") -> None:
+    """Every acknowledged key is stored, holding its own image's vector (re-embedded here)."""
+    keys = sorted(acked)
+    got = http.post("/get", json={"keys": keys, "index": index, "with_vectors": True}).json()
+    assert got["missing"] == [], "acknowledged items were lost"
+    stored = np.asarray([item["vector"] for item in got["items"]], np.float32)
+    fresh = embed(http, [acked[item["key"]] for item in got["items"]])
+    assert np.sum(stored * fresh, axis=1).min() >= 0.999  # each key holds its own image's vector...
+    assert np.all(np.argmax(stored @ fresh.T, axis=1) == np.arange(len(keys)))  # ...no other's
+
+
 def test_acknowledged_adds_survive_kill_9(tiny_models, data_dir, images):
     server = serve(data_dir, images)
     acked: dict[str, int] = {}
@@ -86,14 +97,7 @@ def test_acknowledged_adds_survive_kill_9(tiny_models, data_dir, images):
     restarted = serve(data_dir, images)
     try:
         with httpx.Client(base_url=restarted.url, timeout=60) as http:
-            keys = sorted(acked)
-            got = http.post("/get", json={"keys": keys, "index": "stream", "with_vectors": True}).json()
-            assert got["missing"] == [], "acknowledged items were lost"
-            stored = np.asarray([item["vector"] for item in got["items"]], np.float32)
-            fresh = embed(http, [acked[item["key"]] for item in got["items"]])
-            cos = np.sum(stored * fresh, axis=1)
-            assert cos.min() >= 0.999  # each key holds its own image's vector...
-            assert np.all(np.argmax(stored @ fresh.T, axis=1) == np.arange(len(keys)))  # ...no other's
+            check_acknowledged(http, acked)
             report = http.post("/verify_index", json={"index": "stream", "sample": 3}).json()
             assert report["ok"] and report["problems"] == [] and report["checked"] == 3  # the URL items
             assert http.get("/stats", params={"index": "stream"}).json()["count"] >= len(acked) + 3

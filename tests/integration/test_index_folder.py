@@ -1,5 +1,6 @@
-"""scripts/index_folder.py against a real server: a generated folder, an interrupted run
-(Ctrl-C) that a rerun continues without re-embedding, failures and --retry-failed."""
+"""scripts/index_folder.py against a real server, on both back ends: a generated folder, an
+interrupted run (Ctrl-C) that a rerun continues without re-embedding, failures and
+--retry-failed, then verify_index.py."""
 
 from __future__ import annotations
 
@@ -47,7 +48,14 @@ def count(http, index) -> int:
     return resp.json()["count"] if resp.status_code == 200 else 0
 
 
-def test_interrupted_run_resumes_and_failures_retry(server, folder, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_server(request):
+    """The session's server (embedded SQLite) and the one on PostgreSQL: the scripts work on both."""
+    return request.getfixturevalue("server" if request.param == "sqlite" else "pg_server")
+
+
+def test_interrupted_run_resumes_and_failures_retry(either_server, folder, tmp_path):
+    server = either_server
     index = f"folder-{uuid.uuid4().hex[:8]}"
     failures = tmp_path / "failures.jsonl"
     with httpx.Client(base_url=server.url, timeout=60) as http:

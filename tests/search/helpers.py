@@ -19,3 +19,11 @@ def vector_for(key: str, dim: int = DIM) -> np.ndarray:
 
 def vectors_for(keys, dim: int = DIM) -> np.ndarray:
     return np.stack([vector_for(k, dim) for k in keys]) if keys else np.empty((0, dim), np.float32)
+
+
+def clustered(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    """n unit vectors around n / 50 random centres (neighbours exist, as in real embeddings)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((max(n // 50, 2), dim))
+    x = centers[rng.integers(0, len(centers), n)] + 0.3 * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)

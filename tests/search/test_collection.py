@@ -15,16 +15,14 @@ from search.ann import AnnSettings, ApproxIndex
 from search.collection import Collection
 from search.manifest import Binding
 from search.sqlite_store import open_store
+from tests.search import helpers
 
 DIM = 16
 BINDING = Binding(model="m", dim=DIM)
 
 
 def clustered(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((max(n // 50, 2), DIM))
-    x = centers[rng.integers(0, len(centers), n)] + 0.3 * rng.standard_normal((n, DIM))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return helpers.clustered(n, DIM, seed)
 
 
 @pytest.fixture()

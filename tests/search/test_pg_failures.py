@@ -79,7 +79,7 @@ def test_the_database_coming_back_is_used_without_a_restart():
     admin(f"ALTER DATABASE {database} WITH ALLOW_CONNECTIONS false")
     admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()")
     with pytest.raises(BackendUnavailable):
-        cat.get("ix").count
+        _ = cat.get("ix").count
     admin(f"ALTER DATABASE {database} WITH ALLOW_CONNECTIONS true")
     deadline = time.monotonic() + 10
     while True:  # the pool reconnects in the background

@@ -9,6 +9,7 @@ import pytest
 
 from search.errors import InvalidItem, KeyNotFound
 from search.manifest import Binding
+from tests.search import helpers
 from tests.search.backends import open_catalog
 
 DIM = 16
@@ -16,10 +17,7 @@ BINDING = Binding(model="m", dim=DIM)
 
 
 def clustered(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((max(n // 50, 2), DIM))
-    x = centers[rng.integers(0, len(centers), n)] + 0.3 * rng.standard_normal((n, DIM))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return helpers.clustered(n, DIM, seed)
 
 
 def brute(vectors: np.ndarray, keys: list[str], q: np.ndarray, k: int) -> list[str]:
