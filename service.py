@@ -49,6 +49,7 @@ from gateway.search_schemas import (
 )
 from gateway.settings import GatewaySettings
 from gateway.shutdown import GracefulShutdown
+from gateway.thumbnails import ThumbnailSettings
 from gateway.web import web_app
 from intake.errors import ClientError
 from intake.settings import IntakeSettings
@@ -82,6 +83,7 @@ INTAKE = IntakeSettings.from_settings(SETTINGS)  # URL policy, allow-list, image
 LEVELS = LevelSettings.from_settings(SETTINGS)  # InternViT's three-level views
 ANALYZE = AnalyzeSettings.from_settings(SETTINGS)
 TEST_EXTRACT_MODE = extract_mode_setting(SETTINGS)
+THUMBNAILS = ThumbnailSettings.from_settings(SETTINGS)  # stored at index time, for the UI
 # The gateway's timeout is longer than every runner's, so a slow model is reported by the
 # gateway as a clear error instead of the gateway itself timing out.
 GATEWAY_TIMEOUT_S = 60
@@ -117,7 +119,7 @@ class Routes:
         self.images = images
         self.encode = EncodeRoutes(runners, images, LIMITS, clip)
         self.internvit = InternVitRoutes(runners, images, get_spec("internvit"), LEVELS)
-        self.search = SearchRoutes(runners, images, self.encode, clip)
+        self.search = SearchRoutes(runners, images, self.encode, clip, THUMBNAILS)
         self.admin = IndexAdminRoutes(runners, self.encode, LIMITS.max_items)
         self.analyze = AnalyzeRoutes(runners, images, ANALYZE)
         self.compat = CompatRoutes(runners, images, self.encode, self.internvit, TEST_EXTRACT_MODE)

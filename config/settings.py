@@ -182,6 +182,11 @@ class Settings(BaseSettings):
     search_ef_search: int = _positive_int(100, "PostgreSQL: hnsw.ef_search (raised to the depth a query asks for)")
     search_hnsw_m: int = _positive_int(16, "PostgreSQL: HNSW links per node (for indexes created from now on)", minimum=2)
     search_ef_construction: int = _positive_int(64, "PostgreSQL: HNSW build breadth (indexes created from now on)", minimum=4)
+    thumbnails: bool = _field(
+        True, "store a small WebP thumbnail of each image indexed (for the UI, GET /thumbnail); 0: none",
+        "1, true, yes, on, 0, false, no, off", shown="1",
+    )
+    thumbnail_size: int = _field(256, "longest side of a stored thumbnail, in pixels", "an integer from 32 to 512", ge=32, le=512)
 
     @model_validator(mode="before")
     @classmethod
@@ -208,7 +213,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL (or unset, for the embedded SQLite indexes)")
         return value
 
-    @field_validator("require_gpu", mode="before")
+    @field_validator("require_gpu", "thumbnails", mode="before")
     @classmethod
     def _flag(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -6,7 +6,8 @@
 Unset (the default): no authentication, for local use. Set: each request must carry one of
 the keys as `Authorization: Bearer <key>` (what `bentoml.SyncHTTPClient(url, token=key)`
 sends) or `X-API-Key: <key>`; otherwise 401. /livez, /readyz and /healthz stay open so an
-orchestrator can probe without the secret. Keys are compared in constant time and are
+orchestrator can probe without the secret, and so do the web UI's pages and scripts under
+/ui (gateway/ui/: they carry no data, and ask for the key to call the APIs). Keys are compared in constant time and are
 never logged.
 """
 
@@ -20,6 +21,15 @@ from config.settings import Settings, SettingsError, load_settings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+UI_PREFIX = "/ui"  # gateway/ui/: the static pages of the web UI
+
+
+def is_open(path: str) -> bool:
+    if path in OPEN_PATHS:
+        return True
+    # Only the UI's own files: a path that climbs out of /ui (routed literally, never resolved)
+    # still needs a key.
+    return (path == UI_PREFIX or path.startswith(UI_PREFIX + "/")) and ".." not in path and "//" not in path
 MIN_KEY_LENGTH = 16
 
 
@@ -66,7 +76,7 @@ class APIKeyMiddleware:
         return any([hmac.compare_digest(candidate, k) for k in self.keys])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or not self.keys or is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
         if self._accepts(presented_key(scope)):

@@ -44,17 +44,26 @@ class EncodeRoutes:
 
     async def embed_refs(self, refs: list[ImageRef]) -> list[np.ndarray | ClientError]:
         """Each image's CLIP vector, or the ClientError that kept it out; one runner call."""
-        loaded = await asyncio.gather(*(self._pixels_or_error(ref) for ref in refs))
-        ok = [i for i, item in enumerate(loaded) if isinstance(item, np.ndarray)]
-        vectors = await self.runners.clip_images(np.stack([loaded[i] for i in ok])) if ok else []
-        out: list[np.ndarray | ClientError] = list(loaded)
-        for i, vec in zip(ok, vectors):
-            out[i] = vec
-        return out
+        return (await self.embed_with_thumbnails(refs, None))[0]
 
-    async def _pixels_or_error(self, ref: ImageRef) -> np.ndarray | ClientError:
+    async def embed_with_thumbnails(
+        self, refs: list[ImageRef], thumbnail_px: int | None
+    ) -> tuple[list[np.ndarray | ClientError], list[bytes | None]]:
+        """embed_refs, plus each image's WebP thumbnail (None for all when `thumbnail_px` is None)."""
+        loaded = await asyncio.gather(*(self._pixels_or_error(ref, thumbnail_px) for ref in refs))
+        ok = [i for i, item in enumerate(loaded) if not isinstance(item, ClientError)]
+        vectors = await self.runners.clip_images(np.stack([loaded[i][0] for i in ok])) if ok else []
+        out: list[np.ndarray | ClientError] = list(loaded)
+        thumbnails: list[bytes | None] = [None] * len(refs)
+        for i, vec in zip(ok, vectors):
+            out[i], thumbnails[i] = vec, loaded[i][1]
+        return out, thumbnails
+
+    async def _pixels_or_error(self, ref: ImageRef, thumbnail_px: int | None) -> tuple[np.ndarray, bytes | None] | ClientError:
         try:
-            return await self.images.load_for_model(ref, self.spec)
+            if thumbnail_px is None:
+                return await self.images.load_for_model(ref, self.spec), None
+            return await self.images.load_with_thumbnail(ref, self.spec, thumbnail_px)
         except ClientError as exc:
             return exc
 

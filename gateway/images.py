@@ -127,6 +127,18 @@ class ImageLoader:
 
         return await anyio.to_thread.run_sync(work)
 
+    async def load_with_thumbnail(self, ref: ImageRef, spec: ModelSpec, thumbnail_px: int) -> tuple[np.ndarray, bytes | None]:
+        """As load_for_model, plus a WebP thumbnail of the same decoded image (one decode)."""
+        from .thumbnails import make_thumbnail
+
+        data = await self.read_bytes(ref)
+
+        def work() -> tuple[np.ndarray, bytes | None]:
+            image = decode_image(data, self.settings).image
+            return prepare_images([image], spec)[0], make_thumbnail(image, thumbnail_px)
+
+        return await anyio.to_thread.run_sync(work)
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()

@@ -94,6 +94,9 @@ class IndexClient:
     async def duplicates(self, index: str, threshold: float, limit: int) -> dict:
         return await self._call(self._proxy.to_async.duplicates(index=index, threshold=threshold, limit=limit))
 
+    async def thumbnail(self, index: str, key: str) -> dict:
+        return await self._call(self._proxy.to_async.thumbnail(index=index, key=key))
+
     async def stats(self, index: str) -> dict:
         return await self._call(self._proxy.to_async.stats(index=index))
 

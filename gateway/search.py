@@ -19,6 +19,7 @@ from .images import ImageLoader, ImageRef, upload_name
 from .runner_client import RunnerClient
 from .schemas import ItemError
 from .search_schemas import IndexedItem, IndexImagesResponse, SearchHit, SearchResponse
+from .thumbnails import ThumbnailSettings, encode_for_runner
 
 DEFAULT_INDEX = "default"
 MAX_TOP_K = 10_000
@@ -50,11 +51,19 @@ def check_offset(offset: int) -> int:
 class SearchRoutes:
     """Search over the index runner; CLIP vectors from EncodeRoutes."""
 
-    def __init__(self, runners: RunnerClient, images: ImageLoader, encode: EncodeRoutes, clip_spec: ModelSpec) -> None:
+    def __init__(
+        self,
+        runners: RunnerClient,
+        images: ImageLoader,
+        encode: EncodeRoutes,
+        clip_spec: ModelSpec,
+        thumbnails: ThumbnailSettings = ThumbnailSettings(),
+    ) -> None:
         self.runners = runners
         self.images = images
         self.encode = encode
         self.clip_spec = clip_spec
+        self.thumbnails = thumbnails
 
     def binding(self) -> dict[str, Any]:
         spec = self.clip_spec
@@ -95,7 +104,9 @@ class SearchRoutes:
             except InvalidItem as exc:
                 problems[i] = ClientError(exc.detail, code="invalid_item")
         todo = [i for i in range(len(refs)) if i not in problems]
-        embedded = await self.encode.embed_refs([refs[i] for i in todo]) if todo else []
+        thumbnail_px = self.thumbnails.size if self.thumbnails.enabled else None
+        embedded, thumbs = await self.encode.embed_with_thumbnails([refs[i] for i in todo], thumbnail_px) if todo else ([], [])
+        thumbnail_of = dict(zip(todo, thumbs))
         for i, item in zip(todo, embedded):
             if isinstance(item, ClientError):
                 problems[i] = item
@@ -110,6 +121,7 @@ class SearchRoutes:
                 vectors=np.stack([vectors[i] for i in ok]),
                 metadata=[metas[i] for i in ok],
                 sources=[refs[i].url for i in ok],
+                thumbnails=encode_for_runner([thumbnail_of[i] for i in ok]),
             )
             total = answer["total"]
         else:

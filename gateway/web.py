@@ -20,9 +20,13 @@ from starlette.responses import FileResponse, JSONResponse
 
 from .compat import search_aliases
 from .health import service_info
+from .thumbnails import thumbnail_routes
+from .ui import ui_routes
 
 web_app = FastAPI(title="image-embed routes", docs_url=None, redoc_url=None, openapi_url=None)
 web_app.include_router(search_aliases)
+web_app.include_router(thumbnail_routes)
+web_app.include_router(ui_routes)
 
 
 @web_app.exception_handler(RequestValidationError)

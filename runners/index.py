@@ -10,6 +10,8 @@ can answer them with their own status and code.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import logging
 import random
@@ -45,6 +47,17 @@ def _binding(data: dict):
     return Binding.from_json(data)
 
 
+def _decoded(thumbnails: list[str | None] | None) -> list[bytes | None] | None:
+    from search.errors import InvalidItem
+
+    if thumbnails is None:
+        return None
+    try:
+        return [None if t is None else base64.b64decode(t, validate=True) for t in thumbnails]
+    except (binascii.Error, ValueError):
+        raise InvalidItem("a thumbnail is not valid base64") from None
+
+
 @bentoml.service(**service_config("index_runner"))
 class IndexRunner(OutliveGateway):
     def __init__(self) -> None:
@@ -68,11 +81,20 @@ class IndexRunner(OutliveGateway):
         vectors: np.ndarray,
         metadata: list[dict[str, Any] | None],
         sources: list[str | None],
+        thumbnails: list[str | None] | None = None,
     ) -> dict:
-        """Insert or replace items by key; returns once they are durable."""
+        """Insert or replace items by key; returns once they are durable. `thumbnails`: one
+        base64 WebP (or null) per item."""
         coll = self.catalog.get(index, _binding(binding), create=True)
-        ids = coll.upsert(keys, vectors, metadata, sources)
+        ids = coll.upsert(keys, vectors, metadata, sources, _decoded(thumbnails))
         return {"count": len(ids), "total": coll.count}
+
+    @bentoml.api
+    @_answers
+    def thumbnail(self, index: str, key: str) -> dict:
+        """{"webp": base64 or null}; 404 when there is no such index or item."""
+        data = self.catalog.get(index).thumbnail(key)
+        return {"webp": None if data is None else base64.b64encode(data).decode("ascii")}
 
     @bentoml.api
     @_answers

@@ -4,7 +4,7 @@
 # when nothing changed, so `make serve` / `make test` stay fast after the first run.
 #
 #   scripts/install.sh          runtime dependencies (what `bentoml serve` needs)
-#   scripts/install.sh --test   runtime + test dependencies
+#   scripts/install.sh --test   runtime + test dependencies, and Chromium for the UI tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,9 @@ if ! "$python_bin" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) els
 fi
 
 [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
+# The UI tests' browser (apt; silent when installed): checked on every run, as the stamp
+# below covers only the Python packages.
+if [ "$mode" = test ]; then scripts/install_browser.sh; fi
 
 files=(constraints.txt requirements.txt requirements-nodeps.txt)
 [ "$mode" = test ] && files+=(requirements-test.txt)

@@ -37,6 +37,7 @@ def copy(source, target, batch: int, quiet: bool) -> int:
             target.upsert(
                 [it.key for it in items], np.stack([it.vector for it in items]),
                 [it.metadata for it in items], [it.source for it in items],
+                [source.thumbnail(it.key) for it in items],  # the UI's thumbnails travel too
             )
             copied += len(items)
             bar.update(len(items))
@@ -44,7 +45,7 @@ def copy(source, target, batch: int, quiet: bool) -> int:
 
 
 def verify(source, target, batch: int, quiet: bool) -> dict:
-    """Every source item is in the target with the same metadata, source and vector."""
+    """Every source item is in the target with the same metadata, source, vector and thumbnail."""
     from tqdm import tqdm
 
     problems, checked, min_cos = [], 0, 1.0
@@ -57,7 +58,9 @@ def verify(source, target, batch: int, quiet: bool) -> dict:
                     continue
                 cos = float(np.dot(it.vector, other.vector) / (np.linalg.norm(it.vector) * np.linalg.norm(other.vector)))
                 min_cos = min(min_cos, cos)
-                if cos < MIN_COSINE or other.metadata != it.metadata or other.source != it.source:
+                if cos < MIN_COSINE or other.metadata != it.metadata or other.source != it.source or (
+                    source.thumbnail(it.key) != target.thumbnail(it.key)
+                ):
                     problems.append(f"{it.key!r} differs in the target (cosine {cos:.6f})")
             checked += len(items)
             bar.update(len(items))

@@ -44,8 +44,8 @@ class Collection(SearchIndex):
         self.maintain()
 
     # -- writes --------------------------------------------------------------------------
-    def upsert(self, keys, vectors, metadata=None, sources=None) -> list[int]:
-        ids = self.store.upsert(keys, vectors, metadata, sources)
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
+        ids = self.store.upsert(keys, vectors, metadata, sources, thumbnails)
         self.maintain()
         return ids
 

@@ -40,3 +40,22 @@ def check_source(source) -> str | None:
     if not isinstance(source, str) or len(source) > MAX_SOURCE_CHARS:
         raise InvalidItem(f"a source must be a string of at most {MAX_SOURCE_CHARS} characters")
     return source
+
+
+MAX_THUMBNAIL_BYTES = 128 * 1024
+WEBP_MAGIC = (b"RIFF", b"WEBP")
+
+
+def check_thumbnail(data) -> bytes | None:
+    """A stored thumbnail is a WebP image of at most MAX_THUMBNAIL_BYTES (None: no thumbnail),
+    so what GET /thumbnail serves as image/webp is one."""
+    if data is None:
+        return None
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidItem(f"a thumbnail must be bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > MAX_THUMBNAIL_BYTES:
+        raise InvalidItem(f"a thumbnail is {len(data):,} bytes; the limit is {MAX_THUMBNAIL_BYTES:,}")
+    if len(data) < 12 or data[:4] != WEBP_MAGIC[0] or data[8:12] != WEBP_MAGIC[1]:
+        raise InvalidItem("a thumbnail must be a WebP image")
+    return data

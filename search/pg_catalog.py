@@ -65,7 +65,7 @@ class PgCatalog:
             t = table_name(index_id)
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {t} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text NOT NULL UNIQUE, "
-                f"embedding vector({int(binding.dim)}) NOT NULL, metadata jsonb, source text)"
+                f"embedding vector({int(binding.dim)}) NOT NULL, metadata jsonb, source text, thumbnail bytea)"
             )
             if binding.dim <= PLAIN_MAX_DIM:  # rows stay in the heap page (not TOAST): faster scans and fetches
                 conn.execute(f"ALTER TABLE {t} ALTER COLUMN embedding SET STORAGE PLAIN")

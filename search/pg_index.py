@@ -34,8 +34,8 @@ class PgIndex(SearchIndex):
         self.name = store.name
 
     # -- writes and reads --------------------------------------------------------------------
-    def upsert(self, keys, vectors, metadata=None, sources=None) -> list[int]:
-        return self.store.upsert(keys, vectors, metadata, sources)
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
+        return self.store.upsert(keys, vectors, metadata, sources, thumbnails)
 
     def delete(self, keys):
         return self.store.delete(keys)

@@ -1,7 +1,8 @@
 """PostgreSQL + pgvector: the shared back end, chosen by IMAGE_EMBED_SEARCH_URL=postgresql://...
 
     image_embed_indexes          one row per index: name, binding, the id that names its table
-    image_embed_items_<id>       key (unique), embedding vector(dim), metadata jsonb, source;
+    image_embed_items_<id>       key (unique), embedding vector(dim), metadata jsonb, source,
+                                 thumbnail bytea (a small WebP for the UI, or NULL);
                                  HNSW (vector_cosine_ops) on embedding, GIN on metadata
 
 Everything an index is lives in the database, nothing only in one process: any number of
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import BackendUnavailable, IndexNotFound, SearchError
+from .errors import BackendUnavailable, IndexNotFound, KeyNotFound, SearchError
 from .items import MAX_METADATA_BYTES, check_key
 from .manifest import Binding
-from .storage import CheckReport, Item, Storage, last_wins, prepare_items
+from .storage import CheckReport, Item, Storage, last_wins, prepare_items, prepare_thumbnails
 
 logger = logging.getLogger("image_embed.search.pg")
 
@@ -117,6 +118,9 @@ class PgDatabase:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 conn.execute(CATALOG_SCHEMA)
+                # Tables made before thumbnails existed gain the column (a no-op for the others).
+                for (index_id,) in conn.execute(f"SELECT id FROM {CATALOG}").fetchall():
+                    conn.execute(f"ALTER TABLE IF EXISTS {table_name(index_id)} ADD COLUMN IF NOT EXISTS thumbnail bytea")
 
     def _open_pool(self):
         from pgvector.psycopg import register_vector
@@ -199,18 +203,19 @@ class PgStore(Storage):
         self.db, self.name, self.binding = db, name, binding
         self.table = table_name(index_id)
 
-    def upsert(self, keys, vectors, metadata=None, sources=None) -> list[int]:
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
         from psycopg.types.json import Jsonb
 
         keys, vecs, metas, srcs = prepare_items(self.binding, keys, vectors, metadata, sources, self.db.settings.max_metadata_bytes)
+        thumbs = prepare_thumbnails(thumbnails, len(keys))
         if not keys:
             return []
         keep = last_wins(keys)
-        rows = [(keys[i], vecs[i], None if metas[i] is None else Jsonb(metas[i]), srcs[i]) for i in keep]
+        rows = [(keys[i], vecs[i], None if metas[i] is None else Jsonb(metas[i]), srcs[i], thumbs[i]) for i in keep]
         sql = (
-            f"INSERT INTO {self.table} (key, embedding, metadata, source) VALUES (%s, %s, %s, %s) "
+            f"INSERT INTO {self.table} (key, embedding, metadata, source, thumbnail) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (key) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, "
-            "source = EXCLUDED.source RETURNING key, id"
+            "source = EXCLUDED.source, thumbnail = EXCLUDED.thumbnail RETURNING key, id"
         )
         ids: dict[str, int] = {}
         with self.db.connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -234,6 +239,13 @@ class PgStore(Storage):
             rows = conn.execute(f"SELECT {cols} FROM {self.table} WHERE key = ANY(%s)", (list(keys),)).fetchall()
         found = {r[0]: Item(r[0], r[1], r[2], r[3], _vector(r[4]) if with_vectors else None) for r in rows}
         return [found.get(k) for k in keys]
+
+    def thumbnail(self, key: str) -> bytes | None:
+        with self.db.connection() as conn:
+            row = conn.execute(f"SELECT thumbnail FROM {self.table} WHERE key = %s", (key,)).fetchone()
+        if row is None:
+            raise KeyNotFound(f"index {self.name!r} has no item {key!r}")
+        return None if row[0] is None else bytes(row[0])
 
     def iterate(self, batch: int = 10_000) -> Iterator[list[Item]]:
         last = -1

@@ -105,6 +105,10 @@ class SearchIndex:
     def keys(self) -> list[str]:
         return self.store.keys()
 
+    def thumbnail(self, key: str) -> bytes | None:
+        """The item's WebP thumbnail, None without one; KeyNotFound for no such item."""
+        return self.store.thumbnail(key)
+
     @property
     def count(self) -> int:
         return self.store.count

@@ -4,6 +4,10 @@
     <data dir>/<name>/LOCK            flock'd while open: one server process owns an index
     <data dir>/<name>/ann-*/          the saved approximate index (a cache, see ann.py)
 
+Thumbnails (small WebP images for the UI) are a table of their own in the same database,
+written in the item's transaction and read on demand, never loaded into memory; an index
+made before they existed gains the (empty) table when it is opened.
+
 One database per index, not one for all: SQLite has one writer per database, so ingest
 into one index never waits for another's; `drop_index` removes a folder; and the FAISS
 cache sits beside its data.
@@ -34,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CorruptIndex, IndexBusy, IndexNotFound
+from .errors import CorruptIndex, IndexBusy, IndexNotFound, KeyNotFound
 from .items import MAX_METADATA_BYTES, check_key
 from .manifest import Binding, check_binding, check_name
-from .storage import CheckReport, Item, Storage, check_vectors, last_wins, prepare_items
+from .storage import CheckReport, Item, Storage, check_vectors, last_wins, prepare_items, prepare_thumbnails
 from .table import Table
 
 logger = logging.getLogger("image_embed.search.sqlite")
@@ -56,6 +60,7 @@ CREATE TABLE IF NOT EXISTS binding (
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, vector BLOB NOT NULL, metadata TEXT, source TEXT
 );
+CREATE TABLE IF NOT EXISTS thumbnails (key TEXT PRIMARY KEY, webp BLOB NOT NULL);
 """
 
 
@@ -206,9 +211,10 @@ class SqliteStore(Storage):
         t.lsn = int(self.changes)
 
     # -- writing ---------------------------------------------------------------------------
-    def upsert(self, keys, vectors, metadata=None, sources=None) -> list[int]:
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
         """Insert or replace items by key; durable when it returns. Returns their new ids."""
         keys, vecs, metas, srcs = prepare_items(self.binding, keys, vectors, metadata, sources, self.settings.max_metadata_bytes)
+        thumbs = prepare_thumbnails(thumbnails, len(keys))
         if not keys:
             return []
         texts = [None if m is None else json.dumps(m, separators=(",", ":")) for m in metas]
@@ -219,11 +225,16 @@ class SqliteStore(Storage):
             ids = list(range(t.next_id, t.next_id + len(keys)))
             keep = last_wins(keys)
             rows = [(ids[i], keys[i], blobs[i].tobytes(), texts[i], srcs[i]) for i in keep]
-            self._transaction(
-                lambda c: c.executemany("INSERT OR REPLACE INTO items (id, key, vector, metadata, source) VALUES (?, ?, ?, ?, ?)", rows),
-                ids[-1] + 1,
-                len(keys),
-            )
+
+            def work(c: sqlite3.Connection) -> None:
+                c.executemany("INSERT OR REPLACE INTO items (id, key, vector, metadata, source) VALUES (?, ?, ?, ?, ?)", rows)
+                c.executemany("DELETE FROM thumbnails WHERE key = ?", [(keys[i],) for i in keep if thumbs[i] is None])
+                c.executemany(
+                    "INSERT OR REPLACE INTO thumbnails (key, webp) VALUES (?, ?)",
+                    [(keys[i], thumbs[i]) for i in keep if thumbs[i] is not None],
+                )
+
+            self._transaction(work, ids[-1] + 1, len(keys))
             t.append(ids, vecs, keys, metas, srcs)
             t.lsn = self.changes
         return ids
@@ -238,9 +249,13 @@ class SqliteStore(Storage):
             for key in dict.fromkeys(keys):
                 (targets if t.row_of(key) is not None else missing).append(key)
             if targets:
-                self._transaction(
-                    lambda c: c.executemany("DELETE FROM items WHERE key = ?", [(k,) for k in targets]), t.next_id, len(targets)
-                )
+                gone = [(k,) for k in targets]
+
+                def work(c: sqlite3.Connection) -> None:
+                    c.executemany("DELETE FROM items WHERE key = ?", gone)
+                    c.executemany("DELETE FROM thumbnails WHERE key = ?", gone)
+
+                self._transaction(work, t.next_id, len(targets))
                 for key in targets:
                     t.tombstone(key)
                 t.lsn = self.changes
@@ -287,6 +302,14 @@ class SqliteStore(Storage):
                 vec = t.vectors[row].copy() if with_vectors else None
                 out.append(Item(key, int(t.ids[row]), t.metas[row], t.sources[row], vec))
         return out
+
+    def thumbnail(self, key: str) -> bytes | None:
+        with self._write_lock:
+            self._check_open()
+            if self.table.row_of(key) is None:
+                raise KeyNotFound(f"index {self.name!r} has no item {key!r}")
+            row = self.conn.execute("SELECT webp FROM thumbnails WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def iterate(self, batch: int = 10_000) -> Iterator[list[Item]]:
         """From the database itself (not the memory), so a migration reads what is durable."""
@@ -338,6 +361,10 @@ class SqliteStore(Storage):
             stored = self.conn.execute("SELECT count(*) FROM items").fetchone()[0] if self.conn else t.count
             if stored != t.count:
                 report.problems.append(f"the database holds {stored} items, the memory {t.count}")
+            if self.conn is not None:
+                (orphans,) = self.conn.execute("SELECT count(*) FROM thumbnails WHERE key NOT IN (SELECT key FROM items)").fetchone()
+                if orphans:
+                    report.problems.append(f"{orphans} thumbnails belong to no item")
             if vectors and t.n:
                 check_vectors(self.binding, t.vectors[: t.n][alive], report)
         return report

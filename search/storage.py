@@ -1,6 +1,7 @@
 """The storage interface of one index, shared by both back ends.
 
-    Storage            upsert, delete, get, iterate, count, binding (+ keys, check, stats, drop)
+    Storage            upsert, delete, get, iterate, count, binding (+ keys, check, stats, drop),
+                       and each item's optional WebP thumbnail (for the UI)
     SqliteStore        sqlite_store.py: the embedded default, one SQLite file per index
     PgStore            pg_store.py: PostgreSQL + pgvector, shared by every server
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InvalidItem
-from .items import MAX_METADATA_BYTES, check_key, check_source, normalize_metadata
+from .items import MAX_METADATA_BYTES, check_key, check_source, check_thumbnail, normalize_metadata
 from .manifest import Binding
 
 NORM_TOLERANCE = 1e-3
@@ -70,6 +71,15 @@ def prepare_items(binding: Binding, keys, vectors, metadata=None, sources=None, 
     return keys, vecs, metas, srcs
 
 
+def prepare_thumbnails(thumbnails, n: int) -> list[bytes | None]:
+    """One checked WebP (or None) per item; None for all when `thumbnails` is None."""
+    if thumbnails is None:
+        return [None] * n
+    if len(thumbnails) != n:
+        raise InvalidItem(f"{len(thumbnails)} thumbnails for {n} items")
+    return [check_thumbnail(t) for t in thumbnails]
+
+
 def last_wins(keys: list[str]) -> list[int]:
     """Positions of the last occurrence of each key, in order (a batch upserting a key twice)."""
     last = {k: i for i, k in enumerate(keys)}
@@ -94,8 +104,9 @@ class Storage(ABC):
     binding: Binding
 
     @abstractmethod
-    def upsert(self, keys, vectors, metadata=None, sources=None) -> list[int]:
-        """Insert or replace items by key (the last wins within a batch); returns their ids."""
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
+        """Insert or replace items by key (the last wins within a batch); returns their ids.
+        An item replaced without a thumbnail loses its old one."""
 
     @abstractmethod
     def delete(self, keys) -> tuple[list[str], list[str]]:
@@ -104,6 +115,11 @@ class Storage(ABC):
     @abstractmethod
     def get(self, keys, with_vectors: bool = False) -> list[Item | None]:
         """The items of `keys`, None where absent."""
+
+    @abstractmethod
+    def thumbnail(self, key: str) -> bytes | None:
+        """The WebP thumbnail stored with `key`, None when there is none; KeyNotFound when
+        there is no such item."""
 
     @abstractmethod
     def iterate(self, batch: int = 10_000) -> Iterator[list[Item]]:

@@ -35,6 +35,13 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--ui-screenshots", metavar="DIR", default=None,
+        help="the UI tests (tests/gateway/ui/) save their pages there as small PNGs, e.g. docs/img",
+    )
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_HOME, ignore_errors=True)
 

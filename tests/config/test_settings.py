@@ -23,6 +23,7 @@ OLD_DEFAULTS = {  # what each module read before config.settings existed
     "index_hnsw_m": 32, "index_ef_search": 64, "index_tail_max": 10_000,
     "search_url": None, "search_pool_size": 8, "search_connect_timeout": 5.0, "search_statement_timeout_ms": 30_000,
     "search_ef_search": 100, "search_hnsw_m": 16, "search_ef_construction": 64,
+    "thumbnails": True, "thumbnail_size": 256,
 }
 NEW_DEFAULTS = {"engine": "auto", "cpu_precision": "fp32"}  # settings added since (ONNX engine)
 

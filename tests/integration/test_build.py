@@ -35,6 +35,9 @@ def test_build_offline_pack_models_and_serve(tiny_models):
         )
         assert resp.status_code == 200, resp.text
         assert len(resp.json()) == 512
+        ui = httpx.get(f"{served.url}/ui/search", timeout=30)  # the web UI's files are in the Bento
+        assert ui.status_code == 200 and "/ui/static/search.js" in ui.text
+        assert httpx.get(f"{served.url}/ui/static/ui.js", timeout=30).status_code == 200
     finally:
         served.stop()
 

@@ -1,4 +1,4 @@
-"""scripts/migrate_index.py: SQLite -> PostgreSQL -> SQLite, verified at the end; a rerun
+"""scripts/migrate_index.py: SQLite -> PostgreSQL -> SQLite (thumbnails too), verified at the end; a rerun
 continues; a target bound to another model is refused."""
 
 from __future__ import annotations
@@ -14,13 +14,17 @@ from search.manifest import Binding
 from tests.postgres import fresh_database
 from tests.search.backends import open_catalog
 from tests.search.helpers import BINDING, vectors_for
+from tests.search.test_thumbnails import webp
 
 
 def contents(place: str, name: str) -> dict:
     catalog = open_catalog(place)
     try:
         ix = catalog.get(name)
-        return {it.key: (np.round(it.vector, 6).tolist(), it.metadata, it.source) for it in ix.get(ix.keys(), with_vectors=True)}
+        return {
+            it.key: (np.round(it.vector, 6).tolist(), it.metadata, it.source, ix.thumbnail(it.key))
+            for it in ix.get(ix.keys(), with_vectors=True)
+        }
     finally:
         catalog.close()
 
@@ -30,7 +34,8 @@ def test_round_trip_between_back_ends(tmp_path, capsys):
     src = str(tmp_path / "a")
     catalog = open_catalog(src)
     catalog.get("photos", BINDING, create=True).upsert(
-        keys, vectors_for(keys), [{"i": i, "tags": ["x"]} for i in range(57)], [f"https://h/{k}" for k in keys]
+        keys, vectors_for(keys), [{"i": i, "tags": ["x"]} for i in range(57)], [f"https://h/{k}" for k in keys],
+        [webp((i, 0, 0)) if i % 2 else None for i in range(57)],  # thumbnails travel too
     )
     catalog.close()
     url = fresh_database()
