@@ -228,7 +228,10 @@ class SqliteStore(Storage):
 
             def work(c: sqlite3.Connection) -> None:
                 c.executemany("INSERT OR REPLACE INTO items (id, key, vector, metadata, source) VALUES (?, ?, ?, ?, ?)", rows)
-                c.executemany("DELETE FROM thumbnails WHERE key = ?", [(keys[i],) for i in keep if thumbs[i] is None])
+                # an item replaced without a thumbnail loses its old one; with no thumbnails stored
+                # (IMAGE_EMBED_THUMBNAILS=0, bulk vector loads) that is a lookup per row saved
+                if c.execute("SELECT EXISTS (SELECT 1 FROM thumbnails)").fetchone()[0]:
+                    c.executemany("DELETE FROM thumbnails WHERE key = ?", [(keys[i],) for i in keep if thumbs[i] is None])
                 c.executemany(
                     "INSERT OR REPLACE INTO thumbnails (key, webp) VALUES (?, ?)",
                     [(keys[i], thumbs[i]) for i in keep if thumbs[i] is not None],
