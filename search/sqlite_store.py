@@ -81,6 +81,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    # checkpoint the log into the database every 8,192 pages (128 MiB) instead of 1,000: bulk
+    # ingest rewrites the key index's pages less often (durability is the log's, unchanged)
+    conn.execute("PRAGMA wal_autocheckpoint=8192")
     return conn
 
 
