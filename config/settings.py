@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     max_image_bytes: int = _positive_int(20 * MiB, "largest image: upload, download or decoded base64", shown="20 MiB")
     max_image_pixels: int = _positive_int(50_000_000, "largest width x height decoded", shown="50,000,000")
     min_image_side: int = _positive_int(16, "smallest width or height accepted, in pixels")
+    jpeg_draft: bool = _field(
+        False, "decode a large JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) when the model's input is "
+        "that much smaller: 4-8x less decode work on photos; pixels then differ slightly from the reference "
+        "pipeline's (docs/performance.md); 0: exact decode. Encode and index only, never analyze's crops",
+        "1, true, yes, on, 0, false, no, off", shown="0",
+    )
     fetch_connect_timeout: float = _seconds(5.0, "seconds to connect to an image URL")
     fetch_timeout: float = _seconds(20.0, "seconds for a whole download, redirects included")
     fetch_max_redirects: int = _positive_int(5, "redirect hops followed, each re-checked", minimum=0)
@@ -213,7 +219,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL (or unset, for the embedded SQLite indexes)")
         return value
 
-    @field_validator("require_gpu", "thumbnails", mode="before")
+    @field_validator("require_gpu", "thumbnails", "jpeg_draft", mode="before")
     @classmethod
     def _flag(cls, value: Any) -> Any:
         if isinstance(value, str):

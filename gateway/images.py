@@ -19,7 +19,7 @@ from intake.decode import DecodedImage, decode_image
 from intake.errors import ClientError, ImageTooLarge, InvalidBase64
 from intake.fetch import fetch_image_bytes, make_client
 from intake.settings import IntakeSettings
-from models.preprocess import prepare_images
+from models.preprocess import decoded_side, prepare_images
 from models.specs import ModelSpec
 
 
@@ -123,7 +123,7 @@ class ImageLoader:
         data = await self.read_bytes(ref)
 
         def work() -> np.ndarray:
-            return prepare_images([decode_image(data, self.settings).image], spec)[0]
+            return prepare_images([decode_image(data, self.settings, decoded_side(spec)).image], spec)[0]
 
         return await anyio.to_thread.run_sync(work)
 
@@ -134,7 +134,7 @@ class ImageLoader:
         data = await self.read_bytes(ref)
 
         def work() -> tuple[np.ndarray, bytes | None]:
-            image = decode_image(data, self.settings).image
+            image = decode_image(data, self.settings, max(decoded_side(spec), thumbnail_px)).image
             return prepare_images([image], spec)[0], make_thumbnail(image, thumbnail_px)
 
         return await anyio.to_thread.run_sync(work)

@@ -8,6 +8,11 @@ Rules, in the order they are checked:
    decoded, so decompression bombs cost nothing) and each side at least `min_side`;
 4. the pixels must decode completely (truncated or corrupt files are refused);
 5. EXIF orientation is applied and the image is converted to RGB.
+
+With IMAGE_EMBED_JPEG_DRAFT on and a caller that says how small the image may come out
+(`min_side`: the model's resize target), a JPEG at least twice that size is decoded at 1/2,
+1/4 or 1/8 scale by libjpeg's DCT scaling (PIL's `draft`), both sides staying >= min_side.
+The limits above are checked on the stored size, before that.
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ class DecodedImage:
         return self.image.size
 
 
-def decode_image(data: bytes, settings: IntakeSettings) -> DecodedImage:
+def decode_image(data: bytes, settings: IntakeSettings, min_side: int | None = None) -> DecodedImage:
     if not data:
         raise EmptyImage("the image is empty (0 bytes)")
     if len(data) > settings.max_image_bytes:
@@ -114,6 +119,8 @@ def decode_image(data: bytes, settings: IntakeSettings) -> DecodedImage:
             raise ImageTooSmall(
                 f"the {fmt} image is {width}x{height}; each side must be at least {settings.min_side} pixels"
             )
+        if fmt == "JPEG" and settings.jpeg_draft and min_side:
+            img.draft(None, (min_side, min_side))  # both sides >= min_side; a no-op below 2x
         try:
             img.seek(0)  # first frame of an animation
             img.load()

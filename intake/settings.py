@@ -1,5 +1,5 @@
 """Limits and the URL allow-list of the image intake: a view of config.settings
-(IMAGE_EMBED_MAX_IMAGE_*, _MIN_IMAGE_SIDE, _FETCH_*, _URL_ALLOWLIST, _URL_POLICY; declared,
+(IMAGE_EMBED_MAX_IMAGE_*, _MIN_IMAGE_SIDE, _JPEG_DRAFT, _FETCH_*, _URL_ALLOWLIST, _URL_POLICY; declared,
 validated and documented there and in docs/configuration.md).
 """
 
@@ -60,6 +60,7 @@ class IntakeSettings:
     max_image_bytes: int = 20 * MiB
     max_pixels: int = 50_000_000
     min_side: int = 16
+    jpeg_draft: bool = False
     connect_timeout_s: float = 5.0
     fetch_timeout_s: float = 20.0
     max_redirects: int = 5
@@ -79,6 +80,7 @@ class IntakeSettings:
             max_image_bytes=s.max_image_bytes,
             max_pixels=s.max_image_pixels,
             min_side=s.min_image_side,
+            jpeg_draft=s.jpeg_draft,
             connect_timeout_s=s.fetch_connect_timeout,
             fetch_timeout_s=s.fetch_timeout,
             max_redirects=s.fetch_max_redirects,

@@ -93,6 +93,13 @@ def prepare_image(img: Image.Image, spec: ModelSpec) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def decoded_side(spec: ModelSpec) -> int:
+    """The smallest width and height a decoded image may have without `prepare_image` losing
+    detail: its resize target (the short side for center crops, both sides for squash, and
+    conservatively both for letterbox, whose long side becomes the canvas)."""
+    return spec.resize_size or spec.input_size
+
+
 def prepare_images(images: Sequence[Image.Image], spec: ModelSpec) -> np.ndarray:
     """Many images -> one uint8 batch (n, size, size, 3), the runners' wire format."""
     size = spec.input_size

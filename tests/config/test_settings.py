@@ -25,7 +25,7 @@ OLD_DEFAULTS = {  # what each module read before config.settings existed
     "search_ef_search": 100, "search_hnsw_m": 16, "search_ef_construction": 64,
     "thumbnails": True, "thumbnail_size": 256,
 }
-NEW_DEFAULTS = {"engine": "auto", "cpu_precision": "fp32"}  # settings added since (ONNX engine)
+NEW_DEFAULTS = {"engine": "auto", "cpu_precision": "fp32", "jpeg_draft": False}  # settings added since (ONNX engine, JPEG draft)
 
 
 @pytest.fixture
@@ -66,6 +66,7 @@ def test_the_error_is_the_projects_settings_error():
         ("MAX_TASKS", "   ", 32),  # blank: the default
         ("ENGINE", " ONNX ", "onnx"),
         ("CPU_PRECISION", "INT8", "int8"),
+        ("JPEG_DRAFT", "on", True),
     ],
 )
 def test_good_values(clean_env, name, raw, value):
@@ -84,6 +85,7 @@ def test_names_are_case_insensitive(clean_env):
         ("PROFILE", "huge", "is unknown. Choose one of: default: "),  # a choice: the values, explained
         ("DEVICE", "gpu", "is not one of auto, cpu, cuda"),
         ("REQUIRE_GPU", "maybe", "use 1, true, yes, on, 0, false, no, off"),  # a flag
+        ("JPEG_DRAFT", "fast", "use 1, true, yes, on, 0, false, no, off"),
         ("MAX_ITEMS", "lots", "not an integer"),  # an integer
         ("MAX_ITEMS", "0", "use an integer >= 1"),  # out of range
         ("FETCH_TIMEOUT", "soon", "not a number"),  # a number

@@ -212,3 +212,16 @@ def test_load_returns_the_decoded_image(tmp_path):
     decoded = run(loader.load(ImageRef(base64=base64.b64encode(encode(photo(), "PNG")).decode())))
     assert decoded.format == "PNG" and decoded.image.mode == "RGB" and decoded.image.size == (512, 512)
     np.testing.assert_array_equal(np.asarray(decoded.image), np.asarray(photo()))
+
+
+def test_load_for_model_with_jpeg_draft_stays_close_to_the_exact_pixels():
+    """IMAGE_EMBED_JPEG_DRAFT: a 1920x1080 photo decoded at 1/4 scale, then resized as usual,
+    within a few levels of the exact pipeline's pixels (docs/performance.md has the timings)."""
+    spec = get_spec("clip", "tiny")
+    data = encode(photo().resize((1920, 1080)), "JPEG", quality=90)
+    ref = ImageRef(base64=base64.b64encode(data).decode())
+    exact = run(ImageLoader(IntakeSettings()).load_for_model(ref, spec)).astype(int)
+    drafted = run(ImageLoader(IntakeSettings(jpeg_draft=True)).load_for_model(ref, spec)).astype(int)
+    np.testing.assert_array_equal(exact, prepare_image(decode_image(data, IntakeSettings()).image, spec))
+    assert drafted.shape == exact.shape and not np.array_equal(drafted, exact)
+    assert np.abs(drafted - exact).mean() < 2.0

@@ -182,3 +182,50 @@ def test_errors_render_as_json_bodies():
     body = err.value.to_json()
     assert body["error"] == "unsupported_image_format"
     assert "PDF" in body["detail"]
+
+
+DRAFT = IntakeSettings(jpeg_draft=True)
+
+
+def large_photo(width: int, height: int) -> Image.Image:
+    return photo().resize((width, height), Image.Resampling.BICUBIC)
+
+
+@pytest.mark.parametrize(
+    ("size", "min_side", "expected"),
+    [
+        ((1920, 1080), 224, (480, 270)),  # 1/4: the short side stays >= 224
+        ((4000, 3000), 224, (500, 375)),  # 1/8 at most
+        ((1080, 1920), 224, (270, 480)),  # portrait
+        ((600, 400), 224, (600, 400)),  # under twice the target: decoded whole
+        ((1920, 1080), 448, (960, 540)),  # a larger input halves only
+    ],
+)
+def test_jpeg_draft_scales_down_while_both_sides_stay_above_min_side(size, min_side, expected):
+    decoded = decode_image(encode(large_photo(*size), "JPEG", quality=90), DRAFT, min_side)
+    assert decoded.size == expected and decoded.image.mode == "RGB"
+
+
+def test_jpeg_draft_is_off_by_default_and_needs_a_min_side():
+    data = encode(large_photo(1920, 1080), "JPEG", quality=90)
+    assert decode_image(data, SETTINGS, 224).size == (1920, 1080)
+    assert decode_image(data, DRAFT).size == (1920, 1080)
+
+
+def test_jpeg_draft_leaves_other_formats_whole():
+    assert decode_image(encode(large_photo(1920, 1080), "PNG"), DRAFT, 224).size == (1920, 1080)
+
+
+def test_jpeg_draft_checks_limits_on_the_stored_size():
+    data = encode(large_photo(1920, 1080), "JPEG", quality=90)
+    with pytest.raises(ImageTooLarge) as err:
+        decode_image(data, IntakeSettings(jpeg_draft=True, max_pixels=1920 * 1080 - 1), 224)
+    assert "1920x1080" in err.value.detail
+
+
+def test_jpeg_draft_keeps_the_exif_orientation():
+    img = large_photo(1920, 1080)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    decoded = decode_image(encode(img, "JPEG", quality=90, exif=exif.tobytes()), DRAFT, 224)
+    assert decoded.size == (270, 480)

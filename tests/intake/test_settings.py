@@ -51,8 +51,9 @@ def test_from_env(monkeypatch):
     monkeypatch.setenv("IMAGE_EMBED_MAX_IMAGE_PIXELS", "4000000")
     monkeypatch.setenv("IMAGE_EMBED_MIN_IMAGE_SIDE", "8")
     monkeypatch.setenv("IMAGE_EMBED_FETCH_TIMEOUT", "2.5")
+    monkeypatch.setenv("IMAGE_EMBED_JPEG_DRAFT", "1")
     settings = IntakeSettings.from_env()
-    assert len(settings.allowlist) == 2
+    assert len(settings.allowlist) == 2 and settings.jpeg_draft
     assert (settings.max_image_bytes, settings.max_pixels, settings.min_side) == (1000, 4_000_000, 8)
     assert settings.fetch_timeout_s == 2.5
 
