@@ -13,14 +13,24 @@ in-process   each model's `encode_images` as the runner calls it (models.store.l
 parity       on the same weights, the test images (3 photographs, 5 noise images): ONNX fp32
              against torch (max abs diff, min cosine), int8 against ONNX fp32 (min cosine).
 served       one `bentoml serve .` per engine with models=clip, loaded with --requests POSTs
-             of JPEGs to /encode_image by each of --concurrency clients (as scripts/benchmark.py
-             does); `images/s` counts 200s.
+             of JPEGs to /encode_image (as scripts/benchmark.py does; `images/s` counts 200s):
+               test    the test JPEGs (3 photographs up to 600 x 400, noise up to 1920 x 1080)
+                       at each --concurrency;
+               224px   the same images at 224 x 224, at the highest --concurrency: decoding
+                       and resizing nearly free, so what is left is HTTP and the runner;
+               photos  the 3 photographs at 1920 x 1080 and 4000 x 3000, compressible like
+                       real photos, at the highest --concurrency.
+             Then (unless --skip-draft) one more server per engine with
+             IMAGE_EMBED_JPEG_DRAFT=1, loaded with `test` and `photos`. Each load also reports
+             CPU milliseconds per image of the gateway, the runner and the load generator, and
+             the runner's mean batch and model time per image (scripts/served_cpu.py).
 gateway      decode + resize of the test JPEGs in the gateway's code (ms per image): the work
              the served path adds before a runner sees an image.
 
-Ratios: served images/s of each engine over torch's at the same client count; served (best)
-over in-process (best) per engine. Everything runs on this machine and competes for its CPU:
-compare numbers of one run. All traffic goes to 127.0.0.1.
+Ratios: served images/s of each server over torch's (with the same decoding) on the same
+images at the same client count; served (best) over in-process (best) per engine, on the test
+and the 224 px images. Everything runs on this machine and competes for its CPU: compare
+numbers of one run. All traffic goes to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ ENGINES = {  # name -> the settings it runs with
     "onnx-fp32": {"IMAGE_EMBED_ENGINE": "onnx", "IMAGE_EMBED_CPU_PRECISION": "fp32"},
     "onnx-int8": {"IMAGE_EMBED_ENGINE": "onnx", "IMAGE_EMBED_CPU_PRECISION": "int8"},
 }
+PHOTO_SIZES = ((1920, 1080), (4000, 3000))  # the served "photos" set: each photograph at these sizes
 OTHER_MODELS = {"dinov2": [1, 8], "internvit": [2]}  # in-process only, at these batch sizes
 
 
@@ -57,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2, help="in-process: measure the engines in turn this often; the best counts")
     p.add_argument("--models", default="clip,dinov2,internvit", help="in-process models (default: clip,dinov2,internvit)")
     p.add_argument("--skip-served", action="store_true", help="in-process and parity only")
+    p.add_argument("--skip-draft", action="store_true", help="no servers with IMAGE_EMBED_JPEG_DRAFT=1")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write every number to this JSON file")
     args = p.parse_args(argv)
     if min(args.batch_sizes) < 1 or min(args.concurrency) < 1 or min(args.requests, args.rounds) < 1 or args.seconds <= 0:
@@ -124,22 +136,57 @@ def bench_model(spec, pixels, batch_sizes: list[int], seconds: float, rounds: in
     return speed, parity
 
 
+def image_sets(images: list[bytes]) -> dict[str, list[bytes]]:
+    """The served loads' images (module docstring): the test JPEGs, the same at 224 px, large photos."""
+    import io
+
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    def jpeg(img: Image.Image) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=90)
+        return buf.getvalue()
+
+    small = [jpeg(Image.open(io.BytesIO(b)).convert("RGB").resize((224, 224), Image.Resampling.BICUBIC)) for b in images]
+    photos = [jpeg(Image.fromarray(a).resize(size, Image.Resampling.BICUBIC))
+              for a in (skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee())
+              for size in PHOTO_SIZES]
+    assert all(np.frombuffer(b[:3], np.uint8).tolist() == [255, 216, 255] for b in small + photos)
+    return {"test": images, "224px": small, "photos": photos}
+
+
+def server_plan(args) -> list[tuple[str, str, dict, list[tuple[str, int]]]]:
+    """(server key, engine, extra environment, [(image set, clients)]) of each server to start."""
+    top = max(args.concurrency)
+    plan = [(name, name, {}, [("test", c) for c in args.concurrency] + [("224px", top), ("photos", top)])
+            for name in ENGINES]
+    if not args.skip_draft:
+        plan += [(f"{name}+draft", name, {"IMAGE_EMBED_JPEG_DRAFT": "1"}, [("test", top), ("photos", top)])
+                 for name in ENGINES]
+    return plan
+
+
 def bench_served(args, images, spec) -> dict:
     import benchmark
+    from served_cpu import measured_load
 
+    sets = image_sets(images)
     out = {}
-    for name, env in ENGINES.items():
+    for key, engine, extra, loads in server_plan(args):
         port = benchmark.free_port()
         url = f"http://127.0.0.1:{port}"
         cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", ".", "--host", "127.0.0.1", "--port", str(port),
                "--timeout-graceful-shutdown", str(benchmark.GRACEFUL_SHUTDOWN_S)]
-        server_env = {**benchmark.server_env(args.profile, str(ROOT / "configuration.yaml")), **env,
-                      "IMAGE_EMBED_MODELS": "clip"}
-        with benchmark.server_process(f"served-{name}", cmd, server_env, f"{url}/readyz"):
+        server_env = {**benchmark.server_env(args.profile, str(ROOT / "configuration.yaml")), **ENGINES[engine],
+                      **extra, "IMAGE_EMBED_MODELS": "clip"}
+        with benchmark.server_process(f"served-{key}", cmd, server_env, f"{url}/readyz") as family:
             health = benchmark.get_json(f"{url}/health").get("models", {}).get("clip", {})
-            loads = [benchmark.run_load(name, url, images, c, args.requests, spec.output_dim) for c in args.concurrency]
-        out[name] = {"engine": {k: health.get(k) for k in ("engine", "precision", "threads")},
-                     "loads": [vars(r) for r in loads]}
+            rows = [{"images": name, **measured_load(url, family, sets[name], c, args.requests, spec.output_dim,
+                                                      f"{key} {name}")} for name, c in loads]
+        out[key] = {"engine": {k: health.get(k) for k in ("engine", "precision", "threads")},
+                    "jpeg_draft": bool(extra), "loads": rows}
     return out
 
 
@@ -148,11 +195,16 @@ def ratios(report: dict) -> dict:
     best_in = {n: max(r["images_per_s"] for r in rows) for n, rows in report["in_process"]["clip"].items()}
     served = report.get("served")
     if served:
-        rate = {n: {r["concurrency"]: r["images_per_s"] for r in s["loads"]} for n, s in served.items()}
-        out["served_over_torch_served"] = {
-            n: {c: v / rate["torch"][c] for c, v in per.items() if rate["torch"].get(c)} for n, per in rate.items()
+        rate = {key: {(r["images"], r["concurrency"]): r["images_per_s"] for r in s["loads"]} for key, s in served.items()}
+        out["served_over_torch_served"] = {}
+        for key, per in rate.items():
+            base = rate.get("torch+draft" if key.endswith("+draft") else "torch", {})
+            out["served_over_torch_served"][key] = {f"{i} x{c}": v / base[i, c] for (i, c), v in per.items() if base.get((i, c))}
+        out["served_over_in_process"] = {
+            key: {i: max(v for (name, _), v in per.items() if name == i) / best_in[key.split("+")[0]]
+                  for i in ("test", "224px") if any(name == i for name, _ in per)}
+            for key, per in rate.items()
         }
-        out["served_over_in_process"] = {n: max(rate[n].values()) / best_in[n] for n in rate}
     out["in_process_best_over_torch"] = {n: v / best_in["torch"] for n, v in best_in.items()}
     return out
 
@@ -170,19 +222,22 @@ def print_report(report: dict) -> None:
         print(f"  {key:<10} fp32-torch max|d| {p['fp32_vs_torch_max_abs_diff']:.2e} cos {p['fp32_vs_torch_min_cosine']:.6f}"
               f"   int8-fp32 cos {p['int8_vs_fp32_min_cosine']:.5f}")
     if report.get("served"):
-        print("\n== served POST /encode_image (models=clip), images/s (p50 ms) statuses")
-        for name, s in report["served"].items():
-            cells = [f"{r['concurrency']:>3}: {r['images_per_s']:6.1f} ({r['p50_ms']:6.0f}) "
-                     f"{' '.join(f'{k}:{v}' for k, v in r['statuses'].items())}" for r in s["loads"]]
-            print(f"  {name:<10} " + " | ".join(cells))
+        print("\n== served POST /encode_image (models=clip): images/s (p50 ms) statuses;"
+              " CPU ms per image: gateway / runner / load generator; runner: mean batch, model ms per image")
+        for key, s in report["served"].items():
+            for r in s["loads"]:
+                cpu = r["cpu_ms_per_image"]
+                print(f"  {key:<16} {r['images']:<7} x{r['concurrency']:<3} {r['images_per_s']:6.1f} ({r['p50_ms']:6.0f})"
+                      f" {' '.join(f'{k}:{v}' for k, v in r['statuses'].items()):<10}"
+                      f" cpu {cpu['gateway']:5.1f} / {cpu['runner']:5.1f} / {cpu['load_generator']:4.1f}"
+                      f"  batch {r['mean_batch']}, model {r['model_ms_per_image']} ms")
     rat = report["ratios"]
     print("\n== ratios")
     print("  in-process best / torch's   " + "  ".join(f"{n} {v:.2f}" for n, v in rat["in_process_best_over_torch"].items()))
     for name, per in rat.get("served_over_torch_served", {}).items():
-        print(f"  served / torch served       {name:<10} " + "  ".join(f"x{c}: {v:.2f}" for c, v in per.items()))
-    for name, value in rat.get("served_over_in_process", {}).items():
-        print(f"  served / in-process (best)  {name:<10} {value:.2f}")
-
+        print(f"  served / torch served       {name:<16} " + "  ".join(f"{c}: {v:.2f}" for c, v in per.items()))
+    for name, per in rat.get("served_over_in_process", {}).items():
+        print(f"  served / in-process (best)  {name:<16} " + "  ".join(f"{i}: {v:.2f}" for i, v in per.items()))
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)

@@ -339,7 +339,8 @@ def wait_ready(proc: subprocess.Popen, url: str, log_path: str) -> float:
 
 @contextlib.contextmanager
 def server_process(name: str, cmd: list[str], env: dict[str, str], ready_url: str):
-    """Start a server in its own session, wait until `ready_url` answers 200, always stop it."""
+    """Start a server in its own session, wait until `ready_url` answers 200, always stop it.
+    Yields the server's processes (psutil handles) as they were once it was ready."""
     log = tempfile.NamedTemporaryFile(prefix=f"benchmark-{name}-", suffix=".log", delete=False)
     print(f"starting {name}: {' '.join(cmd)} (log: {log.name})", flush=True)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -347,7 +348,7 @@ def server_process(name: str, cmd: list[str], env: dict[str, str], ready_url: st
     try:
         print(f"{name} ready after {wait_ready(proc, ready_url, log.name):.1f} s", flush=True)
         family = _family(proc.pid)
-        yield
+        yield family
         ok = True
     finally:
         ok = not stop_process(proc, family) and ok

@@ -32,18 +32,54 @@ def test_bench_model_measures_every_engine_and_their_parity(tiny_models):
     assert parity["fp32_vs_torch_max_abs_diff"] <= 1e-4 and parity["int8_vs_fp32_min_cosine"] >= 0.995
 
 
-def test_ratios_compare_with_torch_at_the_same_clients():
+def test_ratios_compare_with_torch_on_the_same_images_clients_and_decoding():
     def rows(*rates):
         return [{"batch_size": 8, "images_per_s": r} for r in rates]
 
-    def loads(**by_clients):
-        return {"loads": [{"concurrency": int(c[1:]), "images_per_s": v} for c, v in by_clients.items()]}
+    def loads(**by_load):  # test_c1=5 -> 5 images/s on the test images at 1 client
+        return {"loads": [{"images": k.split("_c")[0].replace("small", "224px"), "concurrency": int(k.split("_c")[1]),
+                           "images_per_s": v} for k, v in by_load.items()]}
 
     report = {
         "in_process": {"clip": {"torch": rows(10), "onnx-fp32": rows(20, 25), "onnx-int8": rows(40)}},
-        "served": {"torch": loads(c1=5, c32=8), "onnx-fp32": loads(c1=10, c32=20), "onnx-int8": loads(c1=12, c32=34)},
+        "served": {
+            "torch": loads(test_c1=5, test_c32=8, small_c32=9),
+            "onnx-fp32": loads(test_c1=10, test_c32=20, small_c32=22),
+            "onnx-int8": loads(test_c1=12, test_c32=34, small_c32=36),
+            "torch+draft": loads(test_c32=10),
+            "onnx-int8+draft": loads(test_c32=35),
+        },
     }
     rat = bench_engines.ratios(report)
-    assert rat["served_over_torch_served"]["onnx-int8"] == {1: 2.4, 32: 4.25}
-    assert rat["served_over_in_process"]["onnx-fp32"] == pytest.approx(20 / 25)
+    assert rat["served_over_torch_served"]["onnx-int8"] == {"test x1": 2.4, "test x32": 4.25, "224px x32": 4.0}
+    assert rat["served_over_torch_served"]["onnx-int8+draft"] == {"test x32": 3.5}  # against torch+draft
+    assert rat["served_over_in_process"]["onnx-fp32"] == {"test": pytest.approx(20 / 25), "224px": pytest.approx(22 / 25)}
+    assert rat["served_over_in_process"]["onnx-int8+draft"] == {"test": pytest.approx(35 / 40)}
     assert rat["in_process_best_over_torch"] == {"torch": 1.0, "onnx-fp32": 2.5, "onnx-int8": 4.0}
+
+
+def test_server_plan_loads_every_engine_then_the_draft_servers():
+    args = bench_engines.parse_args(["--concurrency", "1", "8", "32"])
+    plan = bench_engines.server_plan(args)
+    assert [key for key, *_ in plan] == ["torch", "onnx-fp32", "onnx-int8", "torch+draft", "onnx-fp32+draft", "onnx-int8+draft"]
+    key, engine, env, loads = plan[1]
+    assert (engine, env, loads) == ("onnx-fp32", {}, [("test", 1), ("test", 8), ("test", 32), ("224px", 32), ("photos", 32)])
+    assert plan[5][2] == {"IMAGE_EMBED_JPEG_DRAFT": "1"} and plan[5][3] == [("test", 32), ("photos", 32)]
+    assert [key for key, *_ in bench_engines.server_plan(bench_engines.parse_args(["--skip-draft"]))] == list(bench_engines.ENGINES)
+
+
+def test_image_sets_are_jpegs_of_the_announced_sizes():
+    import io
+
+    from PIL import Image
+
+    sets = bench_engines.image_sets([_jpeg(640, 480), _jpeg(1920, 1080)])
+    assert [Image.open(io.BytesIO(b)).size for b in sets["224px"]] == [(224, 224)] * 2
+    assert [Image.open(io.BytesIO(b)).size for b in sets["photos"]] == list(bench_engines.PHOTO_SIZES) * 3
+    assert all(Image.open(io.BytesIO(b)).format == "JPEG" for b in sets["224px"] + sets["photos"])
+
+
+def _jpeg(w: int, h: int) -> bytes:
+    from tests.conftest import encode, noise_image
+
+    return encode(noise_image(w, h), "JPEG")
