@@ -20,8 +20,10 @@ served       one `bentoml serve .` per engine with models=clip, loaded with --re
                        and resizing nearly free, so what is left is HTTP and the runner;
                photos  the 3 photographs at 1920 x 1080 and 4000 x 3000, compressible like
                        real photos, at the highest --concurrency.
-             Then (unless --skip-draft) one more server per engine with
-             IMAGE_EMBED_JPEG_DRAFT=1, loaded with `test` and `photos`. Each load also reports
+             And (unless --skip-draft) one more server per engine with
+             IMAGE_EMBED_JPEG_DRAFT=1, loaded with `test` and `photos`. All servers are up
+             together and each load runs on each in turn (a slow spell of the machine falls
+             on all alike; idle servers use no CPU). Each load also reports
              CPU milliseconds per image of the gateway, the runner and the load generator, and
              the runner's mean batch and model time per image (scripts/served_cpu.py).
 gateway      decode + resize of the test JPEGs in the gateway's code (ms per image): the work
@@ -168,25 +170,52 @@ def server_plan(args) -> list[tuple[str, str, dict, list[tuple[str, int]]]]:
     return plan
 
 
+def own_homes(stack: contextlib.ExitStack, key: str) -> dict[str, str]:
+    """A server's own BENTOML_HOME (its `models` linked to the shared model store) and data dir.
+    Servers up together must not share a BentoML home: each one's start empties the home's
+    prometheus_multiproc_dir, and /metrics would then lose or mix the others' counters."""
+    import tempfile
+
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-{key}-")))
+    (root / "home").mkdir()
+    (root / "home" / "models").symlink_to(Path(BentoMLContainer.bentoml_home.get()) / "models")
+    return {"BENTOML_HOME": str(root / "home"), "IMAGE_EMBED_DATA_DIR": str(root / "data")}
+
+
 def bench_served(args, images, spec) -> dict:
+    """Start every server of the plan, then run each load on each server in turn: a slow spell
+    of a shared machine then falls on every server alike. An idle server costs no CPU."""
+    import tempfile
+
     import benchmark
     from served_cpu import measured_load
 
     sets = image_sets(images)
-    out = {}
-    for key, engine, extra, loads in server_plan(args):
-        port = benchmark.free_port()
-        url = f"http://127.0.0.1:{port}"
-        cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", ".", "--host", "127.0.0.1", "--port", str(port),
-               "--timeout-graceful-shutdown", str(benchmark.GRACEFUL_SHUTDOWN_S)]
-        server_env = {**benchmark.server_env(args.profile, str(ROOT / "configuration.yaml")), **ENGINES[engine],
-                      **extra, "IMAGE_EMBED_MODELS": "clip"}
-        with benchmark.server_process(f"served-{key}", cmd, server_env, f"{url}/readyz") as family:
+    plan = server_plan(args)
+    out: dict = {}
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for key, engine, extra, loads in plan:
+            port = benchmark.free_port()
+            url = f"http://127.0.0.1:{port}"
+            cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", ".", "--host", "127.0.0.1", "--port", str(port),
+                   "--timeout-graceful-shutdown", str(benchmark.GRACEFUL_SHUTDOWN_S)]
+            server_env = {**benchmark.server_env(args.profile, str(ROOT / "configuration.yaml")), **ENGINES[engine],
+                          **extra, "IMAGE_EMBED_MODELS": "clip", **own_homes(stack, key)}
+            family = stack.enter_context(benchmark.server_process(f"served-{key}", cmd, server_env, f"{url}/readyz"))
             health = benchmark.get_json(f"{url}/health").get("models", {}).get("clip", {})
-            rows = [{"images": name, **measured_load(url, family, sets[name], c, args.requests, spec.output_dim,
-                                                      f"{key} {name}")} for name, c in loads]
-        out[key] = {"engine": {k: health.get(k) for k in ("engine", "precision", "threads")},
-                    "jpeg_draft": bool(extra), "loads": rows}
+            servers[key] = (url, family)
+            out[key] = {"engine": {k: health.get(k) for k in ("engine", "precision", "threads")},
+                        "jpeg_draft": bool(extra), "loads": []}
+        order = list(dict.fromkeys(load for *_, loads in plan for load in loads))
+        for name, clients in order:
+            for key, _, _, loads in plan:
+                if (name, clients) in loads:
+                    url, family = servers[key]
+                    row = measured_load(url, family, sets[name], clients, args.requests, spec.output_dim, f"{key} {name}")
+                    out[key]["loads"].append({"images": name, **row})
     return out
 
 

@@ -71,7 +71,9 @@ def measured_load(url: str, family: list, images: list[bytes], concurrency: int,
                   scenario: str, runner: str = "clip_runner") -> dict[str, Any]:
     import benchmark
 
-    benchmark.run_load(f"{scenario} warm-up", url, images, concurrency, max(concurrency, 8), dim)
+    # Warm-up, not recorded: connections, and BentoML's batching dispatcher, which trains its
+    # latency model on a server's first batches while polling every millisecond.
+    benchmark.run_load(f"{scenario} warm-up", url, images, concurrency, max(2 * concurrency, 24), dim)
     metrics0, cpu0, own0 = runner_metrics(url), cpu_seconds(family, runner), own_cpu_seconds()
     result = benchmark.run_load(scenario, url, images, concurrency, n, dim)
     metrics1, cpu1, own1 = runner_metrics(url), cpu_seconds(family, runner), own_cpu_seconds()
