@@ -126,15 +126,17 @@ class BatchResult:
     images_per_s: float
 
 
-def decode_and_prepare(images: list[bytes], spec):
-    """Decode with the gateway's safe decoder and resize: a uint8 (n, size, size, 3) batch,
-    and the mean milliseconds this took per image."""
+def decode_and_prepare(images: list[bytes], spec, jpeg_draft: bool = False):
+    """Decode with the gateway's safe decoder and resize, as `encode_image` does (with
+    IMAGE_EMBED_JPEG_DRAFT=`jpeg_draft`): a uint8 (n, size, size, 3) batch, and the mean
+    milliseconds this took per image."""
     from intake.decode import decode_image
     from intake.settings import IntakeSettings
-    from models.preprocess import prepare_images
+    from models.preprocess import decoded_side, prepare_images
 
+    settings = IntakeSettings(jpeg_draft=jpeg_draft)
     started = time.perf_counter()
-    batch = prepare_images([decode_image(b, IntakeSettings()).image for b in images], spec)
+    batch = prepare_images([decode_image(b, settings, decoded_side(spec)).image for b in images], spec)
     return batch, (time.perf_counter() - started) * 1000 / len(images)
 
 

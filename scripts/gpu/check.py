@@ -143,16 +143,17 @@ def _decode_for(args) -> int:
 
     from models import get_spec
 
-    images, seconds = args
+    images, seconds, draft = args
     spec, done, stop = get_spec("clip"), 0, time.monotonic() + seconds
     while time.monotonic() < stop:
-        decode_and_prepare(images[done % len(images):][:1], spec)
+        decode_and_prepare(images[done % len(images):][:1], spec, draft)
         done += 1
     return done
 
 
 def decode_resize(images: list[bytes], seconds: float) -> dict:
-    """The gateway's CPU work per image: one process, then one process per core (spawned)."""
+    """The gateway's CPU work per image: one process, then one process per core (spawned);
+    exact, and with IMAGE_EMBED_JPEG_DRAFT=1 (`..._draft`)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -160,12 +161,14 @@ def decode_resize(images: list[bytes], seconds: float) -> dict:
 
     from models import get_spec
 
-    _, ms_per_image = decode_and_prepare(images, get_spec("clip"))
-    cores = os.cpu_count() or 1
-    with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
-        done = sum(pool.map(_decode_for, [(images, seconds)] * cores))
-    return {"ms_per_image_one_process": round(ms_per_image, 2), "processes": cores,
-            "images_per_s_all_cores": round(done / seconds, 1)}
+    cores, out = os.cpu_count() or 1, {}
+    for draft, suffix in ((False, ""), (True, "_draft")):
+        _, ms_per_image = decode_and_prepare(images, get_spec("clip"), draft)
+        with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = sum(pool.map(_decode_for, [(images, seconds, draft)] * cores))
+        out |= {f"ms_per_image_one_process{suffix}": round(ms_per_image, 2),
+                f"images_per_s_all_cores{suffix}": round(done / seconds, 1)}
+    return {**out, "processes": cores}
 
 
 def in_process(key: str, images: list[bytes], batch_sizes, engine: str = "torch") -> dict:
@@ -303,11 +306,14 @@ def tuning(report: dict) -> dict:
     rows = report["clip_in_process"]["batches"]
     peak = max(r["images_per_s"] for r in rows)
     knee = min(r["batch_size"] for r in rows if r["images_per_s"] >= 0.9 * peak)
-    per_core = 1000 / max(report["decode_resize"]["ms_per_image_one_process"], 1e-9)
+    dec = report["decode_resize"]
+    per_core = 1000 / max(dec["ms_per_image_one_process"], 1e-9)
+    per_core_draft = 1000 / max(dec.get("ms_per_image_one_process_draft", dec["ms_per_image_one_process"]), 1e-9)
     levels = [(s["gateway_workers"], lv) for s in report["served"] for lv in s["levels"] if "images_per_s" in lv]
     best = max(levels, key=lambda wl: wl[1]["images_per_s"], default=None)
     out = {"in_process_peak_images_per_s": peak, "batch_size_at_90pct_of_peak": knee,
-           "decode_cores_to_match_peak": math.ceil(peak / per_core)}
+           "decode_cores_to_match_peak": math.ceil(peak / per_core),
+           "decode_cores_to_match_peak_jpeg_draft": math.ceil(peak / per_core_draft)}
     if best:
         out["served_best"] = {"gateway_workers": best[0], "clients": best[1]["clients"],
                               "images_per_s": round(best[1]["images_per_s"], 1), "gpu": best[1]["gpu"]}

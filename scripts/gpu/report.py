@@ -30,7 +30,9 @@ def markdown(report: dict) -> str:
                      for r in clip["batches"]])
     dec = report["decode_resize"]
     lines += [f"Decode + resize on the CPU: {dec['ms_per_image_one_process']} ms/image in one process; "
-              f"{dec['images_per_s_all_cores']} img/s on {dec['processes']} processes.", ""]
+              f"{dec['images_per_s_all_cores']} img/s on {dec['processes']} processes. With "
+              f"IMAGE_EMBED_JPEG_DRAFT=1: {dec.get('ms_per_image_one_process_draft')} ms/image; "
+              f"{dec.get('images_per_s_all_cores_draft')} img/s on {dec['processes']} processes.", ""]
     lines += ["## (b) served `encode_image`, (d) GPU utilization", ""]
     rows = []
     for run in report["served"]:

@@ -83,3 +83,15 @@ def _jpeg(w: int, h: int) -> bytes:
     from tests.conftest import encode, noise_image
 
     return encode(noise_image(w, h), "JPEG")
+
+
+def test_draft_effect_times_both_decodes_and_compares_the_embeddings(tiny_models):
+    from models import get_spec
+
+    sets = {"test": [_jpeg(400, 300)], "photos": [_jpeg(1920, 1080), _jpeg(1280, 720)]}
+    effect = bench_engines.draft_effect(get_spec("clip", "tiny"), sets)
+    assert set(effect) == {"test", "photos"}
+    assert effect["test"]["mean_abs_pixel_diff"] == 0 and effect["test"]["min_cosine"] >= 0.99999  # under 2x: exact
+    photos = effect["photos"]
+    assert photos["mean_abs_pixel_diff"] > 0 and photos["decode_resize_ms_draft"] < photos["decode_resize_ms_exact"]
+    assert 0.9 < photos["min_cosine"] <= 1.0
