@@ -236,11 +236,13 @@ async def _load(url: str, images: list[bytes], concurrency: int, n: int, dim: in
     return records, time.perf_counter() - started
 
 
-def run_load(scenario: str, url: str, images: list[bytes], concurrency: int, n: int, dim: int) -> LoadResult:
+def run_load(scenario: str, url: str, images: list[bytes], concurrency: int, n: int, dim: int,
+             warm_up: bool = True) -> LoadResult:
     import numpy as np
     from tqdm import tqdm
 
-    asyncio.run(_load(url, images, concurrency, max(concurrency, 8), dim))  # warm-up, not recorded
+    if warm_up:
+        asyncio.run(_load(url, images, concurrency, max(concurrency, 8), dim))  # not recorded
     with tqdm(total=n, desc=f"{scenario} x{concurrency}", unit="req") as bar:
         records, wall = asyncio.run(_load(url, images, concurrency, n, dim, bar))
     ok_ms = [t * 1000 for t, status in records if status == "200"]

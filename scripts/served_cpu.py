@@ -75,7 +75,7 @@ def measured_load(url: str, family: list, images: list[bytes], concurrency: int,
     # latency model on a server's first batches while polling every millisecond.
     benchmark.run_load(f"{scenario} warm-up", url, images, concurrency, max(2 * concurrency, 24), dim)
     metrics0, cpu0, own0 = runner_metrics(url), cpu_seconds(family, runner), own_cpu_seconds()
-    result = benchmark.run_load(scenario, url, images, concurrency, n, dim)
+    result = benchmark.run_load(scenario, url, images, concurrency, n, dim, warm_up=False)  # only what is counted
     metrics1, cpu1, own1 = runner_metrics(url), cpu_seconds(family, runner), own_cpu_seconds()
     ok = max(1, result.statuses.get("200", 0))
     cpu = {k: round((cpu1[k] - cpu0[k]) * 1000 / ok, 1) for k in cpu0}

@@ -3,6 +3,7 @@ role, and the runner's batching read back from /metrics."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import psutil
@@ -26,3 +27,6 @@ def test_measured_load_splits_cpu_by_role_and_reads_the_batches(server):
     assert set(cpu) == {"gateway", "runner", "other", "load_generator"}
     assert cpu["gateway"] > 0 and cpu["runner"] > 0 and cpu["load_generator"] > 0
     assert 1 <= row["mean_batch"] <= 4 and row["model_ms_per_image"] > 0
+    # Only the counted requests' work is in the window: CPU seconds per wall second <= the cores.
+    cores_busy = sum(cpu.values()) * row["images_per_s"] / 1000
+    assert cores_busy <= (os.cpu_count() or 1) * 1.1, cores_busy
