@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import resource
+import time
 from typing import Any
 
 METRICS = ("image_embed_batch_items_sum", "image_embed_batch_items_count", "image_embed_inference_seconds_sum")
@@ -75,8 +76,11 @@ def measured_load(url: str, family: list, images: list[bytes], concurrency: int,
     # latency model on a server's first batches while polling every millisecond.
     benchmark.run_load(f"{scenario} warm-up", url, images, concurrency, max(2 * concurrency, 24), dim)
     metrics0, cpu0, own0 = runner_metrics(url), cpu_seconds(family, runner), own_cpu_seconds()
+    started = time.perf_counter()
     result = benchmark.run_load(scenario, url, images, concurrency, n, dim, warm_up=False)  # only what is counted
-    metrics1, cpu1, own1 = runner_metrics(url), cpu_seconds(family, runner), own_cpu_seconds()
+    cpu1, own1 = cpu_seconds(family, runner), own_cpu_seconds()
+    window_s = time.perf_counter() - started
+    metrics1 = runner_metrics(url)
     ok = max(1, result.statuses.get("200", 0))
     cpu = {k: round((cpu1[k] - cpu0[k]) * 1000 / ok, 1) for k in cpu0}
     cpu["load_generator"] = round((own1 - own0) * 1000 / ok, 1)
@@ -85,6 +89,8 @@ def measured_load(url: str, family: list, images: list[bytes], concurrency: int,
     return {
         **vars(result),
         "cpu_ms_per_image": cpu,
+        "cpu_window_s": round(window_s, 3),  # the CPU times' window: the load, its client set-up included
+        "runner_items": int(items),  # images the runner embedded in it: the load's, and only those
         "mean_batch": round(items / delta["image_embed_batch_items_count"], 1) if items else None,
         "model_ms_per_image": round(delta["image_embed_inference_seconds_sum"] * 1000 / items, 1) if items else None,
     }
