@@ -214,8 +214,7 @@ def own_homes(stack: contextlib.ExitStack, key: str) -> dict[str, str]:
 def bench_served(args, images, spec) -> dict:
     """Start every server of the plan, then run each load on each server in turn: a slow spell
     of a shared machine then falls on every server alike. An idle server costs no CPU."""
-    import tempfile
-
+    import bench_server
     import benchmark
     from served_cpu import measured_load
 
@@ -225,13 +224,13 @@ def bench_served(args, images, spec) -> dict:
     with contextlib.ExitStack() as stack:
         servers = {}
         for key, engine, extra, loads in plan:
-            port = benchmark.free_port()
+            port = bench_server.free_port()
             url = f"http://127.0.0.1:{port}"
             cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", ".", "--host", "127.0.0.1", "--port", str(port),
-                   "--timeout-graceful-shutdown", str(benchmark.GRACEFUL_SHUTDOWN_S)]
-            server_env = {**benchmark.server_env(args.profile, str(ROOT / "configuration.yaml")), **ENGINES[engine],
+                   "--timeout-graceful-shutdown", str(bench_server.GRACEFUL_SHUTDOWN_S)]
+            server_env = {**bench_server.server_env(args.profile, str(ROOT / "configuration.yaml")), **ENGINES[engine],
                           **extra, "IMAGE_EMBED_MODELS": "clip", **own_homes(stack, key)}
-            family = stack.enter_context(benchmark.server_process(f"served-{key}", cmd, server_env, f"{url}/readyz"))
+            family = stack.enter_context(bench_server.server_process(f"served-{key}", cmd, server_env, f"{url}/readyz"))
             health = benchmark.get_json(f"{url}/health").get("models", {}).get("clip", {})
             servers[key] = (url, family)
             out[key] = {"engine": {k: health.get(k) for k in ("engine", "precision", "threads")},
