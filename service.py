@@ -69,15 +69,17 @@ for _key in SERVED:
     loadable_dir(get_spec(_key), _PROBED)  # imported, with the ONNX graphs where ONNX Runtime runs it
 
 from runners.index import IndexRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
-from runners.queue_time import install as install_queue_time_metric  # noqa: E402
+from runners.batching_wait import install as install_batching_patches  # noqa: E402
 from runners.services import runner_services  # noqa: E402
 from runners.shutdown import GATEWAY_SERVICE  # noqa: E402
 
 RUNNERS = runner_services(SERVED)
 refuse_server_side_file_fetch()
 # Every worker (gateway and runners) imports this module before BentoML builds its app: the
-# runners' batching dispatchers then report each request's queue time (image_embed_queue_seconds).
-install_queue_time_metric()
+# runners' batching dispatchers then report each request's queue time (image_embed_queue_seconds)
+# and hold a request for company at most its model's max_batch_wait_ms (runners/batching_wait.py;
+# a BentoML whose dispatcher changed stops the start here).
+install_batching_patches(bounded=SETTINGS.batch_wait == "bounded")
 LIMITS = GatewaySettings.from_settings(SETTINGS)
 INTAKE = IntakeSettings.from_settings(SETTINGS)  # URL policy, allow-list, image limits
 LEVELS = LevelSettings.from_settings(SETTINGS)  # InternViT's three-level views

@@ -33,6 +33,7 @@ TestExtract = Literal["simple", "combined"]
 UrlPolicy = Literal["public", "allowlist", "off"]
 AccessLog = Literal["json", "off"]
 IndexKind = Literal["ivfpq", "hnsw"]
+BatchWait = Literal["bounded", "bentoml"]
 
 PROFILES: tuple[str, ...] = get_args(Profile)
 PROFILE_HELP = {
@@ -48,6 +49,12 @@ TEST_EXTRACT_MODES: tuple[str, ...] = get_args(TestExtract)
 URL_POLICIES: tuple[str, ...] = get_args(UrlPolicy)
 ACCESS_LOG_MODES: tuple[str, ...] = get_args(AccessLog)
 INDEX_KINDS: tuple[str, ...] = get_args(IndexKind)
+BATCH_WAIT_HELP = {
+    "bounded": "a runner holds a request for company at most its model's max_batch_wait_ms "
+    "(docs/operations.md, Batching), and only real queueing teaches it that waiting pays",
+    "bentoml": "BentoML's own batching dispatcher, unchanged: after a burst, lone requests can wait "
+    "about a second on an idle runner (for comparison)",
+}
 MAX_GRID_SIDE = 4
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -105,6 +112,14 @@ class Settings(BaseSettings):
     cpu_precision: CpuPrecision = _field(
         "fp32", "ONNX engine on CPU: fp32, or int8 (dynamically quantized graphs, made at import)",
         _choices(CPU_PRECISIONS),
+    )
+    batch_wait: BatchWait = _field(
+        "bounded", "how a runner waits for a batch to fill: bounded, or BentoML's own (bentoml)",
+        "; ".join(f"{k}: {v}" for k, v in BATCH_WAIT_HELP.items()),
+    )
+    test_forward_delay_ms: int = _positive_int(
+        0, "tests only, tiny profile only (ignored otherwise): each runner forward also sleeps this many ms "
+        "per item, so a tiny model queues like a real one", minimum=0,
     )
     dinov2_variant: DinoV2Variant = _field(
         "base", "DINOv2 size (read at start; import and serve with the same value)", _choices(DINOV2_VARIANTS)

@@ -38,16 +38,26 @@ class BatchLimits:
     `max_latency_ms` is BentoML's shedding deadline: a queued request whose estimated
     completion exceeds it is refused with 503. On CPU it must cover a full queue of
     forwards, so it is seconds there and tens of milliseconds on a GPU.
+
+    `max_batch_wait_ms` bounds the runner's deliberate wait for more requests to join a
+    batch (Triton's `max_queue_delay_microseconds`): while the runner is idle, a request is
+    held for company at most until the oldest queued request has waited this long
+    (runners/batching_wait.py). Waiting behind a busy model is queueing, not bounded by it.
+    About one forward's fixed cost: a few ms on CPU, where each image costs tens of ms and
+    batching saves little; tens of ms on a GPU, where batching is most of the speed.
     """
 
     max_batch_size: int
     max_latency_ms: int
+    max_batch_wait_ms: float
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 2:
             raise ValueError("max_batch_size must be >= 2 (BentoML requires it for batchable APIs)")
         if self.max_latency_ms < 1:
             raise ValueError("max_latency_ms must be positive")
+        if not 0 <= self.max_batch_wait_ms < self.max_latency_ms:
+            raise ValueError("max_batch_wait_ms must be >= 0 and below max_latency_ms")
 
 
 @dataclass(frozen=True, kw_only=True)

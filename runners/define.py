@@ -11,7 +11,10 @@ hosting `specs` (all with `spec.runner == runner`):
   or ONNX Runtime, models/onnx_engine.py), one warm-up forward
   per API before /readyz turns green;
 - one batchable API per API its family offers (models/families.py), with the spec's batch
-  limits for the detected device kind and the runner metrics (runners/metrics.py);
+  limits for the detected device kind (its max_batch_wait_ms declared for
+  runners/batching_wait.py) and the runner metrics (runners/metrics.py);
+- tests only: on the tiny profile, IMAGE_EMBED_TEST_FORWARD_DELAY_MS makes each forward sleep
+  that long per item, so a burst queues at a tiny model as at a real one;
 - `info`: a one-model runner whose model key is its name (clip, internvit, person, face,
   caption) answers that model's fields (common.model_info); a runner hosting differently
   named models (dino) answers `{"key": runner, device..., "models": {key: {...}}}`.
@@ -35,6 +38,7 @@ name in runners/services.py RUNNER_ORDER. The gateway then calls its API (gatewa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,7 +47,7 @@ import bentoml
 from models.families import Api, family_of
 from models.onnx_engine import engine_fields
 from models.specs import BatchLimits, ModelSpec
-from runners import common
+from runners import batching_wait, common
 from runners.io import IO
 from runners.metrics import timed_batch
 from runners.shutdown import OutliveGateway
@@ -67,6 +71,8 @@ def _runner_of_method(spec: ModelSpec, api: Api) -> Callable[[Any, Any], Any]:
     io = IO[api.io]
 
     def run(self: Any, batch: Any) -> Any:
+        if self.test_delay_s:
+            time.sleep(self.test_delay_s * len(batch))
         return getattr(self.models[spec.key], api.method)(*io.args(spec, batch))
 
     return run
@@ -80,7 +86,15 @@ def _batchable(runner: str, name: str, spec: ModelSpec, api: Api, limits: BatchL
         batch_dim=0,
         max_batch_size=limits.max_batch_size,
         max_latency_ms=limits.max_latency_ms,
-    )(timed_batch(runner, name)(func))
+    )(batching_wait.declare(timed_batch(runner, name)(func), limits.max_batch_wait_ms))
+
+
+def test_forward_delay_s(specs: Sequence[ModelSpec]) -> float:
+    """IMAGE_EMBED_TEST_FORWARD_DELAY_MS in seconds for a runner of tiny-profile models; 0 otherwise."""
+    from config.settings import load_settings
+
+    tiny = all(spec.profile == "tiny" for spec in specs)
+    return load_settings().test_forward_delay_ms / 1000.0 if tiny else 0.0
 
 
 def _init(specs: Sequence[ModelSpec]) -> Callable[[Any], None]:
@@ -92,6 +106,7 @@ def _init(specs: Sequence[ModelSpec]) -> Callable[[Any], None]:
 
         self.device = select_device()
         self.models = {spec.key: load(spec, self.device) for spec in specs}
+        self.test_delay_s = test_forward_delay_s(specs)
         # One forward per API before /readyz turns green, so the first user request does not
         # pay for lazy initialization (not recorded in the runner metrics).
         for run, sample in warm_ups:

@@ -5,9 +5,9 @@ BentoML already exports, per runner API, how many requests each batch merged
 (`bentoml_service_request_duration_seconds`, queueing included). These add what only the
 runner knows:
 
-    image_embed_queue_seconds{runner,method}       one request's wait in the runner's batching
-                                                   queue before its batch started
-                                                   (runners/queue_time.py)
+    image_embed_queue_seconds{runner,method,reason}  one request's wait in the runner's
+                                                   batching queue before its batch started, by
+                                                   why the batch went (runners/queue_time.py)
     image_embed_inference_seconds{runner,method}   one forward of one batch
     image_embed_batch_items{runner,method}         images/texts in that forward
 
@@ -44,7 +44,7 @@ def _metrics() -> dict[str, Any]:
         )
         _METRICS["queue"] = Histogram(
             "image_embed_queue_seconds", "Wait of one request in a runner's queue before its batch started",
-            ["runner", "method"], buckets=QUEUE_BUCKETS,
+            ["runner", "method", "reason"], buckets=QUEUE_BUCKETS,
         )
     return _METRICS
 

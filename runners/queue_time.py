@@ -1,6 +1,6 @@
 """Queue time of runner requests: how long each waited before its batch started.
 
-    image_embed_queue_seconds{runner,method}
+    image_embed_queue_seconds{runner,method,reason}
 
 BentoML (1.4.39) batches a batchable API in a `CorkDispatcher`
 (bentoml/_internal/marshal/dispatcher.py): each request becomes a `Job` stamped with
@@ -13,7 +13,10 @@ before BentoML builds the app):
    dispatcher with its runner (the service name without `_runner`) and API name.
 2. `CorkDispatcher.outbound_call` first observes `now - job.enqueue_time` for every job of the
    batch (part of a split request keeps its request's enqueue time), then runs the batch
-   unchanged. Unlabelled dispatchers are left alone.
+   unchanged. Unlabelled dispatchers are left alone. `reason` says why the batch went: the
+   bounded controller of runners/batching_wait.py passes it (`dispatch_reason=`: full,
+   optimizer, max_wait); BentoML's calibration batches are `training`, and batches of
+   BentoML's own controller `bentoml`.
 
 Requests the dispatcher sheds (503: they could not finish within `max_latency_ms`) never
 start a batch and are not observed; BentoML's request counts show them.
@@ -36,10 +39,10 @@ def runner_label(service_name: str) -> str:
     return service_name.removesuffix("_runner")
 
 
-def observe_jobs(labels: tuple[str, str], jobs: Sequence[Any], now: float | None = None) -> None:
+def observe_jobs(labels: tuple[str, str], jobs: Sequence[Any], reason: str, now: float | None = None) -> None:
     """Record each job's wait (seconds since it was enqueued; never negative)."""
     now = time.time() if now is None else now
-    child = queue_histogram().labels(*labels)
+    child = queue_histogram().labels(*labels, reason)
     for job in jobs:
         child.observe(max(0.0, now - job.enqueue_time))
 
@@ -53,11 +56,11 @@ def label_dispatchers(factory: Any) -> None:
 
 def _observing(original):
     @functools.wraps(original)
-    async def outbound_call(self, inputs_info, *args, **kwargs):
+    async def outbound_call(self, inputs_info, training=False, dispatch_reason=None):
         labels = getattr(self, LABELS_ATTR, None)
         if labels is not None:
-            observe_jobs(labels, inputs_info)
-        return await original(self, inputs_info, *args, **kwargs)
+            observe_jobs(labels, inputs_info, "training" if training else dispatch_reason or "bentoml")
+        return await original(self, inputs_info, training)
 
     outbound_call.image_embed_patch = True
     return outbound_call

@@ -9,8 +9,8 @@ from ..specs import OPENAI_MEAN, OPENAI_STD, BatchLimits, ModelSpec
 # Generation is one decoder step per token: batches help a lot on a GPU, less on CPU.
 BATCHING = {
     "caption": {
-        "cpu": BatchLimits(max_batch_size=8, max_latency_ms=40_000),
-        "cuda": BatchLimits(max_batch_size=32, max_latency_ms=2_000),
+        "cpu": BatchLimits(max_batch_size=8, max_latency_ms=40_000, max_batch_wait_ms=5),
+        "cuda": BatchLimits(max_batch_size=32, max_latency_ms=2_000, max_batch_wait_ms=20),
     },
 }
 

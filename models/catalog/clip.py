@@ -10,12 +10,12 @@ from ..specs import OPENAI_MEAN, OPENAI_STD, BatchLimits, ModelSpec
 # ViT-B/32 forward costs ~40-70 ms per image, so the shedding deadline covers a full queue.
 BATCHING = {
     "encode_images": {
-        "cpu": BatchLimits(max_batch_size=16, max_latency_ms=20_000),
-        "cuda": BatchLimits(max_batch_size=128, max_latency_ms=500),
+        "cpu": BatchLimits(max_batch_size=16, max_latency_ms=20_000, max_batch_wait_ms=5),
+        "cuda": BatchLimits(max_batch_size=128, max_latency_ms=500, max_batch_wait_ms=20),
     },
     "encode_texts": {
-        "cpu": BatchLimits(max_batch_size=64, max_latency_ms=20_000),
-        "cuda": BatchLimits(max_batch_size=256, max_latency_ms=500),
+        "cpu": BatchLimits(max_batch_size=64, max_latency_ms=20_000, max_batch_wait_ms=5),
+        "cuda": BatchLimits(max_batch_size=256, max_latency_ms=500, max_batch_wait_ms=20),
     },
 }
 

@@ -77,8 +77,8 @@ def _batching(cpu_batch: int) -> dict:
     # stays below the runner's 50 s timeout. On a GPU, batches are large and latency short.
     return {
         "encode_images": {
-            "cpu": BatchLimits(max_batch_size=cpu_batch, max_latency_ms=30_000),
-            "cuda": BatchLimits(max_batch_size=64, max_latency_ms=500),
+            "cpu": BatchLimits(max_batch_size=cpu_batch, max_latency_ms=30_000, max_batch_wait_ms=5),
+            "cuda": BatchLimits(max_batch_size=64, max_latency_ms=500, max_batch_wait_ms=20),
         }
     }
 

@@ -51,8 +51,8 @@ TINY_CONFIG = {
 # One ViT-L/16 image costs ~1-2 s on CPU: small batches, a deadline below the runner's timeout.
 BATCHING = {
     "encode_images": {
-        "cpu": BatchLimits(max_batch_size=4, max_latency_ms=40_000),
-        "cuda": BatchLimits(max_batch_size=64, max_latency_ms=500),
+        "cpu": BatchLimits(max_batch_size=4, max_latency_ms=40_000, max_batch_wait_ms=5),
+        "cuda": BatchLimits(max_batch_size=64, max_latency_ms=500, max_batch_wait_ms=20),
     }
 }
 

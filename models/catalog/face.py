@@ -11,8 +11,8 @@ from ..specs import BatchLimits, ModelSpec
 
 BATCHING = {
     "detect": {
-        "cpu": BatchLimits(max_batch_size=8, max_latency_ms=20_000),
-        "cuda": BatchLimits(max_batch_size=32, max_latency_ms=500),
+        "cpu": BatchLimits(max_batch_size=8, max_latency_ms=20_000, max_batch_wait_ms=5),
+        "cuda": BatchLimits(max_batch_size=32, max_latency_ms=500, max_batch_wait_ms=20),
     },
 }
 

@@ -19,8 +19,8 @@ TAG = "ogvl_dist"  # InternViT-300M-448px, distilled from InternViT-6B by OpenGV
 # (1 + 1 + 4 views) and the shedding deadline stays below the runner's 50 s timeout.
 BATCHING = {
     "encode_images": {
-        "cpu": BatchLimits(max_batch_size=8, max_latency_ms=45_000),
-        "cuda": BatchLimits(max_batch_size=32, max_latency_ms=1_000),
+        "cpu": BatchLimits(max_batch_size=8, max_latency_ms=45_000, max_batch_wait_ms=5),
+        "cuda": BatchLimits(max_batch_size=32, max_latency_ms=1_000, max_batch_wait_ms=20),
     }
 }
 

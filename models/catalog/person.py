@@ -11,8 +11,8 @@ from ..specs import IMAGENET_MEAN, IMAGENET_STD, BatchLimits, ModelSpec
 # and a shedding deadline (503) that comes before the runner's 50 s timeout (504).
 BATCHING = {
     "detect": {
-        "cpu": BatchLimits(max_batch_size=2, max_latency_ms=40_000),
-        "cuda": BatchLimits(max_batch_size=16, max_latency_ms=1_000),
+        "cpu": BatchLimits(max_batch_size=2, max_latency_ms=40_000, max_batch_wait_ms=5),
+        "cuda": BatchLimits(max_batch_size=16, max_latency_ms=1_000, max_batch_wait_ms=20),
     },
 }
 

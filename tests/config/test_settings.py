@@ -25,7 +25,9 @@ OLD_DEFAULTS = {  # what each module read before config.settings existed
     "search_ef_search": 100, "search_hnsw_m": 16, "search_ef_construction": 64,
     "thumbnails": True, "thumbnail_size": 256,
 }
-NEW_DEFAULTS = {"engine": "auto", "cpu_precision": "fp32", "jpeg_draft": False}  # settings added since (ONNX engine, JPEG draft)
+NEW_DEFAULTS = {  # settings added since (ONNX engine, JPEG draft, the batching wait's bound)
+    "engine": "auto", "cpu_precision": "fp32", "jpeg_draft": False, "batch_wait": "bounded", "test_forward_delay_ms": 0,
+}
 
 
 @pytest.fixture

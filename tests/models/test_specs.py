@@ -10,7 +10,10 @@ import pytest
 from models import get_spec
 from models.specs import BatchLimits, ModelSpec
 
-LIMITS = {"cpu": BatchLimits(max_batch_size=4, max_latency_ms=100), "cuda": BatchLimits(max_batch_size=8, max_latency_ms=10)}
+LIMITS = {
+    "cpu": BatchLimits(max_batch_size=4, max_latency_ms=100, max_batch_wait_ms=5),
+    "cuda": BatchLimits(max_batch_size=8, max_latency_ms=10, max_batch_wait_ms=2),
+}
 
 
 def make(**overrides) -> ModelSpec:
@@ -60,7 +63,7 @@ def test_seed_is_irrelevant_for_pretrained_weights():
     "change",
     [
         {"batching": {}},
-        {"batching": {"encode_images": {"cpu": BatchLimits(max_batch_size=99, max_latency_ms=5), "cuda": LIMITS["cuda"]}}},
+        {"batching": {"encode_images": {"cpu": BatchLimits(max_batch_size=99, max_latency_ms=5, max_batch_wait_ms=1), "cuda": LIMITS["cuda"]}}},
         {"display_name": "renamed"},
         {"output_dim": 1024},
         {"weights_source": "somewhere else"},
@@ -99,21 +102,28 @@ def test_store_names_differ_between_profiles():
 @pytest.mark.parametrize("size", [1, 0, -3])
 def test_batch_limits_reject_small_batches(size):
     with pytest.raises(ValueError, match="max_batch_size"):
-        BatchLimits(max_batch_size=size, max_latency_ms=10)
+        BatchLimits(max_batch_size=size, max_latency_ms=10, max_batch_wait_ms=0)
 
 
 def test_batch_limits_accept_two_and_reject_nonpositive_latency():
-    assert BatchLimits(max_batch_size=2, max_latency_ms=1).max_batch_size == 2
+    assert BatchLimits(max_batch_size=2, max_latency_ms=1, max_batch_wait_ms=0).max_batch_size == 2
     with pytest.raises(ValueError, match="max_latency_ms"):
-        BatchLimits(max_batch_size=2, max_latency_ms=0)
+        BatchLimits(max_batch_size=2, max_latency_ms=0, max_batch_wait_ms=0)
+
+
+@pytest.mark.parametrize("wait", [-1, 100, 250])
+def test_the_batching_wait_bound_is_not_negative_and_below_the_shedding_deadline(wait):
+    assert BatchLimits(max_batch_size=2, max_latency_ms=100, max_batch_wait_ms=0.5).max_batch_wait_ms == 0.5
+    with pytest.raises(ValueError, match="max_batch_wait_ms"):
+        BatchLimits(max_batch_size=2, max_latency_ms=100, max_batch_wait_ms=wait)
 
 
 def test_batch_limits_are_frozen_and_keyword_only():
-    limits = BatchLimits(max_batch_size=2, max_latency_ms=1)
+    limits = BatchLimits(max_batch_size=2, max_latency_ms=1, max_batch_wait_ms=0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         limits.max_batch_size = 3  # type: ignore[misc]
     with pytest.raises(TypeError):
-        BatchLimits(2, 1)  # type: ignore[misc]
+        BatchLimits(2, 1, 0)  # type: ignore[misc]
 
 
 def test_unknown_profile_raises():

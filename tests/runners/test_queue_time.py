@@ -15,16 +15,24 @@ from runners.queue_time import LABELS_ATTR, install, observe_jobs, runner_label
 HOLD_S = 0.2
 
 
-def sample(name: str, runner: str, method: str, **extra: str) -> float:
-    return REGISTRY.get_sample_value(name, {"runner": runner, "method": method, **extra}) or 0.0
+def sample(name: str, runner: str, method: str, reason: str | None = None) -> float:
+    """A sample of image_embed_queue_seconds, summed over the reasons unless one is named."""
+    return sum(
+        s.value
+        for metric in REGISTRY.collect()
+        for s in metric.samples
+        if s.name == name and s.labels.get("runner") == runner and s.labels.get("method") == method
+        and reason in (None, s.labels.get("reason"))
+    )
 
 
 def test_observe_jobs_records_each_wait():
     before = sample("image_embed_queue_seconds_count", "unit", "waits")
     before_sum = sample("image_embed_queue_seconds_sum", "unit", "waits")
     jobs = [SimpleNamespace(enqueue_time=t) for t in (100.0, 99.5, 100.5)]  # one "from the future"
-    observe_jobs(("unit", "waits"), jobs, now=100.25)
+    observe_jobs(("unit", "waits"), jobs, "full", now=100.25)
     assert sample("image_embed_queue_seconds_count", "unit", "waits") == before + 3
+    assert sample("image_embed_queue_seconds_count", "unit", "waits", reason="full") == before + 3
     assert abs(sample("image_embed_queue_seconds_sum", "unit", "waits") - before_sum - (0.25 + 0.75 + 0.0)) < 1e-9
 
 
@@ -111,7 +119,7 @@ def test_an_unlabelled_dispatcher_is_left_alone():
     from bentoml._internal.marshal.dispatcher import CorkDispatcher
 
     install()
-    before = REGISTRY.get_sample_value("image_embed_queue_seconds_count", {"runner": "toy", "method": "none"})
+    before = sample("image_embed_queue_seconds_count", "toy", "none")
 
     async def scenario():
         async def batch_fn(items):
@@ -123,4 +131,4 @@ def test_an_unlabelled_dispatcher_is_left_alone():
         return result
 
     assert asyncio.run(scenario()) == 5
-    assert REGISTRY.get_sample_value("image_embed_queue_seconds_count", {"runner": "toy", "method": "none"}) == before
+    assert sample("image_embed_queue_seconds_count", "toy", "none") == before
