@@ -41,3 +41,16 @@ def histogram(base_url: str, name: str, **labels: str) -> dict[str, float]:
         if match and all(f'{k}="{v}"' in match["labels"] for k, v in labels.items()):
             stats[match.group(1)] += float(match["value"])
     return stats
+
+
+def histogram_at_most(base_url: str, name: str, le: str, **labels: str) -> float:
+    """Observations of a histogram in /metrics at most `le` (its bucket, e.g. "0.25"), summed
+    over the series that carry `labels`."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    sample = re.compile(rf"^{re.escape(name)}_bucket\{{(?P<labels>[^}}]*)\}} (?P<value>\S+)$")
+    total = 0.0
+    for line in text.splitlines():
+        match = sample.match(line)
+        if match and f'le="{le}"' in match["labels"] and all(f'{k}="{v}"' in match["labels"] for k, v in labels.items()):
+            total += float(match["value"])
+    return total
