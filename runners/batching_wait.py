@@ -234,16 +234,17 @@ def check_bentoml() -> None:
         problems.append("Job has no enqueue_time")
     dispatcher = CorkDispatcher(1000, 2, fallback=lambda: None)
     optimizer = dispatcher.optimizer
+    sema = getattr(dispatcher, "_sema", None)
     checks = {
         "a dispatcher's _queue is not a deque": hasattr(dispatcher, "_queue") and hasattr(dispatcher._queue, "popleft"),
         "a dispatcher's _sema is not NonBlockSema(1): batches could overlap":
-            isinstance(getattr(dispatcher, "_sema", None), NonBlockSema) and getattr(dispatcher._sema, "sema", None) == 1,
+            isinstance(sema, NonBlockSema) and getattr(sema, "sema", None) == 1,
         "a dispatcher lacks _controller, _wake_event, _loop, max_batch_size or max_latency":
             all(hasattr(type(dispatcher), a) or hasattr(dispatcher, a)
                 for a in ("_controller", "_wake_event", "_loop", "max_batch_size", "max_latency")),
         "TICKET_INTERVAL is not a number": isinstance(getattr(CorkDispatcher, "TICKET_INTERVAL", None), float),
-        "its Optimizer lacks wait, o_a, o_b or N_SKIPPED_SAMPLE":
-            type(optimizer) is Optimizer and all(hasattr(optimizer, a) for a in ("wait", "o_a", "o_b", "N_SKIPPED_SAMPLE")),
+        "its Optimizer lacks wait, o_a, o_b or N_SKIPPED_SAMPLE": type(optimizer) is Optimizer
+            and all(hasattr(optimizer, a) for a in ("wait", "o_a", "o_b", "N_SKIPPED_SAMPLE")),
     }
     problems += [message for message, ok in checks.items() if not ok]
     if problems:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """One client, then bursts, then one client again: does a burst leave lone requests slow?
 
-    python scripts/benchmark.py --scenario burst        # bench profile; torch, ONNX fp32, ONNX int8; bounded and bentoml
-    python scripts/benchmark.py --scenario burst --profile tiny --engines onnx-fp32 --lone 6 --requests 24 --batch-requests 2   # a smoke run
+    python scripts/benchmark.py --scenario burst    # bench profile; torch, ONNX fp32 and int8; bounded, bentoml
+    python scripts/benchmark.py --scenario burst --profile tiny --engines onnx-fp32 --lone 6 --requests 24 \
+        --batch-requests 2                           # a smoke run
 
 For each engine (--engines), two `bentoml serve .` with models=clip: IMAGE_EMBED_BATCH_WAIT=bounded
 (the runner holds a request for company at most its model's max_batch_wait_ms;
@@ -33,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import re
 import sys
@@ -53,13 +53,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from bench_engines import ENGINES
 
     summary, _, details = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", choices=("bench", "tiny", "default"), default="bench", help="model profile (default: bench)")
-    p.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES), help="engines (default: all three)")
-    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="IMAGE_EMBED_BATCH_WAIT values (default: both)")
+    p = argparse.ArgumentParser(description=summary, epilog=details,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", choices=("bench", "tiny", "default"), default="bench",
+                   help="model profile (default: bench)")
+    p.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES),
+                   help="engines (default: all three)")
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                   help="IMAGE_EMBED_BATCH_WAIT values (default: both)")
     p.add_argument("--lone", type=int, default=30, help="requests of the 1-client phases (default: 30)")
     p.add_argument("--requests", type=int, default=160, help="requests of the 8- and 32-client phases (default: 160)")
-    p.add_argument("--batch-requests", type=int, default=8, help="POSTs to /encode_images in the batch phase (default: 8)")
+    p.add_argument("--batch-requests", type=int, default=8,
+                   help="POSTs to /encode_images in the batch phase (default: 8)")
     p.add_argument("--batch-images", type=int, default=16, help="images per batch POST (default: 16)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write every number to this JSON file")
     args = p.parse_args(argv)
@@ -95,7 +100,8 @@ async def _batch_load(url: str, images: list[bytes], clients: int, n: int, per_r
 
         async def one_client(bar) -> None:
             for i in left:
-                files = [("images", (f"{i}-{j}.jpg", images[(i + j) % len(images)], "image/jpeg")) for j in range(per_request)]
+                files = [("images", (f"{i}-{j}.jpg", images[(i + j) % len(images)], "image/jpeg"))
+                         for j in range(per_request)]
                 started = time.perf_counter()
                 try:
                     response = await client.post("/encode_images", files=files)
@@ -131,16 +137,18 @@ def run_phase(phase: str, url: str, images: list[bytes], args, dim: int, label: 
         statuses: dict[str, int] = {}
         for _, s in records:
             statuses[s] = statuses.get(s, 0) + 1
-        row = {"images_per_s": len(ok) * args.batch_images / wall, "p50_ms": float(np.percentile(ok, 50)) if ok else None,
-               "p99_ms": float(np.percentile(ok, 99)) if ok else None, "statuses": statuses}
+        p50, p99 = (float(np.percentile(ok, q)) for q in (50, 99)) if ok else (None, None)
+        row = {"images_per_s": len(ok) * args.batch_images / wall, "p50_ms": p50, "p99_ms": p99, "statuses": statuses}
     else:
-        clients, n = {"before": (1, args.lone), "x8": (8, args.requests), "x32": (32, args.requests), "after": (1, args.lone)}[phase]
+        clients = {"before": 1, "x8": 8, "x32": 32, "after": 1}[phase]
+        n = args.lone if clients == 1 else args.requests
         result = benchmark.run_load(f"{label} {phase}", url, images, clients, n, dim, warm_up=False)
         row = {k: getattr(result, k) for k in ("images_per_s", "p50_ms", "p99_ms", "statuses")}
     q1 = stats()
     count = q1.get("count", 0.0) - q0.get("count", 0.0)
     row["runner_queue_ms_mean"] = round((q1.get("sum", 0.0) - q0.get("sum", 0.0)) * 1000 / count, 1) if count else None
-    row["reasons"] = {k.split(":", 1)[1]: int(v - q0.get(k, 0.0)) for k, v in q1.items() if k.startswith("reason:") and v > q0.get(k, 0.0)}
+    row["reasons"] = {k.split(":", 1)[1]: int(v - q0.get(k, 0.0))
+                      for k, v in q1.items() if k.startswith("reason:") and v > q0.get(k, 0.0)}
     row["load_average"] = round(os.getloadavg()[0], 2)
     return row
 
@@ -156,8 +164,8 @@ def bench_engine(engine: str, args, images: list[bytes], dim: int) -> dict:
         for mode in args.modes:
             port = bench_server.free_port()
             urls[mode] = f"http://127.0.0.1:{port}"
-            cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", ".", "--host", "127.0.0.1", "--port", str(port),
-                   "--timeout-graceful-shutdown", str(bench_server.GRACEFUL_SHUTDOWN_S)]
+            cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", ".", "--host", "127.0.0.1",
+                   "--port", str(port), "--timeout-graceful-shutdown", str(bench_server.GRACEFUL_SHUTDOWN_S)]
             env = {**bench_server.server_env(args.profile, str(ROOT / "configuration.yaml")), **ENGINES[engine],
                    "IMAGE_EMBED_MODELS": "clip", "IMAGE_EMBED_BATCH_WAIT": mode, **own_homes(stack, f"{engine}-{mode}")}
             stack.enter_context(bench_server.server_process(f"{engine}-{mode}", cmd, env, f"{urls[mode]}/readyz"))
@@ -196,19 +204,17 @@ def print_report(report: dict) -> None:
                 print(f"  {engine:<10} {mode:<8} {phase:<7} {r['images_per_s']:7.1f} img/s  p50 {r['p50_ms'] or 0:7.0f}"
                       f"  p99 {r['p99_ms'] or 0:7.0f}  queue {r['runner_queue_ms_mean'] or 0:7.1f}  {reasons:<40}"
                       f" {statuses}  load {r['load_average']}")
-    print("\n== summary (targets: bounded p50 after/before <= 1.2; bounded/bentoml images/s at x8 and x32 within 0.9-1.1)")
+    print("\n== summary (targets: bounded p50 after/before <= 1.2;"
+          " bounded/bentoml images/s at x8 and x32 within 0.9-1.1)")
     for engine, row in report["summary"].items():
         print(f"  {engine:<10} " + "  ".join(f"{k} {v}" for k, v in row.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    os.environ["IMAGE_EMBED_PROFILE"] = args.profile
-    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import logging
+    from bench_server import scenario_setup, write_json
 
-    logging.getLogger().setLevel(logging.ERROR)
+    args = parse_args(argv)
+    scenario_setup(args.profile)
     import benchmark
     from models import get_spec
     from models.store import import_spec
@@ -226,9 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     report["facts"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     report["summary"] = summary(report["results"])
     print_report(report)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2, default=str))
-        print(f"\nwrote {args.json}")
+    write_json(args.json, report)
     return 0
 
 

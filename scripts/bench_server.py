@@ -115,3 +115,24 @@ def server_process(name: str, cmd: list[str], env: dict[str, str], ready_url: st
             os.unlink(log.name)
         else:
             print(f"{name} stopped; its log is kept at {log.name}", file=sys.stderr)
+
+
+def scenario_setup(profile: str) -> None:
+    """What a benchmark scenario does first: its profile (before `models` is imported), no
+    telemetry, no hub downloads, and only errors from the libraries' loggers."""
+    import logging
+
+    os.environ["IMAGE_EMBED_PROFILE"] = profile
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.getLogger().setLevel(logging.ERROR)
+
+
+def write_json(path: Path | None, report: dict) -> None:
+    """Write the report (when --json named a path) and say so."""
+    import json
+
+    if path:
+        path.write_text(json.dumps(report, indent=2, default=str))
+        print(f"\nwrote {path}")
+
