@@ -83,7 +83,7 @@ def _batchable(runner: str, name: str, spec: ModelSpec, api: Api, limits: BatchL
     )(timed_batch(runner, name)(func))
 
 
-def _init(specs: Sequence[ModelSpec]) -> Callable[[Any], None]:
+def _init(specs: Sequence[ModelSpec], engine: str | None) -> Callable[[Any], None]:
     warm_ups = [(_runner_of_method(spec, api), IO[api.io].sample(spec)) for _, spec, api in hosted_apis(specs)]
 
     def __init__(self: Any) -> None:
@@ -91,7 +91,7 @@ def _init(specs: Sequence[ModelSpec]) -> Callable[[Any], None]:
         from models.store import load
 
         self.device = select_device()
-        self.models = {spec.key: load(spec, self.device) for spec in specs}
+        self.models = {spec.key: load(spec, self.device, engine) for spec in specs}
         # One forward per API before /readyz turns green, so the first user request does not
         # pay for lazy initialization (not recorded in the runner metrics).
         for run, sample in warm_ups:
@@ -130,8 +130,9 @@ def runner_info(
     }
 
 
-def define_runner(runner: str, specs: Sequence[ModelSpec]) -> Any:
-    """The BentoML service of `runner` hosting exactly `specs` (module docstring)."""
+def define_runner(runner: str, specs: Sequence[ModelSpec], engine: str | None = None) -> Any:
+    """The BentoML service of `runner` hosting exactly `specs` (module docstring); `engine`
+    (the Bento's `--arg engine=`) overrides IMAGE_EMBED_ENGINE for them."""
     specs = list(specs)
     if not specs:
         raise ValueError(f"runner {runner!r} would host no model")
@@ -153,7 +154,7 @@ def define_runner(runner: str, specs: Sequence[ModelSpec]) -> Any:
         "__module__": __name__,
         "__qualname__": class_name(runner),
         "__doc__": f"The {runner} runner: {', '.join(spec.key for spec in specs)}.",
-        "__init__": _init(specs),
+        "__init__": _init(specs, engine),
         "info": bentoml.api(info),
     }
     for spec in specs:  # declared so `bentoml build` packs exactly these weights into the Bento
