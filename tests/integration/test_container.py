@@ -10,6 +10,8 @@ build, start-up and stop times are printed under "container figures", not assert
 
 from __future__ import annotations
 
+import json
+import sys
 import uuid
 
 import httpx
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 
 from scripts.docker_images import build_bento, containerize, image_size, modules_present, run_container
-from tests.conftest import encode, noise_image, photo
+from tests.conftest import ROOT, encode, noise_image, photo
 from tests.integration.conftest import BENTOML, FIGURES, free_port, server_env, start_server
 from tests.postgres import fresh_database, tcp_url
 
@@ -160,3 +162,15 @@ def test_an_item_indexed_through_one_replica_is_found_through_the_other(replicas
     assert found.status_code == 200, found.text
     assert found.json()["results"][0]["key"] == "astronaut.jpg" and found.json()["results"][0]["score"] > 0.9999
     assert post(b, "/index_stats", json={"index": "shared"}).json()["details"]["backend"] == "postgresql"
+
+
+def test_the_container_benchmark_measures_the_lean_image(lean_image, tmp_path, monkeypatch):
+    """scripts/bench_container.py (`benchmark.py --scenario container`), one tiny run."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import bench_container
+
+    assert bench_container.main(["--profile", "tiny", "--runs", "1", "--json", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert 0 < result["size_mb"] <= SIZE_LIMIT / 1e6 and result["containerize_s"] > 0
+    assert result["runs"][0]["exit_code"] == 0 and 0 < result["runs"][0]["ready_s"] < 300
+    sys.modules["docker_images"].docker("image", "rm", result["image"], check=False)
