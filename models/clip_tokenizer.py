@@ -157,17 +157,21 @@ class ClipBpeTokenizer:
             word = tuple(merged)
         return word
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, limit: int | None = None) -> list[int]:
+        """The ids of `text`; with `limit`, at least its first `limit` ids (words are merged
+        independently of each other, so the words past them cannot change them)."""
         ids: list[int] = []
-        for token in self.pattern.findall(_clean(text, self.clean)):
-            mapped = "".join(self.byte_map[b] for b in token.encode("utf-8"))
+        for match in self.pattern.finditer(_clean(text, self.clean)):
+            mapped = "".join(self.byte_map[b] for b in match.group().encode("utf-8"))
             ids.extend(self.encoder[symbol] for symbol in self._bpe(mapped))
+            if limit is not None and len(ids) >= limit:
+                break
         return ids
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.context_length), dtype=np.int64)
         for row, text in enumerate(texts):
-            ids = [self.sot, *self.encode(text), self.eot]
+            ids = [self.sot, *self.encode(text, limit=self.context_length), self.eot]
             if len(ids) > self.context_length:  # truncated, ending with the end token
                 ids = ids[: self.context_length]
                 ids[-1] = self.eot

@@ -111,3 +111,14 @@ def test_a_tokenizer_without_a_port_is_recorded_as_needing_open_clip(tmp_path):
     export_tokenizer(HFTokenizer(), tmp_path)
     assert (tmp_path / TOKENIZER_FILE).is_file()
     assert stored_kind(tmp_path) == "open_clip"
+
+
+@pytest.mark.parametrize("arch", ["ViT-L-14", "RN50x16", "ViT-B-16-quickgelu"])
+def test_other_clip_architectures_store_their_own_tokenizer(tmp_path, arch):
+    """Any open_clip CLIP with OpenAI's tokenizer (the extra CLIPs served by name among them)."""
+    import open_clip
+
+    reference = open_clip.get_tokenizer(arch)
+    export_tokenizer(reference, tmp_path)
+    assert stored_kind(tmp_path) == "clip_bpe"
+    _same(reference, load_tokenizer(tmp_path), TRICKY)
