@@ -63,7 +63,7 @@ def probe_device_kind(settings: ModelSettings | None = None) -> str:
     settings = settings or model_settings()
     if settings.device != "auto":
         return settings.device
-    return "cuda" if visible_gpu_count() > 0 else "cpu"
+    return "cuda" if visible_gpu_count() > 0 and torch_installed() else "cpu"  # no torch: the lean image, CPU
 
 
 def preflight(settings: ModelSettings | None = None) -> None:

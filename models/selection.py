@@ -4,15 +4,15 @@
     IMAGE_EMBED_MODELS=clip,face bentoml serve .    (containers)
 
 The argument wins over the variable; with neither, every model of the registry is served.
+Names are the registry's keys (`clip`, `dinov2`, ...); an unknown one stops the start with a
+message listing the known ones. Only the runners hosting the chosen models are declared and
+started, and only their weights must be in the model store.
 
     bentoml build --arg models=clip --arg engine=onnx     the lean image: no PyTorch
 
 `engine=onnx` serves every chosen model on ONNX Runtime alone and gives the Bento the lean
 image (config/image.py); a model ONNX Runtime cannot run stops the build (models/store.py
 `loadable_dir`). `engine=torch` runs every model on torch. Without it IMAGE_EMBED_ENGINE decides.
-Names are the registry's keys (`clip`, `dinov2`, ...); an unknown one stops the start with a
-message listing the known ones. Only the runners hosting the chosen models are declared and
-started, and only their weights must be in the model store.
 """
 
 from __future__ import annotations

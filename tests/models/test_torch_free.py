@@ -111,6 +111,7 @@ def test_no_pytorch_means_the_cpu_and_a_clear_error_when_cuda_is_forced(monkeypa
     monkeypatch.setattr(models.device, "visible_gpu_count", lambda: 1)  # a GPU host running the lean image
     auto = ModelSettings(profile="tiny", device="auto", require_gpu=False)
     assert select_device(auto) == CPU
+    assert models.device.probe_device_kind(auto) == "cpu"  # CPU batch limits too
     with pytest.raises(DeviceUnavailableError, match="no PyTorch"):
         select_device(dataclasses.replace(auto, device="cuda"))
 
