@@ -10,6 +10,8 @@ PORT ?= 3000
 CONFIG ?= configuration.yaml
 HOST ?= 0.0.0.0
 PYTEST_ARGS ?=
+# make build ENGINE=onnx: the lean image (ONNX Runtime, no PyTorch; docs/deploy.md)
+ENGINE ?=
 # seconds the server may drain requests in flight on SIGTERM (empty: no bound but their own timeouts)
 GRACE ?= 25
 VENV := .venv
@@ -43,7 +45,7 @@ models: install
 
 build: install
 	@served=$$($(IMPORT) --print-served) && \
-	BENTOML_CONFIG=$(CONFIG) IMAGE_EMBED_PROFILE=$(PROFILE) $(VENV)/bin/bentoml build . --arg models=$$served
+	BENTOML_CONFIG=$(CONFIG) IMAGE_EMBED_PROFILE=$(PROFILE) $(VENV)/bin/bentoml build . --arg models=$$served $(if $(ENGINE),--arg engine=$(ENGINE))
 
 bench: install-test
 	$(PY) scripts/benchmark.py --profile $(or $(BENCH_PROFILE),bench)

@@ -2,6 +2,8 @@
 
     bentoml serve .                          every model (bentofile.yaml names this service)
     bentoml serve . --arg models=clip,face   only these (or IMAGE_EMBED_MODELS=clip,face)
+    bentoml serve service:svc --port 3000    the same service by its short name `svc`
+    bentoml build --arg models=clip --arg engine=onnx   a Bento whose image has no PyTorch
 
 Every API below is a short delegation to a route module of gateway/ (encode, analyze, search,
 index admin, compat), which call the runners through one typed client (gateway/runner_client.py).
@@ -16,6 +18,7 @@ from typing import Annotated, Any
 import bentoml
 from pydantic import Field
 
+from config.image import bento_image
 from config.settings import load_settings
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
 from gateway.admission import AdmissionMiddleware
@@ -60,20 +63,22 @@ from models.store import loadable_dir
 from models.views import LevelSettings
 
 SETTINGS = load_settings()  # every IMAGE_EMBED_* variable, validated: a bad value stops the start
-SERVED = served_models(bentoml.use_arguments(ServeArguments))  # an unknown name stops the start
+ARGUMENTS = bentoml.use_arguments(ServeArguments)
+SERVED = served_models(ARGUMENTS)  # an unknown name stops the start
+ENGINE = ARGUMENTS.engine  # "onnx": ONNX Runtime alone (the lean image); None: IMAGE_EMBED_ENGINE
 # Fail `bentoml serve` at once, with the fix in the message, when a required GPU is missing
 # or a chosen model was never imported; otherwise BentoML restarts the failing runner forever.
 preflight()
 _PROBED = DeviceChoice(device=probe_device_kind(), dtype="", name="")  # the runners' device, without torch
-for _key in SERVED:
-    loadable_dir(get_spec(_key), _PROBED)  # imported, with the ONNX graphs where ONNX Runtime runs it
+for _key in SERVED:  # imported, with the ONNX graphs where ONNX Runtime runs it; engine=onnx: runnable without torch
+    loadable_dir(get_spec(_key), _PROBED, ENGINE)
 
 from runners.index import IndexRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
 from runners.batching_wait import install as install_batching_patches  # noqa: E402
 from runners.services import runner_services  # noqa: E402
 from runners.shutdown import GATEWAY_SERVICE  # noqa: E402
 
-RUNNERS = runner_services(SERVED)
+RUNNERS = runner_services(SERVED, ENGINE)
 refuse_server_side_file_fetch()
 # Every worker (gateway and runners) imports this module before BentoML builds its app: the
 # runners' batching dispatchers then report each request's queue time (image_embed_queue_seconds)
@@ -96,19 +101,7 @@ def _depends(runner: str) -> Any:
     return bentoml.depends(RUNNERS[runner]) if runner in RUNNERS else None
 
 
-def _no_deps_requirements() -> str:
-    lines = (Path(__file__).parent / "requirements-nodeps.txt").read_text().splitlines()
-    return " ".join(line.strip() for line in lines if line.strip() and not line.startswith("#"))
-
-
-# The Bento's container image: the pinned requirements, then the packages whose own pins
-# conflict with ours, without their dependencies (see requirements-nodeps.txt; the command
-# runs before the bundle's files are copied in, so it names the packages itself).
-IMAGE = (
-    bentoml.images.Image(python_version="3.11", lock_python_packages=False)
-    .requirements_file("requirements.txt")
-    .run(f"uv pip install --no-deps {_no_deps_requirements()}")
-)
+IMAGE = bento_image(lean=ENGINE == "onnx")  # the Bento's container image (config/image.py)
 NoUpload: Path = None  # type: ignore[assignment]  (optional uploads: BentoML needs a default)
 
 
@@ -466,6 +459,7 @@ class ImageEmbed(GracefulShutdown):
 
 # APIs whose model is not served leave the schema; their routes answer 404 model_not_served.
 answer_not_served(web_app, prune_unserved_apis(ImageEmbed, SERVED))
+svc = ImageEmbed  # `bentoml serve service:svc`, the command the replaced services documented
 
 # Added first = outermost of ours: the access log sees every answer (429, 401, 413 included),
 # a request beyond IMAGE_EMBED_MAX_IN_FLIGHT is refused before anything else is done for it,

@@ -3,7 +3,8 @@
 A stored CLIP model is an open_clip `local-dir:` folder: `open_clip_config.json` (model and
 preprocess config) beside `open_clip_model.safetensors`. open_clip itself can therefore load
 exactly what the server loads (`create_model_and_transforms("local-dir:<path>")`), which is
-what the parity tests do.
+what the parity tests do. Beside them, the text tokenizer open_clip builds for the model is
+exported (models/clip_tokenizer.py), so the ONNX Runtime engine tokenizes without torch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .clip_tokenizer import export_tokenizer, load_tokenizer
 from .device import DeviceChoice
 from .hub import WeightsDownloadError, ensure_hub_reachable
 from .preprocess import to_model_input
@@ -60,6 +62,7 @@ def materialize(spec: ModelSpec, target: Path) -> None:
             raise WeightsDownloadError(f"could not download {spec.weights_source}: {exc}") from exc
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     save_file(state, str(target / WEIGHTS_FILE))
+    export_tokenizer(open_clip.get_tokenizer(f"local-dir:{target}"), target)
 
 
 def _check_preprocess_matches_tag(spec: ModelSpec, open_clip) -> None:
@@ -116,11 +119,9 @@ def graph_modules(model: ClipModel) -> dict:
 
 
 def tokenizer(model_dir: Path):
-    """texts -> int64 token ids (n, context_length), as ClipModel.encode_texts tokenizes."""
-    import open_clip
-
-    tokenize = open_clip.get_tokenizer(f"local-dir:{model_dir}")
-    return lambda texts: tokenize(list(texts)).numpy().astype(np.int64, copy=False)
+    """texts -> int64 token ids (n, context_length), as ClipModel.encode_texts tokenizes: the
+    tokenizer stored with the model, without torch where it has a port (clip_tokenizer)."""
+    return load_tokenizer(model_dir)
 
 
 def _normalized(features: "torch.Tensor") -> np.ndarray:

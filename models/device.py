@@ -8,6 +8,7 @@ instead of a silent, slow CPU fallback. Models run in float16 on CUDA, float32 o
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 from dataclasses import dataclass
 
@@ -62,7 +63,7 @@ def probe_device_kind(settings: ModelSettings | None = None) -> str:
     settings = settings or model_settings()
     if settings.device != "auto":
         return settings.device
-    return "cuda" if visible_gpu_count() > 0 else "cpu"
+    return "cuda" if visible_gpu_count() > 0 and torch_installed() else "cpu"  # no torch: the lean image, CPU
 
 
 def preflight(settings: ModelSettings | None = None) -> None:
@@ -83,12 +84,25 @@ def preflight(settings: ModelSettings | None = None) -> None:
         )
 
 
-def select_device(settings: ModelSettings | None = None, *, cuda_available: bool | None = None) -> DeviceChoice:
-    settings = settings or model_settings()
-    if cuda_available is None:
-        import torch
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
 
-        cuda_available = torch.cuda.is_available()
+
+def select_device(settings: ModelSettings | None = None, *, cuda_available: bool | None = None) -> DeviceChoice:
+    """The runner's device. torch is imported only when a GPU is visible (or forced): on a
+    machine without one, and in the lean image (no torch, ONNX Runtime on the CPU), never."""
+    settings = settings or model_settings()
+    if settings.device == "cuda" and not torch_installed():
+        raise DeviceUnavailableError(
+            "IMAGE_EMBED_DEVICE=cuda, but this image has no PyTorch: the lean image (--arg engine=onnx) "
+            "serves on the CPU with ONNX Runtime. Use the full image for a GPU, or unset IMAGE_EMBED_DEVICE."
+        )
+    if cuda_available is None:
+        cuda_available = settings.device != "cpu" and visible_gpu_count() > 0 and torch_installed()
+        if cuda_available:
+            import torch
+
+            cuda_available = torch.cuda.is_available()
 
     if settings.device == "cpu":
         if settings.require_gpu:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .clip_tokenizer import TOKENIZER_FILE
 from .specs import ModelSpec
 
 IO_KINDS = ("images", "texts", "captions")  # how an API's batch looks (runners/io.py)
@@ -63,8 +64,16 @@ class Family:
     # The ONNX graphs the import exports (empty: the family runs on torch only, whatever
     # IMAGE_EMBED_ENGINE says). Each replaces one method of `apis`.
     graphs: tuple[Graph, ...] = ()
+    # files of the model-store entry the ONNX engine reads beside the graphs (the text tokenizer)
+    stored_files: tuple[str, ...] = ()
     # the family's own fields of the runner's `info` answer, from the spec and the loaded model
     info: Callable[[ModelSpec, Any], dict[str, Any]] = _no_extra
+
+    @property
+    def methods_without_graph(self) -> list[str]:
+        """The model methods its APIs call that no ONNX graph replaces (they need torch)."""
+        graphs = {graph.method for graph in self.graphs}
+        return [api.method for api in self.apis if api.method not in graphs]
 
     def __post_init__(self) -> None:
         for api in self.apis:
@@ -139,6 +148,7 @@ FAMILIES: dict[str, Family] = {
             Graph(name="image", method="encode_images"),
             Graph(name="text", method="encode_texts", inputs="tokens"),
         ),
+        stored_files=(TOKENIZER_FILE,),
         info=_embedding(),
     ),
     "dino": _embedder(

@@ -21,6 +21,7 @@ threads torch uses in this process, inter-op 1), the same methods as the torch m
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,10 +53,13 @@ class EngineChoice:
     precision: str  # onnx: "fp32" | "int8"; torch: the device's dtype ("float32" | "float16")
 
 
-def select_engine(spec: ModelSpec, device: DeviceChoice, settings: ModelSettings | None = None) -> EngineChoice:
-    """The engine and precision `spec` runs with on `device` (module docstring)."""
+def select_engine(
+    spec: ModelSpec, device: DeviceChoice, settings: ModelSettings | None = None, engine: str | None = None
+) -> EngineChoice:
+    """The engine and precision `spec` runs with on `device` (module docstring); `engine`
+    (the Bento's `--arg engine=`) overrides IMAGE_EMBED_ENGINE."""
     settings = settings or model_settings()
-    engine = settings.engine
+    engine = engine or settings.engine
     if engine == "auto":
         engine = "onnx" if device.kind == "cpu" else "torch"
     if engine == "torch" or not family_of(spec).graphs:
@@ -70,9 +74,40 @@ def graph_path(model_dir: Path, name: str, precision: str) -> Path:
 
 
 def missing_graphs(spec: ModelSpec, model_dir: Path) -> list[str]:
-    """The graph files of `spec`'s family not in `model_dir` (relative paths; [] when complete)."""
-    paths = [graph_path(model_dir, g.name, p) for g in family_of(spec).graphs for p in PRECISIONS]
+    """The files ONNX Runtime needs for `spec` not in `model_dir`: its family's graphs and the
+    files stored beside them (the text tokenizer). Relative paths; [] when complete."""
+    family = family_of(spec)
+    if not family.graphs:
+        return []
+    paths = [graph_path(model_dir, g.name, p) for g in family.graphs for p in PRECISIONS]
+    paths += [Path(model_dir) / name for name in family.stored_files]
     return [str(p.relative_to(model_dir)) for p in paths if not p.is_file()]
+
+
+def torch_free_models(profile: str | None = None) -> list[str]:
+    """The model keys whose family ONNX Runtime runs alone (every API method has a graph)."""
+    from .registry import list_models
+
+    return [spec.key for spec in list_models(profile) if not family_of(spec).methods_without_graph]
+
+
+class EngineUnavailableError(RuntimeError):
+    """A model cannot run without torch (`--arg engine=onnx`, the lean image); raised at build
+    and at start, never per request."""
+
+
+def torch_free_gaps(spec: ModelSpec, model_dir: Path | None = None) -> list[str]:
+    """Why `spec` cannot be served by ONNX Runtime alone, without torch ([] when it can): model
+    methods without a graph, or a stored text tokenizer that only open_clip (torch) can run."""
+    from .clip_tokenizer import TORCH_FREE_KINDS, TOKENIZER_FILE, stored_kind
+
+    family = family_of(spec)
+    gaps = [f"{method} has no ONNX graph" for method in family.methods_without_graph]
+    if model_dir is not None and TOKENIZER_FILE in family.stored_files:
+        kind = stored_kind(model_dir)
+        if kind is not None and kind not in TORCH_FREE_KINDS:
+            gaps.append(f"its text tokenizer ({kind}) needs open_clip and torch")
+    return gaps
 
 
 def embedding_module(net: "torch.nn.Module", features: Callable[[Any, Any], Any], spec: ModelSpec | None = None):
@@ -172,11 +207,16 @@ def _quantize_options(QuantType) -> dict[str, Any]:
 
 
 def runner_threads() -> int:
-    """The threads this runner's torch uses (OMP_NUM_THREADS, else torch's default: the
-    physical cores), so both engines get the same share of the machine."""
-    import torch
+    """The threads torch would use in this process, found without torch (the lean image has
+    none), so both engines get the same share of the machine: OMP_NUM_THREADS (BentoML sets it
+    per worker from its CPU resources) or MKL_NUM_THREADS, else the physical cores."""
+    import psutil
 
-    return torch.get_num_threads()
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
 def make_session(path: Path, device: DeviceChoice, threads: int):

@@ -7,11 +7,18 @@ The argument wins over the variable; with neither, every model of the registry i
 Names are the registry's keys (`clip`, `dinov2`, ...); an unknown one stops the start with a
 message listing the known ones. Only the runners hosting the chosen models are declared and
 started, and only their weights must be in the model store.
+
+    bentoml build --arg models=clip --arg engine=onnx     the lean image: no PyTorch
+
+`engine=onnx` serves every chosen model on ONNX Runtime alone and gives the Bento the lean
+image (config/image.py); a model ONNX Runtime cannot run stops the build (models/store.py
+`loadable_dir`). `engine=torch` runs every model on torch. Without it IMAGE_EMBED_ENGINE decides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -26,6 +33,11 @@ class ServeArguments(BaseModel):
     """The bundle's template arguments (`bentoml.use_arguments`)."""
 
     models: list[str] | None = Field(default=None, description="model keys to serve, comma-separated; default: all")
+    engine: Literal["onnx", "torch"] | None = Field(
+        default=None,
+        description="onnx: every model on ONNX Runtime alone, in the lean image without PyTorch (models it "
+        "cannot run are refused); torch: every model on torch; default: IMAGE_EMBED_ENGINE decides per model",
+    )
 
     @field_validator("models", mode="before")
     @classmethod

@@ -5,9 +5,10 @@ as metadata, so `bentoml models list` shows what is there, an import of the same
 no-op, and a runner can never load weights that belong to another spec.
 
 An entry holds the weights and, for the families that run on ONNX Runtime, their ONNX graphs
-(models/onnx_engine.py) in `onnx/`, exported by the import. An entry imported before the
-ONNX engine existed has no graphs: the import replaces it, and a runner that would run it on
-ONNX Runtime refuses to start with a message saying so (no silent fallback to torch).
+(models/onnx_engine.py) in `onnx/`, exported by the import, and the files the graphs need
+(CLIP's text tokenizer, models/clip_tokenizer.py). An entry imported by an older version
+lacks some: the import replaces it, and a runner that would run it on ONNX Runtime refuses to
+start with a message saying so (no silent fallback to torch).
 """
 
 from __future__ import annotations
@@ -32,32 +33,44 @@ def family_module(spec: ModelSpec) -> ModuleType:
     return importlib.import_module(family_of(spec).module)
 
 
-def load(spec: ModelSpec, device: DeviceChoice) -> Any:
+def load(spec: ModelSpec, device: DeviceChoice, engine: str | None = None) -> Any:
     """`spec`'s model, loaded from the store onto `device`: with its family's model class on
-    the torch engine, as an OnnxModel on ONNX Runtime (onnx_engine.select_engine decides)."""
+    the torch engine, as an OnnxModel on ONNX Runtime (onnx_engine.select_engine decides;
+    `engine`, the Bento's `--arg engine=`, overrides IMAGE_EMBED_ENGINE)."""
     from . import onnx_engine
 
-    folder = loadable_dir(spec, device)
-    choice = onnx_engine.select_engine(spec, device)
+    folder = loadable_dir(spec, device, engine)
+    choice = onnx_engine.select_engine(spec, device, engine=engine)
     if choice.engine == "torch":
         return getattr(family_module(spec), family_of(spec).model_class)(spec, folder, device)
     return onnx_engine.OnnxModel(spec, folder, device, choice.precision)
 
 
-def loadable_dir(spec: ModelSpec, device: DeviceChoice) -> Path:
+def loadable_dir(spec: ModelSpec, device: DeviceChoice, engine: str | None = None) -> Path:
     """`spec`'s folder, with everything its engine on `device` needs; else a clear error
-    (service.py calls it before any runner starts, with the probed device kind)."""
+    (service.py calls it before any runner starts, with the probed device kind, so `bentoml
+    build` and `bentoml serve` stop there). With `engine="onnx"` (the lean image, no torch)
+    a model that ONNX Runtime cannot run alone is refused."""
     from . import onnx_engine
 
     folder = model_dir(spec)
-    if onnx_engine.select_engine(spec, device).engine == "onnx":
+    if engine == "onnx":
+        gaps = onnx_engine.torch_free_gaps(spec, folder)
+        if gaps:
+            raise onnx_engine.EngineUnavailableError(
+                f"model {spec.key!r} cannot be served without PyTorch ({'; '.join(gaps)}), and "
+                "--arg engine=onnx builds the lean image, which serves every model on ONNX Runtime "
+                f"alone (these can: {', '.join(onnx_engine.torch_free_models(spec.profile))}). Leave "
+                f"{spec.key!r} out of --arg models=..., or build without --arg engine=onnx (the full image)."
+            )
+    if onnx_engine.select_engine(spec, device, engine=engine).engine == "onnx":
         missing = onnx_engine.missing_graphs(spec, folder)
         if missing:
             raise ModelNotImportedError(
-                f"model {spec.key!r} is in the model store as {spec.store_tag} without its ONNX graphs "
-                f"({', '.join(missing)}): it was imported before the ONNX engine. Re-import it "
-                f"(`python scripts/import_models.py --profile {spec.profile}` replaces it), "
-                "or set IMAGE_EMBED_ENGINE=torch."
+                f"model {spec.key!r} is in the model store as {spec.store_tag} without the files of its "
+                f"ONNX engine ({', '.join(missing)}): an older version imported it. Re-import it "
+                f"(`python scripts/import_models.py --profile {spec.profile}` replaces it)"
+                + (", or set IMAGE_EMBED_ENGINE=torch." if engine != "onnx" else ".")
             )
     return folder
 

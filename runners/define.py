@@ -97,7 +97,7 @@ def test_forward_delay_s(specs: Sequence[ModelSpec]) -> float:
     return load_settings().test_forward_delay_ms / 1000.0 if tiny else 0.0
 
 
-def _init(specs: Sequence[ModelSpec]) -> Callable[[Any], None]:
+def _init(specs: Sequence[ModelSpec], engine: str | None) -> Callable[[Any], None]:
     warm_ups = [(_runner_of_method(spec, api), IO[api.io].sample(spec)) for _, spec, api in hosted_apis(specs)]
 
     def __init__(self: Any) -> None:
@@ -105,7 +105,7 @@ def _init(specs: Sequence[ModelSpec]) -> Callable[[Any], None]:
         from models.store import load
 
         self.device = select_device()
-        self.models = {spec.key: load(spec, self.device) for spec in specs}
+        self.models = {spec.key: load(spec, self.device, engine) for spec in specs}
         self.test_delay_s = test_forward_delay_s(specs)
         # One forward per API before /readyz turns green, so the first user request does not
         # pay for lazy initialization (not recorded in the runner metrics).
@@ -145,8 +145,9 @@ def runner_info(
     }
 
 
-def define_runner(runner: str, specs: Sequence[ModelSpec]) -> Any:
-    """The BentoML service of `runner` hosting exactly `specs` (module docstring)."""
+def define_runner(runner: str, specs: Sequence[ModelSpec], engine: str | None = None) -> Any:
+    """The BentoML service of `runner` hosting exactly `specs` (module docstring); `engine`
+    (the Bento's `--arg engine=`) overrides IMAGE_EMBED_ENGINE for them."""
     specs = list(specs)
     if not specs:
         raise ValueError(f"runner {runner!r} would host no model")
@@ -168,7 +169,7 @@ def define_runner(runner: str, specs: Sequence[ModelSpec]) -> Any:
         "__module__": __name__,
         "__qualname__": class_name(runner),
         "__doc__": f"The {runner} runner: {', '.join(spec.key for spec in specs)}.",
-        "__init__": _init(specs),
+        "__init__": _init(specs, engine),
         "info": bentoml.api(info),
     }
     for spec in specs:  # declared so `bentoml build` packs exactly these weights into the Bento

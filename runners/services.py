@@ -36,20 +36,21 @@ def _order(runner: str) -> tuple[int, str]:
 
 
 @functools.cache
-def _service(runner: str, keys: tuple[str, ...], profile: str, device_kind: str) -> Any:
-    return define_runner(runner, [get_spec(key, profile) for key in keys])
+def _service(runner: str, keys: tuple[str, ...], profile: str, device_kind: str, engine: str | None) -> Any:
+    return define_runner(runner, [get_spec(key, profile) for key in keys], engine)
 
 
-def runner_services(model_keys: Sequence[str]) -> dict[str, Any]:
+def runner_services(model_keys: Sequence[str], engine: str | None = None) -> dict[str, Any]:
     """Runner name -> the BentoML service hosting those of `model_keys` it hosts, in
-    RUNNER_ORDER, only for runners hosting at least one of them (module docstring)."""
+    RUNNER_ORDER, only for runners hosting at least one of them (module docstring); `engine`
+    (the Bento's `--arg engine=`) is passed to every runner."""
     profile = current_profile()
     specs = [get_spec(key, profile) for key in dict.fromkeys(model_keys)]  # unknown keys raise here
     hosted: dict[str, list[str]] = {}
     for spec in specs:
         hosted.setdefault(spec.runner, []).append(spec.key)
     kind = common.device_kind()
-    return {r: _service(r, tuple(sorted(hosted[r])), profile, kind) for r in sorted(hosted, key=_order)}
+    return {r: _service(r, tuple(sorted(hosted[r])), profile, kind, engine) for r in sorted(hosted, key=_order)}
 
 
 def runner_service(runner: str) -> Any:

@@ -27,7 +27,7 @@ fi
 # below covers only the Python packages.
 if [ "$mode" = test ]; then scripts/install_browser.sh; fi
 
-files=(constraints.txt requirements.txt requirements-nodeps.txt)
+files=(constraints.txt requirements.txt requirements-lean.txt requirements-nodeps.txt)
 [ "$mode" = test ] && files+=(requirements-test.txt)
 stamp=".venv/.installed-$mode-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then

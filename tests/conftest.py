@@ -40,6 +40,11 @@ def pytest_addoption(parser):
         "--ui-screenshots", metavar="DIR", default=None,
         help="the UI tests (tests/gateway/ui/) save their pages there as small PNGs, e.g. docs/img",
     )
+    parser.addoption(
+        "--containers", choices=("auto", "require"), default="auto",
+        help="the container tests (marker `container`): auto skips them where docker cannot run "
+        "(not root, no apt, no dockerd); require (CI, .ci/run) fails them instead",
+    )
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -3,11 +3,18 @@
 wheel runs the server as its own unprivileged user (PostgreSQL refuses root).
 
     url = fresh_database()   # postgresql://postgres@/t_<hex>?host=<socket dir>: a new, empty database
+    tcp_url(url)             # postgresql://postgres@127.0.0.1:<port>/t_<hex>: the same, over TCP
+
+The server listens on no address; `tcp_url` opens a forwarder of the session's on 127.0.0.1
+to its socket, for clients that reach it over the network (containers on the host network).
 """
 
 from __future__ import annotations
 
 import os
+import select
+import socket
+import socketserver
 import tempfile
 import threading
 import uuid
@@ -15,6 +22,7 @@ import warnings
 from pathlib import Path
 
 _server = None
+_forwarder: socketserver.ThreadingTCPServer | None = None
 _lock = threading.Lock()
 
 
@@ -54,3 +62,36 @@ def fresh_database(prefix: str = "t") -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin(f"CREATE DATABASE {name}")
     return url_for(name)
+
+
+class _Forward(socketserver.BaseRequestHandler):
+    """One TCP client piped to the server's unix socket, both ways, until either side closes."""
+
+    def handle(self) -> None:
+        with socket.socket(socket.AF_UNIX) as upstream:
+            upstream.connect(self.server.socket_path)  # type: ignore[attr-defined]
+            peers = {self.request: upstream, upstream: self.request}
+            while True:
+                readable, _, _ = select.select(list(peers), [], [])
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+
+
+def tcp_url(url: str) -> str:
+    """`url` (of fresh_database) reached over TCP on 127.0.0.1, through the forwarder."""
+    global _forwarder
+    from psycopg.conninfo import conninfo_to_dict
+
+    sockets = [p for p in Path(socket_dir()).glob(".s.PGSQL.*") if p.suffix != ".lock"]
+    with _lock:
+        if _forwarder is None:
+            _forwarder = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Forward)
+            _forwarder.daemon_threads = True
+            _forwarder.socket_path = str(sockets[0])  # type: ignore[attr-defined]
+            threading.Thread(target=_forwarder.serve_forever, daemon=True).start()
+        port = _forwarder.server_address[1]
+    parts = conninfo_to_dict(url)
+    return f"postgresql://{parts['user']}@127.0.0.1:{port}/{parts['dbname']}"

@@ -155,3 +155,30 @@ def pg_server(tiny_models):
 def http(server):
     with httpx.Client(base_url=server.url, timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def docker_engine(request):
+    """A Docker engine and the local base image (scripts/docker_env.sh up: apt, dockerd,
+    debootstrap; once per machine), and dockerd stopped after the session if it started it.
+    Where docker cannot run the container tests are skipped, or fail with --containers=require."""
+    from scripts.docker_images import engine_down, engine_up
+
+    done = engine_up()
+    if done.returncode != 0:
+        why = f"docker cannot run here (scripts/docker_env.sh up exited {done.returncode}):\n{done.stderr[-3000:]}"
+        if request.config.getoption("--containers") == "require":
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+    yield
+    engine_down()
+
+
+FIGURES: dict[str, str] = {}  # what the container tests measure, printed after the results
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("container figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")

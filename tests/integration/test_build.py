@@ -51,3 +51,28 @@ def test_build_with_a_model_subset_packs_only_those(tiny_models):
     packed = {m["tag"] for svc in info["services"] for m in svc["models"]}
     assert packed == {tiny_models["clip"]}
     assert info["args"] == {"models": "clip"}  # a server of this Bento serves CLIP only
+
+
+def test_the_lean_bento_has_no_pytorch_and_sets_its_environment(tiny_models, bentoml_home):
+    built = bentoml_cli("build", ".", "--arg", "models=clip", "--arg", "engine=onnx", "--output", "tag")
+    assert built.returncode == 0, built.stderr[-3000:]
+    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    bento = bentoml_home / "bentos" / "image-embed" / tag.split(":")[1]
+    requirements = (bento / "env" / "python" / "requirements.txt").read_text()
+    assert "onnxruntime==" in requirements and "ftfy==" in requirements
+    assert not {"torch", "torchvision", "open_clip_torch", "transformers", "timm"} & {
+        line.split("==")[0] for line in requirements.splitlines()
+    }
+    dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
+    assert "ARG BENTOML_DO_NOT_TRACK=true" in dockerfile and "build-essential" not in dockerfile
+    # the container reads BENTOML_CONFIG at this path: the bundle's files are under $BENTO_PATH/src
+    assert "ARG BENTOML_CONFIG=/home/bentoml/bento/src/configuration.yaml" in dockerfile
+    assert "ENV BENTO_PATH=$BENTO_PATH" in dockerfile and "ARG BENTO_PATH=/home/bentoml/bento" in dockerfile
+    assert (bento / "src" / "configuration.yaml").is_file()
+    assert json.loads(bentoml_cli("get", tag, "-o", "json").stdout)["args"] == {"models": "clip", "engine": "onnx"}
+
+
+def test_the_lean_bento_refuses_a_model_that_needs_pytorch(tiny_models):
+    built = bentoml_cli("build", ".", "--arg", "models=clip,face", "--arg", "engine=onnx", "--output", "tag")
+    assert built.returncode != 0
+    assert "model 'face' cannot be served without PyTorch" in built.stderr + built.stdout

@@ -36,7 +36,9 @@ def service_names(server) -> list[str]:
 
 @pytest.fixture(scope="module")
 def clip_only():
-    """models=clip on a model store holding CLIP's weights and nothing else."""
+    """models=clip on a model store holding CLIP's weights and nothing else, with
+    engine=onnx (ONNX Runtime alone, as the lean image serves it), started by the service's
+    short name as the replaced services documented it: `bentoml serve service:svc`."""
     home = tempfile.mkdtemp(prefix="bentoml-home-clip-only-")
     env = {**os.environ, "BENTOML_HOME": home, "IMAGE_EMBED_PROFILE": "tiny"}
     subprocess.run(
@@ -45,7 +47,7 @@ def clip_only():
     )
     models = sorted(os.listdir(os.path.join(home, "models")))
     assert models == [m for m in models if m.startswith("clip-")] and models, models
-    srv = start_server(args=("--arg", "models=clip"), BENTOML_HOME=home)
+    srv = start_server("service:svc", args=("--arg", "models=clip", "--arg", "engine=onnx"), BENTOML_HOME=home)
     yield srv
     srv.stop()
 
@@ -58,6 +60,13 @@ def clip_http(clip_only):
 
 def test_only_the_clip_and_index_runners_start(clip_only):
     assert service_names(clip_only) == ["clip_runner", "image_embed", "index_runner"]
+
+
+def test_the_short_name_serves_and_engine_onnx_runs_clip_on_onnx_runtime(clip_only, clip_http):
+    assert "service:svc" in clip_only.process.args
+    clip = clip_http.get("/health").json()["models"]["clip"]
+    assert (clip["engine"], clip["precision"]) == ("onnx", "fp32")
+    assert len(clip_http.post("/encode_text", json={"text": "a cat"}).json()) == 512
 
 
 def test_unserved_apis_are_out_of_the_schema_and_answer_404_naming_the_model(clip_http):

@@ -176,7 +176,7 @@ def test_an_entry_without_graphs_fails_clearly_and_import_replaces_it(tiny_model
     with bentoml.models.create(spec.store_tag, metadata=spec.to_metadata()) as stored:
         family_module(spec).materialize(spec, stored.path)  # weights only, as imports did before
     assert missing_graphs(spec, model_dir(spec)) == ["onnx/image.fp32.onnx", "onnx/image.int8.onnx"]
-    with pytest.raises(ModelNotImportedError, match="without its ONNX graphs.*import_models.py --profile tiny"):
+    with pytest.raises(ModelNotImportedError, match="files of its ONNX engine.*import_models.py --profile tiny"):
         load(spec, CPU)
     with pytest.raises(ModelNotImportedError):  # what service.py checks before any runner starts
         loadable_dir(spec, DeviceChoice(device="cpu", dtype="", name=""))
