@@ -49,6 +49,8 @@ URL_POLICIES: tuple[str, ...] = get_args(UrlPolicy)
 ACCESS_LOG_MODES: tuple[str, ...] = get_args(AccessLog)
 INDEX_KINDS: tuple[str, ...] = get_args(IndexKind)
 MAX_GRID_SIDE = 4
+# IMAGE_EMBED_EXTRA_CLIP entries: [name=]ARCH/TAG (models/open_clip_names.py reads them)
+EXTRA_CLIP_ENTRY = re.compile(r"^(?:(?P<key>[a-z][a-z0-9_]{0,47})=)?(?P<arch>[A-Za-z0-9][\w.+-]*)/(?P<tag>[A-Za-z0-9][\w.+-]*)$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -105,6 +107,12 @@ class Settings(BaseSettings):
     cpu_precision: CpuPrecision = _field(
         "fp32", "ONNX engine on CPU: fp32, or int8 (dynamically quantized graphs, made at import)",
         _choices(CPU_PRECISIONS),
+    )
+    extra_clip: CommaList = _field(
+        (), "more CLIP models to serve beside `clip`, each its own runner: comma-separated open_clip "
+        "architecture/pretrained-tag pairs, each optionally named (the model key; default: clip_ + the "
+        "pair in lower case, other characters as _). Read at start: import and serve with the same value",
+        "[name=]ARCH/TAG entries, e.g. ViT-L-14/openai,rn=RN50x16/openai", shown="(none)",
     )
     dinov2_variant: DinoV2Variant = _field(
         "base", "DINOv2 size (read at start; import and serve with the same value)", _choices(DINOV2_VARIANTS)
@@ -229,7 +237,7 @@ class Settings(BaseSettings):
             raise ValueError("is not a boolean; use 1 or 0")
         return value
 
-    @field_validator("models", "url_allowlist", "api_keys", mode="before")
+    @field_validator("models", "url_allowlist", "api_keys", "extra_clip", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -240,6 +248,14 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v.lower() for v in value)
+
+    @field_validator("extra_clip", mode="after")
+    @classmethod
+    def _clip_entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not EXTRA_CLIP_ENTRY.match(entry):
+                raise ValueError(f"{entry!r} is not [name=]ARCH/TAG (a name: lower-case letters, digits, _)")
+        return value
 
     @field_validator("url_allowlist", mode="after")
     @classmethod
