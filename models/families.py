@@ -214,3 +214,11 @@ def embeds_images(spec: ModelSpec) -> bool:
 def embeds_texts(spec: ModelSpec) -> bool:
     """Its texts land in its images' space (CLIP's text tower)."""
     return embeds_images(spec) and api_for(spec, "encode_texts") is not None
+
+
+def embedding_keys(texts: bool = False) -> tuple[str, ...]:
+    """The current profile's models that embed images (with `texts`: and texts), registry order."""
+    from .registry import list_models
+
+    check = embeds_texts if texts else embeds_images
+    return tuple(spec.key for spec in list_models() if check(spec))
