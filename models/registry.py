@@ -41,11 +41,16 @@ def register_provider(provider: Provider) -> Provider:
 
 def _provide(profile: str) -> None:
     for i, provider in enumerate(_PROVIDERS):
-        if (i, profile) not in _PROVIDED:
-            specs = list(provider(profile))  # all or none: a provider that fails is asked again
-            for spec in specs:
-                register(spec)
-            _PROVIDED.add((i, profile))
+        if (i, profile) in _PROVIDED:
+            continue
+        _PROVIDED.add((i, profile))  # already while it runs: it may look up other specs
+        try:
+            specs = list(provider(profile))
+        except BaseException:
+            _PROVIDED.discard((i, profile))  # all or none: a provider that fails is asked again
+            raise
+        for spec in specs:
+            register(spec)
 
 
 def get_spec(key: str, profile: str | None = None) -> ModelSpec:
