@@ -82,10 +82,12 @@ def serve_named_models(images) -> Server:
     (a tests/localhttp.py server) are admitted."""
     tree = source_tree_with({f"models/catalog/{TEST_MODEL}.py": CATALOG_FILE})
     env = {**os.environ, "IMAGE_EMBED_PROFILE": "tiny", "IMAGE_EMBED_EXTRA_CLIP": EXTRA_CLIP}
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "scripts/import_models.py", "--profile", "tiny", "--models", ",".join(MODELS)],
-        cwd=tree, env=env, check=True, capture_output=True, timeout=600,
+        cwd=tree, env=env, capture_output=True, text=True, timeout=600,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"import_models.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return start_server(
         args=("--arg", "models=" + ",".join(MODELS)),
         cwd=tree,
