@@ -18,7 +18,7 @@ from models.specs import ModelSpec
 
 from .encode import DEFAULT_MODEL, EncodeRoutes
 from .images import ImageLoader, ImageRef, upload_name
-from .runner_client import ModelNotServed, RunnerClient
+from .runner_client import RunnerClient
 from .schemas import ItemError
 from .search_schemas import IndexedItem, IndexImagesResponse, SearchHit, SearchResponse
 from .thumbnails import ThumbnailSettings, encode_for_runner
@@ -46,9 +46,9 @@ def binding_of(spec: ModelSpec) -> dict[str, Any]:
 async def index_model(
     runners: RunnerClient, index: str, model: str | None = None, what: str = "this request"
 ) -> ModelSpec:
-    """The model of `index`'s vectors: `model` when given (a new index is bound to it; an
-    existing one must already be), else the model the index was created with, else clip.
-    An index of a model this server does not serve is a 404 model_not_served."""
+    """The model to embed with for `index`: `model` when given (a new index is bound to it; an
+    existing one must already be), else the model the index was created with when this server
+    serves it, else clip (an index of another model then answers 409 naming both)."""
     if model is not None:
         return runners.embedding_spec(model, what=what)
     try:
@@ -56,12 +56,11 @@ async def index_model(
     except ClientError as exc:
         if exc.code != "index_not_found":
             raise
-        return runners.embedding_spec(DEFAULT_MODEL, what=what)
-    spec = find_by_store_tag(bound["model"])
-    if spec is None or spec.key not in runners.embedding_models():
-        name = spec.key if spec else bound["model"]
-        raise ModelNotServed(name, f"index {index!r} (its vectors)", runners.embedding_models())
-    return spec
+        bound = {}
+    spec = find_by_store_tag(bound["model"]) if bound else None
+    if spec is not None and spec.key in runners.embedding_models():
+        return spec
+    return runners.embedding_spec(DEFAULT_MODEL, what=what)
 
 
 def check_top_k(top_k: int) -> int:

@@ -1,4 +1,4 @@
-"""Collection classifiers: binary logistic-regression heads on CLIP embeddings, in numpy.
+"""Collection classifiers: binary logistic-regression heads on embeddings (CLIP by default), in numpy.
 
 scripts/train_classifiers.py writes them into one directory (IMAGE_EMBED_CLASSIFIERS_DIR):
 
@@ -9,8 +9,10 @@ scripts/train_classifiers.py writes them into one directory (IMAGE_EMBED_CLASSIF
 
 Plain arrays and JSON only (loaded with allow_pickle=False): a classifier file can never run
 code. The index is re-read when its modification time changes, so retraining needs no restart.
-A classifier trained on another embedding model (`embedding_model` != the served CLIP's
-store tag) is refused: its weights would be meaningless on these vectors.
+`classify` embeds with the model a classifier names (`embedding_model`, a store tag: clip's,
+or another model of the registry); one of a model this server does not know is refused: its
+weights would be meaningless on other vectors. scripts/convert_classifiers.py writes seed 002's
+pickled scikit-learn classifiers in this format, offline.
 """
 
 from __future__ import annotations
