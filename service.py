@@ -48,6 +48,7 @@ from gateway.search_schemas import (
     VerifyResponse,
 )
 from gateway.shutdown import GracefulShutdown
+from gateway.unroutable import UnroutablePathMiddleware
 from gateway.web import web_app
 from intake.errors import ClientError
 from models import get_spec
@@ -465,3 +466,4 @@ ImageEmbed.add_asgi_middleware(AdmissionMiddleware, max_in_flight=LIMITS.max_in_
 if API_KEYS := load_api_keys(SETTINGS):
     ImageEmbed.add_asgi_middleware(APIKeyMiddleware, keys=API_KEYS)
 ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)
+ImageEmbed.add_asgi_middleware(UnroutablePathMiddleware)  # JSON, not BentoML's plain-text 404

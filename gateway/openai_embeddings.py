@@ -161,6 +161,7 @@ class OpenAIRoutes:
 
 
 openai_routes = APIRouter(prefix="/v1")
+REQUEST_SCHEMA = EmbeddingsRequest.model_json_schema()  # declared in /docs.json (the body is parsed here)
 
 
 def _invalid_body(exc: Exception) -> OpenAIError:
@@ -183,7 +184,11 @@ async def _answer(work) -> JSONResponse:
         return error_response(exc.status, f"the {exc.runner} model is unavailable: {exc.detail}", exc.code)
 
 
-@openai_routes.post("/embeddings", summary="OpenAI-compatible embeddings of texts and images")
+@openai_routes.post(
+    "/embeddings",
+    summary="OpenAI-compatible embeddings of texts and images",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST_SCHEMA}}}},
+)
 async def create_embeddings(request: Request, svc=Depends(bentoml.get_current_service)) -> JSONResponse:
     async def work() -> dict[str, Any]:
         try:
