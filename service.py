@@ -139,7 +139,11 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @requires_one_of(IMAGE_MODELS)
     @api_errors
     async def encode_image(
-        self, image: Path = NoUpload, url: str | None = None, image_base64: str | None = None, model: Model = DEFAULT_MODEL
+        self,
+        image: Path = NoUpload,
+        url: str | None = None,
+        image_base64: str | None = None,
+        model: Model = DEFAULT_MODEL,
     ) -> list[float]:
         """Embed one image: the bare JSON list of floats, L2-normalized (512 with CLIP ViT-B/32,
         the default `model`). Send exactly one of `image` (multipart upload), `url` (http/https)

@@ -50,7 +50,9 @@ IMAGE_URI = "data:image/"
 class OpenAIError(ClientError):
     """A refusal of the OpenAI route, with the request field it concerns (`param`)."""
 
-    def __init__(self, detail: str, *, param: str | None = None, status: int = 400, code: str = "invalid_request") -> None:
+    def __init__(
+        self, detail: str, *, param: str | None = None, status: int = 400, code: str = "invalid_request"
+    ) -> None:
         super().__init__(detail, status=status, code=code)
         self.param = param
 

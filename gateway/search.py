@@ -143,7 +143,9 @@ class SearchRoutes:
                 problems[i] = ClientError(exc.detail, code="invalid_item")
         todo = [i for i in range(len(refs)) if i not in problems]
         thumbnail_px = self.thumbnails.size if self.thumbnails.enabled else None
-        embedded, thumbs = await self.encode.embed_with_thumbnails([refs[i] for i in todo], thumbnail_px, spec) if todo else ([], [])
+        embedded, thumbs = [], []
+        if todo:
+            embedded, thumbs = await self.encode.embed_with_thumbnails([refs[i] for i in todo], thumbnail_px, spec)
         thumbnail_of = dict(zip(todo, thumbs))
         for i, item in zip(todo, embedded):
             if isinstance(item, ClientError):

@@ -102,7 +102,8 @@ def stored_fields(entry: ClipEntry, profile: str) -> dict[str, Any] | None:
         meta = info.metadata or {}
         if info.labels.get("key") != entry.key or info.labels.get("profile") != profile:
             continue
-        if meta.get("arch") != entry.arch or meta.get("pretrained") != (entry.pretrained if profile == "default" else None):
+        pretrained = entry.pretrained if profile == "default" else None
+        if meta.get("arch") != entry.arch or meta.get("pretrained") != pretrained:
             continue
         found.append((info.creation_time, meta))
     if not found:
@@ -121,13 +122,16 @@ def open_clip_fields(entry: ClipEntry, profile: str, open_clip: Any) -> dict[str
     tag = open_clip.get_pretrained_cfg(entry.arch, entry.pretrained)
     if not tag:
         known = ", ".join(open_clip.list_pretrained_tags_by_model(entry.arch)) or "none"
-        raise SettingsError(f"{ENV}: open_clip has no pretrained tag {entry.pretrained!r} for {entry.arch} (it has: {known})")
+        raise SettingsError(
+            f"{ENV}: open_clip has no pretrained tag {entry.pretrained!r} for {entry.arch} (it has: {known})"
+        )
     size = cfg["vision_cfg"].get("image_size", 224)
     if isinstance(size, (list, tuple)):
         if len(set(size)) != 1:
             raise SettingsError(f"{ENV}: {entry.name} takes {size[0]}x{size[1]} images; only square inputs are served")
         size = size[0]
-    context_length = cfg.get("text_cfg", {}).get("context_length", 77)
+    context_length = int(cfg.get("text_cfg", {}).get("context_length", 77))
+    twin = tiny_twin(cfg, int(size), context_length, bool(tag.get("quick_gelu"))) if profile == "tiny" else None
     return {
         "input_size": int(size),
         "mean": tuple(float(v) for v in tag["mean"]),
@@ -135,8 +139,8 @@ def open_clip_fields(entry: ClipEntry, profile: str, open_clip: Any) -> dict[str
         "interpolation": tag["interpolation"],
         "resize_mode": tag["resize_mode"],
         "output_dim": int(cfg["embed_dim"]),
-        "context_length": int(context_length),
-        "arch_config": tiny_twin(cfg, int(size), int(context_length), bool(tag.get("quick_gelu"))) if profile == "tiny" else None,
+        "context_length": context_length,
+        "arch_config": twin,
     }
 
 

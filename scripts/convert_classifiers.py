@@ -110,7 +110,9 @@ def linear_weights(model) -> tuple[np.ndarray, float]:
     *scalers, head = steps
     if not isinstance(head, LogisticRegression) or not all(isinstance(s, StandardScaler) for s in scalers):
         kinds = " -> ".join(type(s).__name__ for s in steps)
-        raise ConversionError(f"holds {kinds}; only a LogisticRegression (after StandardScalers) converts to plain weights")
+        raise ConversionError(
+            f"holds {kinds}; only a LogisticRegression (after StandardScalers) converts to plain weights"
+        )
     classes = list(head.classes_)
     if head.coef_.shape[0] != 1 or len(classes) != 2:
         raise ConversionError(f"is not a binary classifier (classes {classes})")
@@ -168,7 +170,9 @@ def convert(source: Path, out: Path, cid: str, entry: dict, key: str | None) -> 
         raise ConversionError(f"{path.name} could not be loaded: {type(exc).__name__}: {exc}") from None
     spec = embedding_model(entry, key)
     if coef.shape[0] != spec.output_dim:
-        raise ConversionError(f"{path.name} takes {coef.shape[0]}-d vectors; {spec.key} makes {spec.output_dim}-d (pass --model KEY)")
+        raise ConversionError(
+            f"{path.name} takes {coef.shape[0]}-d vectors; {spec.key} makes {spec.output_dim}-d (pass --model KEY)"
+        )
     name = f"collection_{cid}_converted"
     save_classifier(out, name, coef, intercept, {
         "collection_id": cid,
