@@ -22,24 +22,24 @@ from config.image import bento_image
 from config.settings import load_settings
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
 from gateway.admission import AdmissionMiddleware
-from gateway.analyze.api import AnalyzeRoutes, image_url_of, parse_tasks_json
+from gateway.analyze.api import image_url_of, parse_tasks_json
 from gateway.analyze.schemas import AnalysisTask, AnalyzeImagesResponse, AnalyzeResponse
-from gateway.analyze.settings import AnalyzeSettings
 from gateway.auth import APIKeyMiddleware, load_api_keys
 from gateway.body_limit import BodyLimitMiddleware
-from gateway.compat import FAST_EXTRACT_MODEL, CompatRoutes, ExtractResponse, extract_mode_setting
-from gateway.encode import EncodeRoutes, Text
+from gateway.compat import FAST_EXTRACT_MODEL, ExtractResponse
+from gateway.encode import DEFAULT_MODEL, Model, Text
 from gateway.errors import api_errors
 from gateway.health import Health
-from gateway.images import ImageLoader, ImageRef, many_refs, single_ref, upload_name
-from gateway.index_admin import IndexAdminRoutes
-from gateway.internvit import InternVitLevels, InternVitRoutes
+from gateway.images import ImageRef, many_refs, single_ref, upload_name
+from gateway.internvit import InternVitLevels
 from gateway.openapi import complete_spec
 from gateway.patches import refuse_server_side_file_fetch
-from gateway.served import answer_not_served, prune_unserved_apis, requires
+from gateway.rank import RankResponse
+from gateway.routes import Routes, RouteSettings
+from gateway.served import answer_not_served, prune_unserved_apis, requires, requires_one_of
 from gateway.runner_client import RunnerClient
 from gateway.schemas import EmbedImageResponse, EncodeImagesResponse
-from gateway.search import DEFAULT_INDEX, SearchRoutes
+from gateway.search import DEFAULT_INDEX
 from gateway.search_schemas import (
     DeleteResponse,
     DropIndexResponse,
@@ -50,17 +50,15 @@ from gateway.search_schemas import (
     SearchResponse,
     VerifyResponse,
 )
-from gateway.settings import GatewaySettings
 from gateway.shutdown import GracefulShutdown
-from gateway.thumbnails import ThumbnailSettings
+from gateway.unroutable import UnroutablePathMiddleware
 from gateway.web import web_app
 from intake.errors import ClientError
-from intake.settings import IntakeSettings
 from models import get_spec
 from models.device import DeviceChoice, preflight, probe_device_kind
+from models.families import embedding_keys
 from models.selection import ServeArguments, served_models
 from models.store import loadable_dir
-from models.views import LevelSettings
 
 SETTINGS = load_settings()  # every IMAGE_EMBED_* variable, validated: a bad value stops the start
 ARGUMENTS = bentoml.use_arguments(ServeArguments)
@@ -75,7 +73,7 @@ for _key in SERVED:  # imported, with the ONNX graphs where ONNX Runtime runs it
 
 from runners.index import IndexRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
 from runners.batching_wait import install as install_batching_patches  # noqa: E402
-from runners.services import runner_services  # noqa: E402
+from runners.services import check_runner_names, gateway_base, runner_services  # noqa: E402
 from runners.shutdown import GATEWAY_SERVICE  # noqa: E402
 
 RUNNERS = runner_services(SERVED, ENGINE)
@@ -85,41 +83,17 @@ refuse_server_side_file_fetch()
 # and hold a request for company at most its model's max_batch_wait_ms (runners/batching_wait.py;
 # a BentoML whose dispatcher changed stops the start here).
 install_batching_patches(bounded=SETTINGS.batch_wait == "bounded")
-LIMITS = GatewaySettings.from_settings(SETTINGS)
-INTAKE = IntakeSettings.from_settings(SETTINGS)  # URL policy, allow-list, image limits
-LEVELS = LevelSettings.from_settings(SETTINGS)  # InternViT's three-level views
-ANALYZE = AnalyzeSettings.from_settings(SETTINGS)
-TEST_EXTRACT_MODE = extract_mode_setting(SETTINGS)
-THUMBNAILS = ThumbnailSettings.from_settings(SETTINGS)  # stored at index time, for the UI
+ROUTE_SETTINGS = RouteSettings.from_settings(SETTINGS)
+LIMITS = ROUTE_SETTINGS.limits
+# The APIs that take `model`: any image embedding model, or any CLIP (texts and images).
+IMAGE_MODELS, CLIP_MODELS = embedding_keys(), embedding_keys(texts=True)
 # The gateway's timeout is longer than every runner's, so a slow model is reported by the
 # gateway as a clear error instead of the gateway itself timing out.
 GATEWAY_TIMEOUT_S = 60
 
 
-def _depends(runner: str) -> Any:
-    """The runner as a dependency when this server starts it, else None (not declared)."""
-    return bentoml.depends(RUNNERS[runner]) if runner in RUNNERS else None
-
-
 IMAGE = bento_image(lean=ENGINE == "onnx")  # the Bento's container image (config/image.py)
 NoUpload: Path = None  # type: ignore[assignment]  (optional uploads: BentoML needs a default)
-
-
-class Routes:
-    """The route modules of one gateway worker, composed over one runner client."""
-
-    def __init__(self, runners: RunnerClient) -> None:
-        images = ImageLoader(settings=INTAKE)
-        clip = get_spec("clip")
-        self.images = images
-        self.encode = EncodeRoutes(runners, images, LIMITS, clip)
-        self.internvit = InternVitRoutes(runners, images, get_spec("internvit"), LEVELS)
-        self.search = SearchRoutes(runners, images, self.encode, clip, THUMBNAILS)
-        self.admin = IndexAdminRoutes(runners, self.encode, LIMITS.max_items)
-        self.analyze = AnalyzeRoutes(runners, images, ANALYZE)
-        self.compat = CompatRoutes(runners, images, self.encode, self.internvit, TEST_EXTRACT_MODE)
-
-
 
 
 @bentoml.asgi_app(web_app, path="/")
@@ -132,19 +106,13 @@ class Routes:
     runner_probe={"enabled": False},
     logging={"access": {"enabled": False}},
 )
-class ImageEmbed(GracefulShutdown):
-    clip = _depends("clip")
-    dino = _depends("dino")  # dinov2, dinov2_giant, dinov3
-    internvit = _depends("internvit")
-    person = _depends("person")
-    face = _depends("face")
-    caption = _depends("caption")
+class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per model runner, named as it
     index = bentoml.depends(IndexRunner)  # always: search by vector or key needs no model
 
     def __init__(self) -> None:
         self.pin_runner_sockets()  # first: before any runner attribute is used
         self.runners = RunnerClient({name: getattr(self, name) for name in ImageEmbed.dependencies}, SERVED)
-        self.routes = Routes(self.runners)
+        self.routes = Routes(self.runners, ROUTE_SETTINGS)
         self.health = Health(self.runners)
 
     def api_names(self) -> list[str]:
@@ -160,42 +128,66 @@ class ImageEmbed(GracefulShutdown):
     async def close_fetcher(self) -> None:
         await self.routes.images.aclose()
 
-    # -- CLIP encoding -----------------------------------------------------------------------
+    # -- Encoding (`model`: default clip, CLIP ViT-B/32; GET /v1/models lists the served ones) --
 
     @bentoml.api(route="/encode_image")
-    @requires("clip")
+    @requires_one_of(IMAGE_MODELS)
     @api_errors
-    async def encode_image(self, image: Path = NoUpload, url: str | None = None, image_base64: str | None = None) -> list[float]:
-        """Embed one image with CLIP ViT-B/32: the bare JSON list of 512 floats, L2-normalized.
-        Send exactly one of `image` (multipart upload), `url` (http/https) or `image_base64`
-        (base64 or a data: URL)."""
-        return await self.routes.encode.image_vector(single_ref(image, url, image_base64))
+    async def encode_image(
+        self,
+        image: Path = NoUpload,
+        url: str | None = None,
+        image_base64: str | None = None,
+        model: Model = DEFAULT_MODEL,
+    ) -> list[float]:
+        """Embed one image: the bare JSON list of floats, L2-normalized (512 with CLIP ViT-B/32,
+        the default `model`). Send exactly one of `image` (multipart upload), `url` (http/https)
+        or `image_base64` (base64 or a data: URL)."""
+        return await self.routes.encode.image_vector(single_ref(image, url, image_base64), model)
 
     @bentoml.api
-    @requires("clip")
+    @requires_one_of(IMAGE_MODELS)
     @api_errors
     async def encode_images(
-        self, images: list[Path] = [], urls: list[str] = [], images_base64: list[str] = []
+        self, images: list[Path] = [], urls: list[str] = [], images_base64: list[str] = [], model: Model = DEFAULT_MODEL
     ) -> EncodeImagesResponse:
         """Embed many images in one call: one result per image, in order (uploads, then `urls`,
         then `images_base64`). An image that fails gets an `error` and no embedding; the others
         still succeed. In multipart requests `urls` and `images_base64` are JSON arrays."""
-        return await self.routes.encode.images_response(many_refs(images, urls, images_base64, LIMITS.max_items))
+        return await self.routes.encode.images_response(many_refs(images, urls, images_base64, LIMITS.max_items), model)
 
     @bentoml.api
-    @requires("clip")
+    @requires_one_of(CLIP_MODELS)
     @api_errors
-    async def encode_text(self, text: Text) -> list[float]:
-        """Embed one text with CLIP's text tower, in the same space as encode_image. Texts
-        longer than CLIP's 77 tokens are truncated."""
-        return (await self.routes.encode.text_vectors([text]))[0].tolist()
+    async def encode_text(self, text: Text, model: Model = DEFAULT_MODEL) -> list[float]:
+        """Embed one text with a CLIP text tower, in the same space as its images. Texts longer
+        than CLIP's 77 tokens are truncated."""
+        return (await self.routes.encode.text_vectors([text], model))[0].tolist()
 
     @bentoml.api
-    @requires("clip")
+    @requires_one_of(CLIP_MODELS)
     @api_errors
-    async def encode_texts(self, texts: Annotated[list[Text], Field(min_length=1)]) -> list[list[float]]:
-        """Embed many texts: one 512-d vector per text, in order."""
-        return (await self.routes.encode.text_vectors(texts)).tolist()
+    async def encode_texts(
+        self, texts: Annotated[list[Text], Field(min_length=1)], model: Model = DEFAULT_MODEL
+    ) -> list[list[float]]:
+        """Embed many texts: one vector per text, in order."""
+        return (await self.routes.encode.text_vectors(texts, model)).tolist()
+
+    @bentoml.api(route="/rank")
+    @requires_one_of(CLIP_MODELS)
+    @api_errors
+    async def rank(
+        self,
+        texts: Annotated[list[Text], Field(min_length=1)],
+        image: Path = NoUpload,
+        url: str | None = None,
+        image_base64: str | None = None,
+        model: Model = DEFAULT_MODEL,
+    ) -> RankResponse:
+        """Zero-shot ranking: how well each text describes one image (send exactly one of
+        `image`, `url`, `image_base64`), best first: each text's cosine `score` and its
+        `probability`, the softmax of the scores times the model's own logit scale."""
+        return await self.routes.rank.rank(single_ref(image, url, image_base64), texts, model)
 
     # -- InternViT -------------------------------------------------------------------------
 
@@ -278,7 +270,7 @@ class ImageEmbed(GracefulShutdown):
     # -- Search --------------------------------------------------------------------------------
 
     @bentoml.api
-    @requires("clip")
+    @requires_one_of(IMAGE_MODELS)
     @api_errors
     async def index_images(
         self,
@@ -288,8 +280,10 @@ class ImageEmbed(GracefulShutdown):
         keys: list[str] = [],
         metadata: list[dict[str, Any] | None] = [],
         index: str = DEFAULT_INDEX,
+        model: str | None = None,
     ) -> IndexImagesResponse:
-        """Embed images with CLIP and add them to an index (created on first use), by key.
+        """Embed images and add them to an index (created on first use, bound to `model`:
+        default clip), by key. An existing index takes only its own model's vectors.
 
         Images: uploads in `images`, then `urls`, then `images_base64` (up to 64 in all).
         `keys`: one per image (default: the URL, or the upload's file name); an existing key is
@@ -297,10 +291,10 @@ class ImageEmbed(GracefulShutdown):
         `error` in its result and the others are still indexed; all of them are durable when
         the call returns."""
         refs = many_refs(images, urls, images_base64, LIMITS.max_items)
-        return await self.routes.search.index_images(refs, keys, metadata, index)
+        return await self.routes.search.index_images(refs, keys, metadata, index, model)
 
     @bentoml.api
-    @requires("clip")
+    @requires_one_of(CLIP_MODELS)
     @api_errors
     async def search_text(
         self,
@@ -311,14 +305,14 @@ class ImageEmbed(GracefulShutdown):
         index: str = DEFAULT_INDEX,
         offset: int = 0,
     ) -> SearchResponse:
-        """Images that match a text (CLIP text tower), best first: `[{key, score, metadata}]`.
+        """Images that match a text (the index's CLIP model), best first: `[{key, score, metadata}]`.
         `top_k`: up to 10000; `offset`: skip that many best hits first (paging).
         `min_score`: drop results below this cosine similarity. `filter`: metadata fields that
         must be equal, e.g. {"album": "2023"}."""
         return await self.routes.search.text(query, top_k, min_score, filter, index, offset)
 
     @bentoml.api
-    @requires("clip")
+    @requires_one_of(IMAGE_MODELS)
     @api_errors
     async def search_image(
         self,
@@ -346,7 +340,8 @@ class ImageEmbed(GracefulShutdown):
         index: str = DEFAULT_INDEX,
         offset: int = 0,
     ) -> SearchResponse:
-        """Search with a vector of your own (512 floats in CLIP's space; it is normalized)."""
+        """Search with a vector of your own, in the index's model's space (512 floats for clip;
+        it is normalized)."""
         return await self.routes.search.vector(vector, top_k, min_score, filter, index, offset)
 
     @bentoml.api
@@ -406,7 +401,7 @@ class ImageEmbed(GracefulShutdown):
         return await self.routes.admin.duplicates(threshold, limit, index)
 
     @bentoml.api
-    @requires("clip")
+    @requires_one_of(IMAGE_MODELS)
     @api_errors
     async def verify_index(
         self, sample: int = 16, images: list[Path] = [], keys: list[str] = [], index: str = DEFAULT_INDEX
@@ -449,7 +444,7 @@ class ImageEmbed(GracefulShutdown):
         return await self.routes.compat.test_extract(url)
 
     @bentoml.api(route="/search/image")
-    @requires("clip")
+    @requires_one_of(IMAGE_MODELS)
     @api_errors
     async def search_image_file(self, file: Path, top_k: int = 20, index: str = DEFAULT_INDEX) -> SearchResponse:
         """Seed 003's route: multipart `file` -> results best first (default top_k 20)."""
@@ -458,7 +453,8 @@ class ImageEmbed(GracefulShutdown):
 
 
 # APIs whose model is not served leave the schema; their routes answer 404 model_not_served.
-answer_not_served(web_app, prune_unserved_apis(ImageEmbed, SERVED))
+answer_not_served(web_app, prune_unserved_apis(ImageEmbed, SERVED), SERVED)
+check_runner_names(ImageEmbed, RUNNERS)
 svc = ImageEmbed  # `bentoml serve service:svc`, the command the replaced services documented
 
 # Added first = outermost of ours: the access log sees every answer (429, 401, 413 included),
@@ -470,3 +466,4 @@ ImageEmbed.add_asgi_middleware(AdmissionMiddleware, max_in_flight=LIMITS.max_in_
 if API_KEYS := load_api_keys(SETTINGS):
     ImageEmbed.add_asgi_middleware(APIKeyMiddleware, keys=API_KEYS)
 ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)
+ImageEmbed.add_asgi_middleware(UnroutablePathMiddleware)  # JSON, not BentoML's plain-text 404

@@ -56,6 +56,8 @@ BATCH_WAIT_HELP = {
     "runner can wait about as long as the burst queued, 0.3-1.7 s measured (for comparison)",
 }
 MAX_GRID_SIDE = 4
+# IMAGE_EMBED_EXTRA_CLIP entries: [name=]ARCH/TAG (models/open_clip_names.py reads them)
+EXTRA_CLIP_ENTRY = re.compile(r"^(?:(?P<key>[a-z][a-z0-9_]{0,47})=)?(?P<arch>[A-Za-z0-9][\w.+-]*)/(?P<tag>[A-Za-z0-9][\w.+-]*)$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -120,6 +122,12 @@ class Settings(BaseSettings):
     test_forward_delay_ms: int = _positive_int(
         0, "tests only, tiny profile only (ignored otherwise): each runner forward also sleeps this many ms "
         "per item, so a tiny model queues like a real one", minimum=0,
+    )
+    extra_clip: CommaList = _field(
+        (), "more CLIP models to serve beside `clip`, each its own runner: comma-separated open_clip "
+        "architecture/pretrained-tag pairs, each optionally named (the model key; default: clip_ + the "
+        "pair in lower case, other characters as _). Read at start: import and serve with the same value",
+        "[name=]ARCH/TAG entries, e.g. ViT-L-14/openai,rn=RN50x16/openai", shown="(none)",
     )
     dinov2_variant: DinoV2Variant = _field(
         "base", "DINOv2 size (read at start; import and serve with the same value)", _choices(DINOV2_VARIANTS)
@@ -244,7 +252,7 @@ class Settings(BaseSettings):
             raise ValueError("is not a boolean; use 1 or 0")
         return value
 
-    @field_validator("models", "url_allowlist", "api_keys", mode="before")
+    @field_validator("models", "url_allowlist", "api_keys", "extra_clip", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -255,6 +263,14 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v.lower() for v in value)
+
+    @field_validator("extra_clip", mode="after")
+    @classmethod
+    def _clip_entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not EXTRA_CLIP_ENTRY.match(entry):
+                raise ValueError(f"{entry!r} is not [name=]ARCH/TAG (a name: lower-case letters, digits, _)")
+        return value
 
     @field_validator("url_allowlist", mode="after")
     @classmethod

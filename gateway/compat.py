@@ -74,7 +74,7 @@ class CompatRoutes:
     async def fast_extract(self, url: str) -> ExtractResponse:
         self.runners.require(FAST_EXTRACT_MODEL)
         pixels = await self.images.load_for_model(_url_ref(url), get_spec(FAST_EXTRACT_MODEL))
-        vectors = await self.runners.dino(FAST_EXTRACT_MODEL, pixels[None])
+        vectors = await self.runners.embed_images(FAST_EXTRACT_MODEL, pixels[None])
         return ExtractResponse(embedding=vectors[0].tolist(), url=url)
 
     async def test_extract(self, url: str) -> ExtractResponse:

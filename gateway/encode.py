@@ -1,5 +1,8 @@
-"""CLIP encoding: images and texts into one 512-d space (the encode_* APIs, and the CLIP
-vectors that search, index admin and the compat routes need)."""
+"""Encoding: images and texts into a model's space (the encode_* APIs, and the vectors that
+search, index admin, the OpenAI-style route, ranking and the compat routes need).
+
+Every call names its model (default `clip`, CLIP ViT-B/32); any served embedding model embeds
+images, the CLIP models texts too (gateway/runner_client.py says which, from the registry)."""
 
 from __future__ import annotations
 
@@ -17,58 +20,70 @@ from .runner_client import RunnerClient
 from .schemas import EncodedItem, EncodeImagesResponse, ItemError
 from .settings import GatewaySettings
 
+DEFAULT_MODEL = "clip"
 # Declared in the schema (so clients and fuzzers know); the limits on length and count are
 # configurable and checked at run time.
 Text = Annotated[str, Field(min_length=1, description="non-empty; CLIP reads the first 77 tokens")]
+Model = Annotated[
+    str, Field(description="the model's key (GET /v1/models lists the served ones); default clip, CLIP ViT-B/32")
+]
 
 
 class EncodeRoutes:
-    def __init__(self, runners: RunnerClient, images: ImageLoader, limits: GatewaySettings, spec: ModelSpec) -> None:
+    def __init__(self, runners: RunnerClient, images: ImageLoader, limits: GatewaySettings) -> None:
         self.runners = runners
         self.images = images
         self.limits = limits
-        self.spec = spec
 
-    async def image_vector(self, ref: ImageRef) -> list[float]:
-        pixels = await self.images.load_for_model(ref, self.spec)
-        return (await self.runners.clip_images(pixels[None]))[0].tolist()
+    def spec(self, model: str, texts: bool = False) -> ModelSpec:
+        """The served embedding model `model`; 404 model_not_served naming the served ones."""
+        return self.runners.embedding_spec(model, texts=texts)
 
-    async def images_response(self, refs: list[ImageRef]) -> EncodeImagesResponse:
+    async def image_vector(self, ref: ImageRef, model: str = DEFAULT_MODEL) -> list[float]:
+        spec = self.spec(model)
+        pixels = await self.images.load_for_model(ref, spec)
+        return (await self.runners.embed_images(spec.key, pixels[None]))[0].tolist()
+
+    async def images_response(self, refs: list[ImageRef], model: str = DEFAULT_MODEL) -> EncodeImagesResponse:
+        spec = self.spec(model)
         results = []
-        for i, (ref, item) in enumerate(zip(refs, await self.embed_refs(refs))):
+        for i, (ref, item) in enumerate(zip(refs, await self.embed_refs(refs, spec))):
             if isinstance(item, ClientError):
                 results.append(EncodedItem(index=i, source=ref.label, error=ItemError(**item.to_json())))
             else:
                 results.append(EncodedItem(index=i, source=ref.label, embedding=item.tolist()))
-        return EncodeImagesResponse(model=self.spec.display_name, dim=self.spec.output_dim, results=results)
+        return EncodeImagesResponse(model=spec.display_name, dim=spec.output_dim, results=results)
 
-    async def embed_refs(self, refs: list[ImageRef]) -> list[np.ndarray | ClientError]:
-        """Each image's CLIP vector, or the ClientError that kept it out; one runner call."""
-        return (await self.embed_with_thumbnails(refs, None))[0]
+    async def embed_refs(self, refs: list[ImageRef], spec: ModelSpec) -> list[np.ndarray | ClientError]:
+        """Each image's vector, or the ClientError that kept it out; one runner call."""
+        return (await self.embed_with_thumbnails(refs, None, spec))[0]
 
     async def embed_with_thumbnails(
-        self, refs: list[ImageRef], thumbnail_px: int | None
+        self, refs: list[ImageRef], thumbnail_px: int | None, spec: ModelSpec
     ) -> tuple[list[np.ndarray | ClientError], list[bytes | None]]:
         """embed_refs, plus each image's WebP thumbnail (None for all when `thumbnail_px` is None)."""
-        loaded = await asyncio.gather(*(self._pixels_or_error(ref, thumbnail_px) for ref in refs))
+        loaded = await asyncio.gather(*(self._pixels_or_error(ref, thumbnail_px, spec) for ref in refs))
         ok = [i for i, item in enumerate(loaded) if not isinstance(item, ClientError)]
-        vectors = await self.runners.clip_images(np.stack([loaded[i][0] for i in ok])) if ok else []
+        vectors = await self.runners.embed_images(spec.key, np.stack([loaded[i][0] for i in ok])) if ok else []
         out: list[np.ndarray | ClientError] = list(loaded)
         thumbnails: list[bytes | None] = [None] * len(refs)
         for i, vec in zip(ok, vectors):
             out[i], thumbnails[i] = vec, loaded[i][1]
         return out, thumbnails
 
-    async def _pixels_or_error(self, ref: ImageRef, thumbnail_px: int | None) -> tuple[np.ndarray, bytes | None] | ClientError:
+    async def _pixels_or_error(
+        self, ref: ImageRef, thumbnail_px: int | None, spec: ModelSpec
+    ) -> tuple[np.ndarray, bytes | None] | ClientError:
         try:
             if thumbnail_px is None:
-                return await self.images.load_for_model(ref, self.spec), None
-            return await self.images.load_with_thumbnail(ref, self.spec, thumbnail_px)
+                return await self.images.load_for_model(ref, spec), None
+            return await self.images.load_with_thumbnail(ref, spec, thumbnail_px)
         except ClientError as exc:
             return exc
 
-    async def text_vectors(self, texts: list[str]) -> np.ndarray:
-        return await self.runners.clip_texts(self.check_texts(texts))
+    async def text_vectors(self, texts: list[str], model: str = DEFAULT_MODEL) -> np.ndarray:
+        spec = self.spec(model, texts=True)
+        return await self.runners.embed_texts(spec.key, self.check_texts(texts))
 
     def check_texts(self, texts: list[str]) -> list[str]:
         if not texts:

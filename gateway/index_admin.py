@@ -10,6 +10,7 @@ from .encode import EncodeRoutes
 from .images import ImageRef
 from .runner_client import RunnerClient
 from .schemas import ItemError
+from .search import index_model
 from .search_schemas import (
     DeleteResponse,
     DropIndexResponse,
@@ -76,12 +77,12 @@ class IndexAdminRoutes:
 
     async def verify(self, sample: int, refs: list[ImageRef], keys: list[str], index: str) -> VerifyResponse:
         """Structure (the index runner's check), then content: stored vectors against fresh
-        CLIP vectors of re-fetched sources and of the images sent, cosine >= 0.999 each."""
+        vectors (the index's model) of re-fetched sources and of the images sent, cosine >= 0.999 each."""
         if not 0 <= sample <= 256:
             raise ClientError("sample must be between 0 and 256", code="bad_sample")
         if len(keys) != len(refs):
             raise ClientError(f"{len(keys)} keys for {len(refs)} images: one key per image", code="bad_keys")
-        self.runners.require("clip", "verifying an index")
+        spec = await index_model(self.runners, index, what="verifying an index")
         report = await self.runners.index.check(index=index, sample=sample)
         pairs: list[tuple[str, ImageRef, np.ndarray | None]] = [
             (s["key"], ImageRef(url=s["source"], label=f"url:{s['source']}"), np.asarray(s["vector"], np.float32))
@@ -94,7 +95,7 @@ class IndexAdminRoutes:
         mismatches, unreachable, cosines = [], [], []
         for start in range(0, len(pairs), self.max_items):
             chunk = pairs[start : start + self.max_items]
-            fresh = await self.encode.embed_refs([ref for _, ref, _ in chunk])
+            fresh = await self.encode.embed_refs([ref for _, ref, _ in chunk], spec)
             for (key, _, stored_vec), new in zip(chunk, fresh):
                 if stored_vec is None:
                     mismatches.append(VerifiedItem(key=key, error=ItemError(error="key_not_found", detail="not in the index")))

@@ -55,7 +55,7 @@ class InternVitRoutes:
 
     async def simple(self, ref: ImageRef) -> list[float]:
         pixels = await self.images.load_for_model(ref, self.spec)
-        return (await self.runners.internvit(pixels[None]))[0].tolist()
+        return (await self.runners.embed_images("internvit", pixels[None]))[0].tolist()
 
     async def three_levels(self, ref: ImageRef) -> InternVitLevels:
         data = await self.images.read_bytes(ref)
@@ -64,7 +64,7 @@ class InternVitRoutes:
             return prepare_views(decode_image(data, self.images.settings).image, self.spec, self.levels)
 
         views, boxes = await anyio.to_thread.run_sync(work)
-        levels = combine_levels(await self.runners.internvit(views), self.levels)
+        levels = combine_levels(await self.runners.embed_images("internvit", views), self.levels)
         return InternVitLevels(
             global_=levels["global"].tolist(),
             focused=levels["focused"].tolist(),

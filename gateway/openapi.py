@@ -42,16 +42,40 @@ RETRY_STATUSES = frozenset({"429", "503", "504"})
 RETRY_AFTER_HEADER = {
     "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}},
 }
+# The OpenAI-compatible routes (gateway/openai_embeddings.py) answer OpenAI's error shape;
+# refusals made before them (401, 413, 429: middlewares) keep ours.
+OPENAI_PREFIX = "/v1/"
+OPENAI_ERROR_REF = {"$ref": "#/components/schemas/OpenAIErrorResponse"}
+OPENAI_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "OpenAIErrorResponse",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string", "description": "invalid_request_error, or server_error for 5xx"},
+                "param": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "the request field concerned"},
+                "code": {"type": "string", "description": "the machine-readable code, as `error` elsewhere"},
+            },
+        }
+    },
+}
 _METHODS = ("get", "post", "put", "delete", "patch")
 _OPEN_PATHS = {"/livez", "/readyz", "/healthz", "/metrics"}
 
 
 def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(spec)
-    doc.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_SCHEMA
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorResponse"] = ERROR_SCHEMA
+    schemas["OpenAIErrorResponse"] = OPENAI_ERROR_SCHEMA
     for path, item in doc.get("paths", {}).items():
         if path in _OPEN_PATHS:
             continue
+        error = {"anyOf": [OPENAI_ERROR_REF, ERROR_REF]} if path.startswith(OPENAI_PREFIX) else ERROR_REF
         for method in _METHODS:
             operation = item.get(method)
             if operation is None:
@@ -60,7 +84,7 @@ def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
             for status, description in ERROR_STATUSES.items():
                 responses[status] = {
                     "description": description,
-                    "content": {"application/json": {"schema": ERROR_REF}},
+                    "content": {"application/json": {"schema": error}},
                 }
                 if status in RETRY_STATUSES:
                     responses[status]["headers"] = RETRY_AFTER_HEADER

@@ -17,22 +17,36 @@ from typing import Any
 import numpy as np
 
 from intake.errors import ClientError
+from models.families import api_for, embedding_keys, embeds_texts
+from models.registry import get_spec
 from models.selection import HOW_TO_CHOOSE
+from models.specs import ModelSpec
 
 from .errors import RunnerTimeout, RunnerUnavailable
 
 RUNNER_INFO_TIMEOUT_S = 5.0
-# the dino runner's API per model key
-DINO_APIS = {"dinov2": "encode_dinov2", "dinov3": "encode_dinov3", "dinov2_giant": "encode_dinov2_giant"}
 
 
 class ModelNotServed(ClientError):
     status = 404
     code = "model_not_served"
 
-    def __init__(self, model: str, what: str = "this request") -> None:
-        super().__init__(f"{what} needs the {model} model, which this server does not serve; serve it with {HOW_TO_CHOOSE}")
+    def __init__(self, model: str, what: str = "this request", served: Sequence[str] = ()) -> None:
+        among = f" (it serves {', '.join(served)})" if served else ""
+        super().__init__(
+            f"{what} needs the {model} model, which this server does not serve{among}; serve it with {HOW_TO_CHOOSE}"
+        )
         self.model = model
+
+
+class ImagesOnly(ClientError):
+    """Text sent to a model without a text tower (DINOv2, DINOv3, InternViT)."""
+
+    code = "model_embeds_images_only"
+
+    def __init__(self, model: str, text_models: Sequence[str]) -> None:
+        others = f"; models that embed texts here: {', '.join(text_models)}" if text_models else ""
+        super().__init__(f"the {model} model embeds images only, not texts{others}")
 
 
 async def call_runner(runner: str, coro: Awaitable[Any]) -> Any:
@@ -85,6 +99,9 @@ class IndexClient:
     async def search(self, **kwargs: Any) -> dict:
         return await self._call(self._proxy.to_async.search(**kwargs))
 
+    async def binding(self, index: str) -> dict:
+        return await self._call(self._proxy.to_async.binding(index=index))
+
     async def similar(self, **kwargs: Any) -> dict:
         return await self._call(self._proxy.to_async.similar(**kwargs))
 
@@ -106,7 +123,9 @@ class IndexClient:
 
 class RunnerClient:
     """The gateway's runners: `proxies` maps runner name -> its `bentoml.depends` proxy (only
-    the runners this server starts), `served` lists the model keys it serves."""
+    the runners this server starts), `served` lists the model keys it serves. Which runner
+    API a call goes to comes from the registry (the spec's runner, its family's APIs), so a
+    new model needs nothing here."""
 
     def __init__(self, proxies: Mapping[str, Any], served: Sequence[str]) -> None:
         self.proxies = dict(proxies)
@@ -121,37 +140,47 @@ class RunnerClient:
         if not self.serves(model):
             raise ModelNotServed(model, what)
 
-    def _proxy(self, runner: str, model: str) -> Any:
+    def embedding_models(self, texts: bool = False) -> list[str]:
+        """The served models that embed images (and, with `texts`, texts too), registry order."""
+        return [key for key in embedding_keys(texts) if key in self.served]
+
+    def embedding_spec(self, model: str, texts: bool = False, what: str = "this request") -> ModelSpec:
+        """The spec of a served embedding model; 404 model_not_served naming the served ones,
+        or 400 when `texts` and the model embeds images only."""
+        if model not in self.embedding_models():
+            raise ModelNotServed(model, what, self.embedding_models())
+        spec = get_spec(model)
+        if texts and not embeds_texts(spec):
+            raise ImagesOnly(model, self.embedding_models(texts=True))
+        return spec
+
+    async def call(self, model: str, method: str, batch: Any) -> Any:
+        """`model`'s runner API that calls its model method `method`, on `batch`."""
         self.require(model)
-        return self.proxies[runner]
+        spec = get_spec(model)
+        api = api_for(spec, method)
+        if api is None:
+            raise ValueError(f"the {model} model has no runner API calling {method!r}")
+        return await call_runner(model, getattr(self.proxies[spec.runner].to_async, api.api_name(spec))(batch))
 
-    async def clip_images(self, batch: np.ndarray) -> np.ndarray:
-        return await call_runner("clip", self._proxy("clip", "clip").to_async.encode_images(batch))
+    async def embed_images(self, model: str, batch: np.ndarray) -> np.ndarray:
+        """float32 (n, d) vectors of a uint8 batch prepared for `model` (models.preprocess)."""
+        return await self.call(model, "encode_images", batch)
 
-    async def clip_texts(self, texts: list[str]) -> np.ndarray:
-        return await call_runner("clip", self._proxy("clip", "clip").to_async.encode_texts(texts))
+    async def embed_texts(self, model: str, texts: list[str]) -> np.ndarray:
+        """float32 (n, d) vectors of texts, in `model`'s image space."""
+        self.embedding_spec(model, texts=True)
+        return await self.call(model, "encode_texts", texts)
 
-    async def dino(self, model: str, batch: np.ndarray) -> np.ndarray:
-        """DINOv2 (`dinov2`, `dinov2_giant`) or DINOv3 (`dinov3`) vectors of a uint8 batch."""
-        api = getattr(self._proxy("dino", model).to_async, DINO_APIS[model])
-        return await call_runner(model, api(batch))
-
-    async def internvit(self, batch: np.ndarray) -> np.ndarray:
-        return await call_runner("internvit", self._proxy("internvit", "internvit").to_async.encode_images(batch))
-
-    async def detect_persons(self, canvases: np.ndarray) -> np.ndarray:
-        return await call_runner("person", self._proxy("person", "person").to_async.detect(canvases))
-
-    async def detect_faces(self, canvases: np.ndarray) -> np.ndarray:
-        return await call_runner("face", self._proxy("face", "face").to_async.detect(canvases))
+    async def detect(self, model: str, canvases: np.ndarray) -> np.ndarray:
+        """Boxes (n, 32, 5) of a detector (`person`, `face`) on letterboxed canvases."""
+        return await self.call(model, "detect", canvases)
 
     async def caption(self, pixels: np.ndarray, max_length: int) -> str:
         """One caption of one uint8 (384, 384, 3) image; batched with other requests' calls."""
-        from runners.caption import CaptionRequest
+        from runners.io import CaptionRequest
 
-        proxy = self._proxy("caption", "caption")
-        request = CaptionRequest(pixels=pixels, max_length=max_length)
-        return (await call_runner("caption", proxy.to_async.caption([request])))[0]
+        return (await self.call("caption", "caption", [CaptionRequest(pixels=pixels, max_length=max_length)]))[0]
 
     async def info(self, runner: str) -> dict[str, Any]:
         """A runner's self-description (its `info` API), within RUNNER_INFO_TIMEOUT_S."""

@@ -1,8 +1,9 @@
 """Search: index images, search by text / image / vector / key.
 
-Images are embedded here with the CLIP runner (the same path as encode_images), vectors
-go to the index runner, which owns the data. Every index is bound to the CLIP model that
-filled it: a server with another CLIP model gets a 409 naming both.
+Images are embedded here (the same path as encode_images), vectors go to the index runner,
+which owns the data. Every index is bound to the model that filled it: `index_images` into a
+new index takes `model` (default clip), and searches by text or image embed with the index's
+own model. A request with another model's vectors gets a 409 naming both.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from intake.errors import ClientError
+from models.registry import find_by_store_tag
 from models.specs import ModelSpec
 
-from .encode import EncodeRoutes
+from .encode import DEFAULT_MODEL, EncodeRoutes
 from .images import ImageLoader, ImageRef, upload_name
 from .runner_client import RunnerClient
 from .schemas import ItemError
@@ -34,6 +36,31 @@ def item_keys(refs: list[ImageRef], keys: list[str]) -> list[str | None]:
             raise ClientError(f"{len(keys)} keys for {len(refs)} images: send one key per image, or none", code="bad_keys")
         return list(keys)
     return [ref.url if ref.url else upload_name(ref.upload) if ref.upload else None for ref in refs]
+
+
+def binding_of(spec: ModelSpec) -> dict[str, Any]:
+    """What an index of `spec`'s vectors is bound to (search/manifest.py)."""
+    return {"model": spec.store_tag, "dim": spec.output_dim, "metric": "ip", "normalized": True}
+
+
+async def index_model(
+    runners: RunnerClient, index: str, model: str | None = None, what: str = "this request"
+) -> ModelSpec:
+    """The model to embed with for `index`: `model` when given (a new index is bound to it; an
+    existing one must already be), else the model the index was created with when this server
+    serves it, else clip (an index of another model then answers 409 naming both)."""
+    if model is not None:
+        return runners.embedding_spec(model, what=what)
+    try:
+        bound = await runners.index.binding(index=index)
+    except ClientError as exc:
+        if exc.code != "index_not_found":
+            raise
+        bound = {}
+    spec = find_by_store_tag(bound["model"]) if bound else None
+    if spec is not None and spec.key in runners.embedding_models():
+        return spec
+    return runners.embedding_spec(DEFAULT_MODEL, what=what)
 
 
 def check_top_k(top_k: int) -> int:
@@ -56,25 +83,31 @@ class SearchRoutes:
         runners: RunnerClient,
         images: ImageLoader,
         encode: EncodeRoutes,
-        clip_spec: ModelSpec,
         thumbnails: ThumbnailSettings = ThumbnailSettings(),
     ) -> None:
         self.runners = runners
         self.images = images
         self.encode = encode
-        self.clip_spec = clip_spec
         self.thumbnails = thumbnails
 
-    def binding(self) -> dict[str, Any]:
-        spec = self.clip_spec
-        return {"model": spec.store_tag, "dim": spec.output_dim, "metric": "ip", "normalized": True}
+    async def model_of(self, index: str, model: str | None = None, what: str = "this request") -> ModelSpec:
+        return await index_model(self.runners, index, model, what)
 
     async def vectors(
-        self, vectors: np.ndarray, index: str, top_k: int, min_score: float | None, filter: dict | None, offset: int = 0
+        self,
+        vectors: np.ndarray,
+        index: str,
+        top_k: int,
+        min_score: float | None,
+        filter: dict | None,
+        offset: int = 0,
+        spec: ModelSpec | None = None,
     ) -> SearchResponse:
+        """Search with vectors of `spec`'s space; without `spec`, vectors of the caller's own
+        (search_vector): the index checks only their dimension."""
         answer = await self.runners.index.search(
             index=index,
-            binding=self.binding(),
+            binding=None if spec is None else binding_of(spec),
             vectors=np.asarray(vectors, dtype=np.float32),
             top_k=check_top_k(top_k),
             min_score=min_score,
@@ -84,12 +117,17 @@ class SearchRoutes:
         return SearchResponse(index=index, results=[SearchHit(**h) for h in answer["results"][0]])
 
     async def index_images(
-        self, refs: list[ImageRef], keys: list[str], metadata: list[dict[str, Any] | None], index: str
+        self,
+        refs: list[ImageRef],
+        keys: list[str],
+        metadata: list[dict[str, Any] | None],
+        index: str,
+        model: str | None = None,
     ) -> IndexImagesResponse:
         from search.errors import InvalidItem
         from search.items import check_key, normalize_metadata
 
-        self.runners.require("clip", "indexing images")
+        spec = await self.model_of(index, model, "indexing images")
         keys_ = item_keys(refs, keys)
         if metadata and len(metadata) != len(refs):
             raise ClientError(f"{len(metadata)} metadata objects for {len(refs)} images", code="bad_metadata")
@@ -105,7 +143,9 @@ class SearchRoutes:
                 problems[i] = ClientError(exc.detail, code="invalid_item")
         todo = [i for i in range(len(refs)) if i not in problems]
         thumbnail_px = self.thumbnails.size if self.thumbnails.enabled else None
-        embedded, thumbs = await self.encode.embed_with_thumbnails([refs[i] for i in todo], thumbnail_px) if todo else ([], [])
+        embedded, thumbs = [], []
+        if todo:
+            embedded, thumbs = await self.encode.embed_with_thumbnails([refs[i] for i in todo], thumbnail_px, spec)
         thumbnail_of = dict(zip(todo, thumbs))
         for i, item in zip(todo, embedded):
             if isinstance(item, ClientError):
@@ -116,7 +156,7 @@ class SearchRoutes:
         if ok:
             answer = await self.runners.index.upsert(
                 index=index,
-                binding=self.binding(),
+                binding=binding_of(spec),
                 keys=[keys_[i] for i in ok],
                 vectors=np.stack([vectors[i] for i in ok]),
                 metadata=[metas[i] for i in ok],
@@ -138,7 +178,7 @@ class SearchRoutes:
         ]
         return IndexImagesResponse(
             index=index,
-            model=self.clip_spec.display_name,
+            model=spec.display_name,
             indexed=len(ok),
             failed=len(problems),
             total=total,
@@ -152,14 +192,15 @@ class SearchRoutes:
             return 0
 
     async def text(self, query: str, top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
-        vectors = await self.encode.text_vectors([query])
-        return await self.vectors(vectors, index, top_k, min_score, filter, offset)
+        spec = await self.model_of(index)
+        vectors = await self.encode.text_vectors([query], spec.key)
+        return await self.vectors(vectors, index, top_k, min_score, filter, offset, spec)
 
     async def image(self, ref: ImageRef, top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
-        self.runners.require("clip", "searching by image")
-        pixels = await self.images.load_for_model(ref, self.clip_spec)
-        vectors = await self.runners.clip_images(pixels[None])
-        return await self.vectors(vectors, index, top_k, min_score, filter, offset)
+        spec = await self.model_of(index, what="searching by image")
+        pixels = await self.images.load_for_model(ref, spec)
+        vectors = await self.runners.embed_images(spec.key, pixels[None])
+        return await self.vectors(vectors, index, top_k, min_score, filter, offset, spec)
 
     async def vector(self, vector: list[float], top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
         return await self.vectors(np.asarray([vector], np.float32), index, top_k, min_score, filter, offset)

@@ -1,5 +1,6 @@
 """Plain HTTP routes mounted beside the BentoML APIs: GET /, /health, /available_operations/,
-/docs, seed 003's GET aliases (gateway/compat.py), and the JSON 404s.
+/docs, seed 003's GET aliases (gateway/compat.py), the OpenAI-compatible /v1/embeddings and
+/v1/models (gateway/openai_embeddings.py, in OpenAI's own error shape), and the JSON 404s.
 
 BentoML APIs are POST-only; these GET routes are part of the seeds' contracts (health checks
 and service info) and the human-facing docs page. Every refusal here has the gateway's shape
@@ -20,11 +21,13 @@ from starlette.responses import FileResponse, JSONResponse
 
 from .compat import search_aliases
 from .health import service_info
+from .openai_embeddings import openai_routes
 from .thumbnails import thumbnail_routes
 from .ui import ui_routes
 
 web_app = FastAPI(title="image-embed routes", docs_url=None, redoc_url=None, openapi_url=None)
 web_app.include_router(search_aliases)
+web_app.include_router(openai_routes)
 web_app.include_router(thumbnail_routes)
 web_app.include_router(ui_routes)
 

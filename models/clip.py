@@ -9,6 +9,7 @@ exported (models/clip_tokenizer.py), so the ONNX Runtime engine tokenizes withou
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +48,12 @@ def materialize(spec: ModelSpec, target: Path) -> None:
     model_cfg = spec.arch_config or open_clip.get_model_config(spec.arch)
     if model_cfg is None:
         raise ValueError(f"open_clip has no architecture {spec.arch!r}")
+    # OpenAI's weights were trained with QuickGELU: an architecture without it ("ViT-L-14")
+    # gets it, as open_clip's force_quick_gelu does, so the stored config builds the right model.
+    tag_cfg = {} if spec.random_weights else open_clip.get_pretrained_cfg(spec.arch, spec.pretrained)
+    quick_gelu = bool(tag_cfg.get("quick_gelu"))
+    if quick_gelu:
+        model_cfg = {**model_cfg, "quick_gelu": True}
     (target / CONFIG_FILE).write_text(
         json.dumps({"model_cfg": model_cfg, "preprocess_cfg": _preprocess_cfg(spec)}, indent=2)
     )
@@ -57,7 +64,7 @@ def materialize(spec: ModelSpec, target: Path) -> None:
         _check_preprocess_matches_tag(spec, open_clip)
         ensure_hub_reachable(spec.weights_source)
         try:
-            model = open_clip.create_model(spec.arch, pretrained=spec.pretrained)
+            model = open_clip.create_model(spec.arch, pretrained=spec.pretrained, force_quick_gelu=quick_gelu)
         except Exception as exc:  # open_clip wraps hub/network errors in RuntimeError
             raise WeightsDownloadError(f"could not download {spec.weights_source}: {exc}") from exc
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
@@ -122,6 +129,26 @@ def tokenizer(model_dir: Path):
     """texts -> int64 token ids (n, context_length), as ClipModel.encode_texts tokenizes: the
     tokenizer stored with the model, without torch where it has a port (clip_tokenizer)."""
     return load_tokenizer(model_dir)
+
+
+def stored_logit_scale(spec: ModelSpec) -> float:
+    """exp(logit_scale) of `spec`'s stored weights: the temperature of its zero-shot softmax
+    (open_clip: `logit_scale.exp() * image @ text.T`). Read with numpy: no torch needed."""
+    return _logit_scale(str(_model_dir(spec) / WEIGHTS_FILE))
+
+
+@functools.cache
+def _logit_scale(weights_file: str) -> float:
+    from safetensors import safe_open
+
+    with safe_open(weights_file, framework="np") as weights:
+        return float(np.exp(np.asarray(weights.get_tensor("logit_scale"), dtype=np.float64)).reshape(-1)[0])
+
+
+def _model_dir(spec: ModelSpec) -> Path:
+    from .store import model_dir
+
+    return model_dir(spec)
 
 
 def _normalized(features: "torch.Tensor") -> np.ndarray:

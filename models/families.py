@@ -92,6 +92,12 @@ def _embedding(pooling: str | None = None) -> Callable[[ModelSpec, Any], dict[st
     return info
 
 
+def _clip(spec: ModelSpec, model: Any) -> dict[str, Any]:
+    from .clip import stored_logit_scale
+
+    return {"embedding_size": spec.output_dim, "logit_scale": stored_logit_scale(spec)}
+
+
 def _detector(spec: ModelSpec, model: Any) -> dict[str, Any]:
     from .detection import MAX_DETECTIONS
 
@@ -149,7 +155,7 @@ FAMILIES: dict[str, Family] = {
             Graph(name="text", method="encode_texts", inputs="tokens"),
         ),
         stored_files=(TOKENIZER_FILE,),
-        info=_embedding(),
+        info=_clip,
     ),
     "dino": _embedder(
         "models.dino",
@@ -203,3 +209,26 @@ def family_of(spec: ModelSpec) -> Family:
         return FAMILIES[spec.family]
     except KeyError:
         raise ValueError(f"no loader for model family {spec.family!r}") from None
+
+
+def api_for(spec: ModelSpec, method: str) -> Api | None:
+    """The runner API of `spec` that calls the model method `method`, or None."""
+    return next((api for api in family_of(spec).apis if api.method == method), None)
+
+
+def embeds_images(spec: ModelSpec) -> bool:
+    """An image embedding model: a vector per image (CLIP, DINO, InternViT; not detectors)."""
+    return spec.output_dim is not None and api_for(spec, "encode_images") is not None
+
+
+def embeds_texts(spec: ModelSpec) -> bool:
+    """Its texts land in its images' space (CLIP's text tower)."""
+    return embeds_images(spec) and api_for(spec, "encode_texts") is not None
+
+
+def embedding_keys(texts: bool = False) -> tuple[str, ...]:
+    """The current profile's models that embed images (with `texts`: and texts), registry order."""
+    from .registry import list_models
+
+    check = embeds_texts if texts else embeds_images
+    return tuple(spec.key for spec in list_models() if check(spec))

@@ -93,6 +93,10 @@ class ModelSpec:
     crop_rounding: str = "round"
     output_dim: int | None = 512  # embedding size; None for models that do not embed (detectors, captions)
     context_length: int | None = None  # text encoders only
+    # The analyze operation that embeds with this model ("embed_dino_v2"), if any, and its
+    # description in GET /available_operations/ (gateway/analyze/operations.py).
+    analyze_task: str | None = None
+    analyze_description: str = ""
     # api name -> device kind -> limits
     batching: dict[str, dict[str, BatchLimits]] = field(default_factory=dict)
     # device kind -> requests in flight for the runner hosting it (it takes the largest of its models')
@@ -113,6 +117,8 @@ class ModelSpec:
             missing = set(DEVICE_KINDS) - set(per_device)
             if missing:
                 raise ValueError(f"{self.key}.{api}: batch limits missing for {sorted(missing)}")
+        if self.analyze_task is not None and not self.analyze_description:
+            raise ValueError(f"{self.key}: analyze_task {self.analyze_task!r} needs its analyze_description")
         if set(self.max_concurrency) != set(DEVICE_KINDS) or min(self.max_concurrency.values()) < 1:
             raise ValueError(f"{self.key}: max_concurrency needs a positive value for each of {DEVICE_KINDS}")
 

@@ -28,9 +28,10 @@ RUNNER_TIMEOUT_S = 50
 # On CUDA every model runner asks BentoML for this share of a GPU. With `gpu: 1` each,
 # BentoML's allocator gives the first runner GPU 0 and, out of GPUs, the others
 # CUDA_VISIBLE_DEVICES=1, 2, ... which do not exist on a one-GPU machine, so they would
-# silently fall back to the CPU. Equal fractions are packed onto one GPU (up to 8 runners);
-# configuration-gpu.yaml spells this out, and spreads runners over more GPUs where wanted.
-GPU_SHARE = 0.125
+# silently fall back to the CPU. Equal fractions are packed onto one GPU (up to 16 runners: the
+# six of the catalog and up to ten CLIPs of IMAGE_EMBED_EXTRA_CLIP); configuration-gpu.yaml
+# spells this out, and spreads runners over more GPUs where wanted.
+GPU_SHARE = 0.0625
 
 
 def device_kind() -> str:

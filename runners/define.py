@@ -29,11 +29,12 @@ Adding a model touches:
     runners/io.py                a new IO kind, only if its APIs take or return something new
     tests/models/...             its spec and model tests (parity with the reference library)
 
-and nothing under runners/ otherwise: a model of an existing runner is its catalog file alone
-(dinov2_giant in dino), and scripts/import_models.py imports it as it finds it in the registry.
-A new runner also gets its section in configuration*.yaml (tests/runners/test_common.py checks
-the values there repeat the definitions') and, for its place in runner_services' answer, its
-name in runners/services.py RUNNER_ORDER. The gateway then calls its API (gateway/).
+and nothing under runners/ or gateway/ otherwise: a model of an existing family is its catalog
+file alone, on an existing runner (dinov2_giant in dino) or a new one; scripts/import_models.py
+imports it as it finds it in the registry, service.py composes every runner of the registry
+(runners/services.py gateway_base) and gateway/runner_client.py finds its runner API from the
+spec. A new runner may get a section in configuration*.yaml (tests/runners/test_common.py checks
+the values there repeat the definitions') and its place in runners/services.py RUNNER_ORDER.
 """
 
 from __future__ import annotations

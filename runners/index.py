@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import logging
 import random
@@ -125,17 +126,25 @@ class IndexRunner(OutliveGateway):
     def search(
         self,
         index: str,
-        binding: dict[str, Any],
+        binding: dict[str, Any] | None,
         vectors: np.ndarray,
         top_k: int = 10,
         min_score: float | None = None,
         filter: dict[str, Any] | None = None,
         offset: int = 0,
     ) -> dict:
-        """Best-first hits per query vector, from `offset` on."""
-        coll = self.catalog.get(index, _binding(binding))
+        """Best-first hits per query vector, from `offset` on. `binding`: the model the vectors
+        come from, which must be the index's; None for vectors of the caller's own (only their
+        dimension is checked)."""
+        coll = self.catalog.get(index, None if binding is None else _binding(binding))
         hits = coll.search(vectors, top_k, min_score, filter, offset=offset)
         return {"results": [[h.to_json() for h in per_query] for per_query in hits]}
+
+    @bentoml.api
+    @_answers
+    def binding(self, index: str) -> dict:
+        """What the index is bound to: {model, dim, metric, normalized}; 404 when there is none."""
+        return dataclasses.asdict(self.catalog.get(index).store.binding)
 
     @bentoml.api
     @_answers

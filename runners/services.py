@@ -53,6 +53,25 @@ def runner_services(model_keys: Sequence[str], engine: str | None = None) -> dic
     return {r: _service(r, tuple(sorted(hosted[r])), profile, kind, engine) for r in sorted(hosted, key=_order)}
 
 
+def gateway_base(services: dict[str, Any], base: type) -> type:
+    """A subclass of `base` with one `bentoml.depends` attribute per runner service, named as
+    the runner: the gateway inherits it, so every runner of the registry is composed with no
+    line of its own (BentoML finds dependencies among inherited attributes too)."""
+    import bentoml
+
+    clashes = sorted(name for name in services if hasattr(base, name) or name.startswith("_"))
+    if clashes:
+        raise ValueError(f"runner name(s) {clashes} clash with attributes of the gateway; rename the model(s)")
+    return type("RunnerDependencies", (base,), {name: bentoml.depends(svc) for name, svc in services.items()})
+
+
+def check_runner_names(gateway: Any, runners: Sequence[str]) -> None:
+    """A runner named like a gateway API or attribute would hide it (or be hidden): refuse."""
+    clashes = sorted(name for name in runners if name in gateway.apis or name in vars(gateway.inner))
+    if clashes:
+        raise ValueError(f"runner name(s) {clashes} clash with the gateway's APIs; rename the model(s)")
+
+
 def runner_service(runner: str) -> Any:
     """The service of `runner` hosting every model of the current profile that names it."""
     keys = [spec.key for spec in list_models() if spec.runner == runner]

@@ -10,7 +10,8 @@
                                  (bench_thumbnails.py: the cost of thumbnails at index time), burst
                                  (bench_burst.py: 1 client, bursts, 1 client again, with and without the
                                  batching wait's bound), container (bench_container.py: the lean image's
-                                 size, build and start-up); `--scenario X -h`
+                                 size, build and start-up), openai (bench_openai.py: /v1/embeddings
+                                 against /encode_images); `--scenario X -h`
     python scripts/benchmark.py --profile tiny --requests 40          # a quick smoke run
     python scripts/benchmark.py --url http://127.0.0.1:3000 --skip-naive   # a server already up
     python scripts/benchmark.py --json results.json
@@ -71,7 +72,8 @@ MIN_ITERATIONS, MAX_ITERATIONS = 3, 200  # ... and at least / at most this many 
 # --scenario X runs scripts/<module>.py's main() with the other arguments.
 SCENARIOS = {"analyze": "bench_analyze", "internvit": "bench_internvit", "search": "bench_search",
              "load": "load_report", "startup": "bench_startup", "engines": "bench_engines",
-             "thumbnails": "bench_thumbnails", "burst": "bench_burst", "container": "bench_container"}
+             "thumbnails": "bench_thumbnails", "burst": "bench_burst", "container": "bench_container",
+             "openai": "bench_openai"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

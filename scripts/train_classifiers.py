@@ -26,7 +26,6 @@ server re-reads best_models.json when it changes: no restart needed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -258,22 +257,10 @@ def train_one(ds: Dataset, args: argparse.Namespace) -> dict:
 
 
 def write_index(out: Path, entries: dict[str, dict]) -> None:
-    from gateway.analyze.classifiers import FORMAT, INDEX_FILE
+    from gateway.analyze.classifiers import update_index
 
-    path = out / INDEX_FILE
-    index = {"format": FORMAT, "collections": {}}
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-            if old.get("format") == FORMAT:
-                index["collections"].update(old.get("collections", {}))
-        except ValueError:
-            print(f"  warning: {path} was unreadable; rewriting it", file=sys.stderr)
-    for cid, entry in entries.items():
-        index["collections"][cid] = {k: v for k, v in entry.items() if k not in ("new_version", "new_version_score", "kept")}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(index, indent=2, sort_keys=True))
-    os.replace(tmp, path)  # the server never reads a half-written index
+    skip = ("new_version", "new_version_score", "kept")
+    update_index(out, {cid: {k: v for k, v in entry.items() if k not in skip} for cid, entry in entries.items()})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,3 +39,25 @@ def test_a_subset_declares_only_its_runners(tiny_models):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "['index', 'internvit'] ['analyze', 'analyze_image', 'analyze_image_upload'] ('internvit',)"
+
+
+SERVER_CODE = ["service.py", "errors.py", "config", "gateway", "intake", "models", "runners", "search"]
+UNPICKLERS = {"pickle", "joblib", "dill", "cloudpickle", "shelve", "_pickle"}
+
+
+def test_the_server_never_unpickles():
+    """No module the server runs imports an unpickler or loads with pickling allowed (seed 002's
+    classifiers are converted offline: scripts/convert_classifiers.py)."""
+    import ast
+
+    files = [p for name in SERVER_CODE for p in ([ROOT / name] if name.endswith(".py") else (ROOT / name).rglob("*.py"))]
+    assert len(files) > 50
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not {n.split(".")[0] for n in names} & UNPICKLERS, f"{path}: imports {names}"
+            if isinstance(node, ast.keyword) and node.arg == "allow_pickle":
+                assert isinstance(node.value, ast.Constant) and node.value.value is False, f"{path}:{node.lineno}"
+            if isinstance(node, ast.Attribute) and node.attr == "load" and getattr(node.value, "id", "") == "torch":
+                raise AssertionError(f"{path}:{node.lineno}: torch.load (pickle): load safetensors instead")

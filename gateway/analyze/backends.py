@@ -51,14 +51,13 @@ class RunnerBackends:
             raise ModelNotDeployed(f"the {model_key} model is not part of this server") from None
 
     async def detect_persons(self, canvases: np.ndarray) -> np.ndarray:
-        return await _task_call("person", self.runners.detect_persons(canvases))
+        return await _task_call("person", self.runners.detect("person", canvases))
 
     async def detect_faces(self, canvases: np.ndarray) -> np.ndarray:
-        return await _task_call("face", self.runners.detect_faces(canvases))
+        return await _task_call("face", self.runners.detect("face", canvases))
 
     async def embed(self, model_key: str, pixels: np.ndarray) -> np.ndarray:
-        call = self.runners.clip_images(pixels) if model_key == "clip" else self.runners.dino(model_key, pixels)
-        return await _task_call(model_key, call)
+        return await _task_call(model_key, self.runners.embed_images(model_key, pixels))
 
     async def caption(self, pixels: np.ndarray, max_length: int) -> str:
         return await _task_call("caption", self.runners.caption(pixels[0], max_length))

@@ -1,4 +1,4 @@
-"""Collection classifiers: binary logistic-regression heads on CLIP embeddings, in numpy.
+"""Collection classifiers: binary logistic-regression heads on embeddings (CLIP by default), in numpy.
 
 scripts/train_classifiers.py writes them into one directory (IMAGE_EMBED_CLASSIFIERS_DIR):
 
@@ -9,8 +9,10 @@ scripts/train_classifiers.py writes them into one directory (IMAGE_EMBED_CLASSIF
 
 Plain arrays and JSON only (loaded with allow_pickle=False): a classifier file can never run
 code. The index is re-read when its modification time changes, so retraining needs no restart.
-A classifier trained on another embedding model (`embedding_model` != the served CLIP's
-store tag) is refused: its weights would be meaningless on these vectors.
+`classify` embeds with the model a classifier names (`embedding_model`, a store tag: clip's,
+or another model of the registry); one of a model this server does not know is refused: its
+weights would be meaningless on other vectors. scripts/convert_classifiers.py writes seed 002's
+pickled scikit-learn classifiers in this format, offline.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -64,6 +67,25 @@ def save_classifier(directory: Path, name: str, coef: np.ndarray, intercept: flo
     np.savez(directory / f"{name}.npz", coef=coef, intercept=np.asarray([intercept], dtype=np.float32))
     meta = {"threshold": 0.5, **metadata, "embedding_dim": int(coef.shape[0])}
     (directory / f"{name}.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+
+def update_index(directory: Path, entries: dict[str, dict[str, Any]]) -> None:
+    """Point best_models.json at `entries` ({collection_id: {"model": name, ...}}), keeping the
+    other collections of an index in this format; written atomically (the server never reads
+    a half-written index). Used by scripts/train_classifiers.py and convert_classifiers.py."""
+    path = Path(directory) / INDEX_FILE
+    index: dict[str, Any] = {"format": FORMAT, "collections": {}}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+            if old.get("format") == FORMAT:
+                index["collections"].update(old.get("collections", {}))
+        except (ValueError, AttributeError):
+            logger.warning("%s was unreadable; rewriting it", path)
+    index["collections"].update(entries)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(index, indent=2, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def load_classifier(directory: Path, name: str, collection_id: str) -> Classifier:

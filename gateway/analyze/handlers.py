@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from models.registry import find_by_store_tag
+
 from .classifiers import ClassifierError
 from .regions import PROMINENT_PERSON
 from .schemas import OperationResult, TaskFailed, TaskSkipped, success
@@ -35,6 +37,11 @@ def embed_with(model_key: str) -> Handler:
     return embed
 
 
+async def embed_named_model(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+    """data: the vector of the region by the model named in params.model (embed_clip)."""
+    return await embed_with(str(task.params["model"]))(ctx, task)
+
+
 async def classify(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
     """data: {"is_in_collection": bool, "probability": float} from the collection's classifier."""
     collection_id = str(task.params["collection_id"])
@@ -48,13 +55,14 @@ async def classify(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult
             f"no classifier model for collection_id {collection_id} on this server "
             f"(known: {', '.join(known) if known else 'none'}; see scripts/train_classifiers.py)"
         )
-    spec = ctx.backends.spec("clip")
+    # the model the classifier was trained on (a CLIP model by name), else clip's, which refuses it
+    spec = find_by_store_tag(clf.embedding_model) or ctx.backends.spec("clip")
     try:
         ctx.classifiers.check(clf, spec.store_tag, spec.output_dim or 0)
     except ClassifierError as exc:
         raise TaskFailed(str(exc)) from None
     region = await ctx.regions.region(task.target, task.face_context)
-    vector = await ctx.embedding("clip", region)
+    vector = await ctx.embedding(spec.key, region)
     return await ctx.result(clf.predict(vector), region)
 
 

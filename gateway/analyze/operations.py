@@ -1,6 +1,11 @@
 """The operation registry: one entry per task type, the single source of truth for validating
 tasks, dispatching them and `GET /available_operations/`.
 
+The embedding operations come from the model registry: one per model spec that names an
+`analyze_task` (embed_clip_vit_b_32, embed_dino_v2, embed_dino_v3), and `embed_clip`, which
+embeds with the CLIP model named in `params.model` (any model of the registry that embeds
+texts and images in one space: `clip` and IMAGE_EMBED_EXTRA_CLIP's).
+
 A request whose tasks are malformed (unknown type, a target the type does not allow, a
 missing or invalid parameter, a duplicate operation_id, too many tasks) is refused as a
 whole with a 400 naming the task; nothing runs. What can only be known while running (no
@@ -15,6 +20,9 @@ from typing import Any
 
 from intake.errors import ClientError
 from models.caption import MAX_CAPTION_LENGTH
+from models.families import embeds_texts
+from models.registry import list_models
+from models.specs import ModelSpec
 
 from . import handlers
 from .handlers import Handler
@@ -48,7 +56,9 @@ class Operation:
     default_target: str = WHOLE_IMAGE
     # extra parameters besides target and face_context: name -> help
     params: dict[str, str] = field(default_factory=dict)
-    model: str | None = None  # the model key it runs (embeds, classifies or captions with), if any
+    # the model keys it can run with (embeds, classifies or captions), one of which must be
+    # served for it to be offered; empty: it needs no model of its own
+    models: tuple[str, ...] = ()
 
     def info(self) -> OperationInfo:
         return OperationInfo(
@@ -59,12 +69,30 @@ class Operation:
         )
 
 
-def _embed(type_: str, model: str, what: str) -> Operation:
+DEFAULT_CLIP = "clip"
+
+
+def _embed(spec: ModelSpec) -> Operation:
     return Operation(
-        type=type_,
-        description=f"Generates an embedding using {what}.",
-        handler=handlers.embed_with(model),
-        model=model,
+        type=spec.analyze_task,
+        description=spec.analyze_description,
+        handler=handlers.embed_with(spec.key),
+        models=(spec.key,),
+    )
+
+
+def clip_models() -> tuple[str, ...]:
+    """The registry's CLIP models: texts and images in one space."""
+    return tuple(spec.key for spec in list_models() if embeds_texts(spec))
+
+
+def _embed_clip() -> Operation:
+    return Operation(
+        type="embed_clip",
+        description="Generates an embedding using the CLIP model named in params.model (default clip, ViT-B/32).",
+        handler=handlers.embed_named_model,
+        models=clip_models(),
+        params={"model": f"the CLIP model's key (default {DEFAULT_CLIP}; GET /v1/models lists the served ones)"},
     )
 
 
@@ -78,23 +106,22 @@ OPERATIONS: dict[str, Operation] = {
             allowed_targets=(PROMINENT_PERSON, PROMINENT_FACE),
             default_target=PROMINENT_PERSON,
         ),
-        _embed("embed_clip_vit_b_32", "clip", "the CLIP ViT-B/32 model"),
-        _embed("embed_dino_v2", "dinov2", "the DINOv2 model (visual similarity: composition, color, texture)"),
-        _embed("embed_dino_v3", "dinov3", "the DINOv3 model"),
+        *(_embed(spec) for spec in list_models() if spec.analyze_task),
         Operation(
             type="classify",
             description="Determines if an image region belongs to a specific collection using a binary classifier.",
             handler=handlers.classify,
             params={"collection_id": "required: the collection whose classifier to apply (integer or string)"},
-            model="clip",
+            models=clip_models(),
         ),
         Operation(
             type="describe_image",
             description="Generates a text description of an image region using an image captioning model.",
             handler=handlers.describe_image,
-            model="caption",
+            models=("caption",),
             params={"max_length": f"most tokens in the description (default 50, 2 to {MAX_CAPTION_LENGTH})"},
         ),
+        _embed_clip(),
     )
 }
 DEFAULT_CAPTION_LENGTH = 50
@@ -126,7 +153,7 @@ def available_operations(served: Sequence[str] | None = None) -> AvailableOperat
     operations = {}
     for name, op in OPERATIONS.items():
         targets = served_targets(op, served)
-        if (op.model is not None and op.model not in served) or not targets:
+        if (op.models and not set(op.models) & set(served)) or not targets:
             continue
         operations[name] = replace(op, allowed_targets=targets, default_target=default_target(op, served)).info()
     return AvailableOperations(operations=operations)
@@ -194,6 +221,8 @@ def _validate(task: AnalysisTask, served: Sequence[str] | None = None) -> ValidT
         raise InvalidTask(f"{where}: face_context must be one of {', '.join(FACE_CONTEXTS)}, not {face_context!r}")
     if task.type == "classify":
         params["collection_id"] = _collection_id(where, params.get("collection_id"))
+    if task.type == "embed_clip":
+        params["model"] = _clip_model(where, params.get("model"))
     if task.type == "describe_image":
         length = params.get("max_length")
         params["max_length"] = DEFAULT_CAPTION_LENGTH if length is None else _max_length(where, length)
@@ -209,6 +238,13 @@ def _collection_id(where: str, value: Any) -> str:
     if len(text) > MAX_COLLECTION_ID_CHARS:
         raise InvalidTask(f"{where}: collection_id is longer than {MAX_COLLECTION_ID_CHARS} characters")
     return text
+
+
+def _clip_model(where: str, value: Any) -> str:
+    model = DEFAULT_CLIP if value is None else value
+    if model not in clip_models():
+        raise InvalidTask(f"{where}: model must be one of the CLIP models {', '.join(clip_models())}, not {value!r}")
+    return model
 
 
 def _max_length(where: str, value: Any) -> int:

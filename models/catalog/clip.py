@@ -31,6 +31,8 @@ _COMMON = dict(
     resize_mode="shortest",
     output_dim=512,
     context_length=77,
+    analyze_task="embed_clip_vit_b_32",
+    analyze_description="Generates an embedding using the CLIP ViT-B/32 model.",
     batching=BATCHING,
     max_concurrency={"cpu": 64, "cuda": 256},
 )

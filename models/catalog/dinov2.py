@@ -83,9 +83,18 @@ def _batching(cpu_batch: int) -> dict:
     }
 
 
-def _specs(variant: str, key: str = "dinov2", tiny: dict = TINY_CONFIG, seed: int = 0) -> list[ModelSpec]:
+ANALYZE_TASK = {
+    "analyze_task": "embed_dino_v2",
+    "analyze_description": "Generates an embedding using the DINOv2 model (visual similarity: composition, color, texture).",
+}
+
+
+def _specs(
+    variant: str, key: str = "dinov2", tiny: dict = TINY_CONFIG, seed: int = 0, analyze: dict | None = None
+) -> list[ModelSpec]:
     display, sizes, cpu_batch = VARIANTS[variant]
     common = dict(
+        **(analyze or {}),
         key=key,
         runner="dino",
         family="dino",
@@ -132,5 +141,6 @@ def _specs(variant: str, key: str = "dinov2", tiny: dict = TINY_CONFIG, seed: in
     ]
 
 
-for _spec in [*_specs(dinov2_variant()), *_specs("giant", "dinov2_giant", GIANT_TINY_CONFIG, GIANT_SEED)]:
+_GIANT = _specs("giant", "dinov2_giant", GIANT_TINY_CONFIG, GIANT_SEED)
+for _spec in [*_specs(dinov2_variant(), analyze=ANALYZE_TASK), *_GIANT]:
     register(_spec)

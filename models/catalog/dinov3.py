@@ -66,6 +66,8 @@ _COMMON = dict(
     std=IMAGENET_STD,
     interpolation="bilinear",
     resize_mode="squash",
+    analyze_task="embed_dino_v3",
+    analyze_description="Generates an embedding using the DINOv3 model.",
     batching=BATCHING,
     max_concurrency=DINO_MAX_CONCURRENCY,
 )

@@ -25,8 +25,10 @@ OLD_DEFAULTS = {  # what each module read before config.settings existed
     "search_ef_search": 100, "search_hnsw_m": 16, "search_ef_construction": 64,
     "thumbnails": True, "thumbnail_size": 256,
 }
-NEW_DEFAULTS = {  # settings added since (ONNX engine, JPEG draft, the batching wait's bound)
+# settings added since (ONNX engine, JPEG draft, the batching wait's bound, CLIP models by name)
+NEW_DEFAULTS = {
     "engine": "auto", "cpu_precision": "fp32", "jpeg_draft": False, "batch_wait": "bounded", "test_forward_delay_ms": 0,
+    "extra_clip": (),
 }
 
 
@@ -69,6 +71,7 @@ def test_the_error_is_the_projects_settings_error():
         ("ENGINE", " ONNX ", "onnx"),
         ("CPU_PRECISION", "INT8", "int8"),
         ("JPEG_DRAFT", "on", True),
+        ("EXTRA_CLIP", "ViT-L-14/openai, rn=RN50x16/openai", ("ViT-L-14/openai", "rn=RN50x16/openai")),
     ],
 )
 def test_good_values(clean_env, name, raw, value):
@@ -98,6 +101,8 @@ def test_names_are_case_insensitive(clean_env):
         ("INDEX_KIND", "lsh", "is not one of ivfpq, hnsw"),
         ("ENGINE", "tensorrt", "is not one of auto, onnx, torch"),
         ("CPU_PRECISION", "fp16", "is not one of fp32, int8"),
+        ("EXTRA_CLIP", "ViT-L-14", "'ViT-L-14' is not [name=]ARCH/TAG"),  # no pretrained tag
+        ("EXTRA_CLIP", "Big=ViT-L-14/openai", "is not [name=]ARCH/TAG"),  # a name must be lower case
     ],
 )
 def test_bad_values_name_variable_value_and_accepted(clean_env, name, raw, says):

@@ -36,33 +36,48 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_one_method_per_runner_api():
+def test_calls_go_to_the_runner_api_the_registry_names():
     ones = lambda batch: np.ones((len(batch), 4), np.float32)  # noqa: E731
     clip = Fake(encode_images=ones, encode_texts=lambda texts: np.ones((len(texts), 4), np.float32), info={"device": "cpu"})
     dino = Fake(encode_dinov2=ones, encode_dinov3=ones, encode_dinov2_giant=ones)
     caption = Fake(caption=lambda reqs: [f"n={r.max_length}" for r in reqs])
+    person = Fake(detect=lambda canvases: np.zeros((len(canvases), 32, 5), np.float32))
     runners = RunnerClient(
-        {"clip": clip, "dino": dino, "caption": caption},
-        ["clip", "dinov2", "dinov3", "dinov2_giant", "caption"],
+        {"clip": clip, "dino": dino, "caption": caption, "person": person},
+        ["clip", "dinov2", "dinov3", "dinov2_giant", "caption", "person"],
     )
     batch = np.zeros((2, 8, 8, 3), np.uint8)
-    assert run(runners.clip_images(batch)).shape == (2, 4)
-    assert run(runners.clip_texts(["a"])).shape == (1, 4)
+    assert run(runners.embed_images("clip", batch)).shape == (2, 4)
+    assert run(runners.embed_texts("clip", ["a"])).shape == (1, 4)
     for key in ("dinov2", "dinov3", "dinov2_giant"):
-        run(runners.dino(key, batch))
+        run(runners.embed_images(key, batch))
     assert [c[0] for c in dino.calls] == ["encode_dinov2", "encode_dinov3", "encode_dinov2_giant"]
+    assert run(runners.detect("person", batch)).shape == (2, 32, 5)
     assert run(runners.caption(np.zeros((384, 384, 3), np.uint8), 7)) == "n=7"
     assert run(runners.cached_info("clip")) == {"device": "cpu"} == run(runners.cached_info("clip"))
     assert [c[0] for c in clip.calls].count("info") == 1
 
 
-def test_a_model_not_served_is_a_404_naming_it():
-    runners = RunnerClient({"clip": Fake()}, ["clip"])
+def test_a_model_not_served_is_a_404_naming_it_and_the_served_ones():
+    runners = RunnerClient({"clip": Fake(), "dino": Fake()}, ["clip", "dinov2", "face"])
+    for call in (runners.embed_images("internvit", np.zeros((1, 8, 8, 3), np.uint8)),
+                 runners.embed_images("dinov3", np.zeros((1, 8, 8, 3), np.uint8))):
+        with pytest.raises(ModelNotServed) as err:
+            run(call)
+        assert err.value.status == 404 and err.value.code == "model_not_served"
+    assert "needs the dinov3 model" in err.value.detail
     with pytest.raises(ModelNotServed) as err:
-        run(runners.internvit(np.zeros((1, 8, 8, 3), np.uint8)))
-    assert err.value.status == 404 and err.value.code == "model_not_served" and "internvit" in err.value.detail
-    with pytest.raises(ModelNotServed):
-        run(runners.dino("dinov3", np.zeros((1, 8, 8, 3), np.uint8)))
+        runners.embedding_spec("nope")
+    assert "needs the nope model" in err.value.detail and "(it serves clip, dinov2)" in err.value.detail  # embedding models
+
+
+def test_text_to_a_model_that_embeds_images_only_is_a_400_naming_the_text_models():
+    runners = RunnerClient({"clip": Fake(), "dino": Fake(encode_dinov2=lambda b: b)}, ["clip", "dinov2"])
+    assert runners.embedding_models() == ["clip", "dinov2"] and runners.embedding_models(texts=True) == ["clip"]
+    with pytest.raises(ClientError) as err:
+        run(runners.embed_texts("dinov2", ["a cat"]))
+    assert (err.value.status, err.value.code) == (400, "model_embeds_images_only")
+    assert "dinov2 model embeds images only" in err.value.detail and "embed texts here: clip" in err.value.detail
 
 
 @pytest.mark.parametrize(
@@ -71,7 +86,7 @@ def test_a_model_not_served_is_a_404_naming_it():
 def test_runner_failures_are_translated_in_one_place(status, error):
     runners = RunnerClient({"person": Fake(detect=BentoMLException("x", error_code=status))}, ["person"])
     with pytest.raises(error):
-        run(runners.detect_persons(np.zeros((1, 8, 8, 3), np.uint8)))
+        run(runners.detect("person", np.zeros((1, 8, 8, 3), np.uint8)))
 
 
 def test_index_refusals_become_client_errors():

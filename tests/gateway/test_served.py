@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
-from gateway.served import answer_not_served, prune_unserved_apis, required_models, requires
+from gateway.served import answer_not_served, prune_unserved_apis, required_models, requires, requires_one_of
 
 
 def api(route, func):
@@ -38,3 +38,12 @@ def test_left_out_routes_answer_a_json_404_naming_the_model():
         assert resp.status_code == 404
         assert resp.json()["error"] == "model_not_served"
         assert f"needs the {model} model" in resp.json()["detail"]
+
+
+def test_an_api_taking_a_model_stays_while_one_of_its_models_is_served():
+    @requires_one_of(["clip", "clip_vit_l_14_openai"])
+    def encode(): ...
+
+    service = SimpleNamespace(apis={"encode": api("/encode", encode)})
+    assert prune_unserved_apis(service, ["clip_vit_l_14_openai", "face"]) == {} and "encode" in service.apis
+    assert prune_unserved_apis(service, ["face"]) == {"/encode": "clip"} and not service.apis

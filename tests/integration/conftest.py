@@ -101,8 +101,9 @@ def private_home() -> str:
     return str(home)
 
 
-def start_server(target: str = ".", *, args: tuple[str, ...] = (), **extra_env: str) -> Server:
-    """`bentoml serve <target> [args]` (the source tree, or a built Bento's tag) on a free port."""
+def start_server(target: str = ".", *, args: tuple[str, ...] = (), cwd: Path = ROOT, **extra_env: str) -> Server:
+    """`bentoml serve <target> [args]` (the source tree, or a built Bento's tag) on a free port,
+    from `cwd` (another source tree: tests/integration/catalog_entry.py)."""
     port = free_port()
     # Each server owns its indexes (one writer per data directory).
     extra_env.setdefault("IMAGE_EMBED_DATA_DIR", tempfile.mkdtemp(prefix="index-data-"))
@@ -110,7 +111,7 @@ def start_server(target: str = ".", *, args: tuple[str, ...] = (), **extra_env: 
     log = open(log_path, "wb")
     process = subprocess.Popen(
         [BENTOML, "serve", target, "--host", "127.0.0.1", "--port", str(port), *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=server_env(**{"BENTOML_HOME": private_home(), **extra_env}),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -182,3 +183,24 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("container figures")
         for name, value in FIGURES.items():
             terminalreporter.write_line(f"{name}: {value}")
+
+
+@pytest.fixture(scope="session")
+def images_server():
+    """A loopback image server (tests/localhttp.py) for the session's URL tests."""
+    from tests.localhttp import LocalHTTPServer
+
+    with LocalHTTPServer() as local:
+        yield local
+
+
+@pytest.fixture(scope="session")
+def named_models(tiny_models, images_server):
+    """A server of CLIP models by name and a model added by its catalog file alone
+    (tests/integration/catalog_entry.py): clip, dinov2, two extra CLIPs (a ViT-L/14 and an
+    RN50x16 tiny twin), and the test-only dinov2_small_test, from a copy of the source tree."""
+    from tests.integration.catalog_entry import serve_named_models
+
+    srv = serve_named_models(images_server)
+    yield srv
+    srv.stop()

@@ -219,7 +219,7 @@ def test_available_operations(http):
         resp = http.get(path)
         assert resp.status_code == 200
         ops = resp.json()["operations"]
-        assert set(ops) == {"detect_bounding_box", *EMBED_TYPES, "classify", "describe_image"}
+        assert set(ops) == {"detect_bounding_box", *EMBED_TYPES, "classify", "describe_image", "embed_clip"}
         assert ops["detect_bounding_box"]["allowed_targets"] == ["prominent_person", "prominent_face"]
         assert ops["detect_bounding_box"]["default_target"] == "prominent_person"
         assert ops["classify"]["default_target"] == "whole_image"

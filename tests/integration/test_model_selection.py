@@ -92,7 +92,7 @@ def test_health_root_and_readyz_list_the_served_models(clip_http):
 
 def test_available_operations_lists_what_the_served_models_can_do(clip_http):
     ops = clip_http.get("/available_operations/").json()["operations"]
-    assert sorted(ops) == ["classify", "embed_clip_vit_b_32"]
+    assert sorted(ops) == ["classify", "embed_clip", "embed_clip_vit_b_32"]
     assert ops["embed_clip_vit_b_32"]["allowed_targets"] == ["whole_image"]
 
 

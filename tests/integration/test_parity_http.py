@@ -5,13 +5,11 @@ with IMAGE_EMBED_ENGINE=torch."""
 
 from __future__ import annotations
 
-import io
-
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
 
+from tests.clip_reference import OpenClipReference
 from tests.conftest import encode, noise_image, photo
 from tests.integration.conftest import start_server
 
@@ -44,29 +42,11 @@ def test_health_says_which_engine(engine, server, request):
 @pytest.fixture(scope="module")
 def reference():
     """open_clip's create_model_and_transforms + tokenizer on the server's stored weights."""
-    import open_clip
-    import torch
-
     from models import get_spec
     from models.store import model_dir
 
-    path = model_dir(get_spec("clip"))
-    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{path}")
-    model.eval()
-    tokenizer = open_clip.get_tokenizer(f"local-dir:{path}")
-
-    def image(data: bytes) -> np.ndarray:
-        img = Image.open(io.BytesIO(data)).convert("RGB")
-        with torch.no_grad():
-            features = model.encode_image(preprocess(img).unsqueeze(0))
-        return (features / features.norm(dim=-1, keepdim=True))[0].numpy()
-
-    def text(value: str) -> np.ndarray:
-        with torch.no_grad():
-            features = model.encode_text(tokenizer([value]))
-        return (features / features.norm(dim=-1, keepdim=True))[0].numpy()
-
-    return image, text
+    ref = OpenClipReference(model_dir(get_spec("clip")))
+    return (lambda data: ref.images([data])[0]), (lambda text: ref.texts([text])[0])
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,9 @@ def assert_client_error(resp: httpx.Response, *, status: int | None = None, ment
     if status is not None:
         assert resp.status_code == status, resp.text[:500]
     body = resp.json()
+    if resp.request.url.path.startswith("/v1/"):  # the OpenAI-compatible routes answer OpenAI's shape
+        assert isinstance(body, dict) and {"message", "type", "param", "code"} <= set(body["error"]), body
+        body = {"error": body["error"]["code"], "detail": body["error"]["message"]}
     assert isinstance(body, dict) and {"error", "detail"} <= set(body), body
     if mentions is not None:
         assert mentions in str(body["detail"]), body

@@ -118,3 +118,22 @@ def test_list_models_rejects_unknown_profiles(monkeypatch):
     monkeypatch.setenv("IMAGE_EMBED_PROFILE", "huge")
     with pytest.raises(SettingsError):
         list_models()
+
+
+def test_a_provider_is_asked_once_per_profile_when_that_profile_is_looked_up(monkeypatch):
+    monkeypatch.setattr(registry, "_SPECS", dict(registry._SPECS))
+    monkeypatch.setattr(registry, "_PROVIDERS", list(registry._PROVIDERS))
+    monkeypatch.setattr(registry, "_PROVIDED", set(registry._PROVIDED))
+    asked = []
+
+    def provider(profile):
+        asked.append(profile)
+        return [dataclasses.replace(get_spec("clip", profile), key="zzz-provided")]
+
+    registry.register_provider(provider)
+    assert asked == []  # nothing is described before a lookup
+    assert get_spec("zzz-provided", "tiny").profile == "tiny"
+    assert "zzz-provided" in [s.key for s in list_models("tiny")]
+    assert asked == ["tiny"]  # once, for the profile in use only
+    assert registry.find_by_store_tag(get_spec("zzz-provided", "bench").store_tag, "bench").key == "zzz-provided"
+    assert asked == ["tiny", "bench"]

@@ -43,6 +43,14 @@ def test_six_runners_with_their_shares_all_land_on_the_one_gpu(monkeypatch):
     assert [env["CUDA_VISIBLE_DEVICES"] for env in envs] == ["0"] * len(MODEL_RUNNERS)
 
 
+def test_sixteen_runners_fit_one_gpu_the_catalogs_and_extra_clips(monkeypatch):
+    allocator = one_gpu_allocator(monkeypatch)
+    names = MODEL_RUNNERS + [f"clip_extra_{i}_runner" for i in range(10)]
+    services = {name: {"resources": {"gpu": common.GPU_SHARE}, "workers": 1} for name in names}
+    envs = [allocator.get_worker_env(FakeService(name), services=services)[1] for name in names]
+    assert [env["CUDA_VISIBLE_DEVICES"] for env in envs] == ["0"] * 16
+
+
 def test_whole_gpus_each_would_push_runners_off_a_one_gpu_machine(monkeypatch):
     # Why the share is a fraction: with gpu 1 each, the second runner gets a GPU that does not exist.
     allocator = one_gpu_allocator(monkeypatch)

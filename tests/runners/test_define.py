@@ -140,7 +140,7 @@ def limits_of(spec, api):
     return {api: spec.batch_limits(api, "cpu")}
 
 
-def test_info_of_a_one_model_runner():
+def test_info_of_a_one_model_runner(tiny_models):  # the store: CLIP's info reads its logit scale there
     spec = get_spec("face")
     info = runner_info("face", [spec], CPU, {"face": FakeFace()}, limits_of(spec, "detect"))
     assert info["key"] == "face" and info["store_tag"] == spec.store_tag and info["device"] == "cpu"
@@ -151,6 +151,7 @@ def test_info_of_a_one_model_runner():
     limits = {**limits_of(clip, "encode_images"), **limits_of(clip, "encode_texts")}
     info = runner_info("clip", [clip], CPU, {"clip": None}, limits)
     assert info["embedding_size"] == 512 and set(info["batching"]) == {"encode_images", "encode_texts"}
+    assert abs(info["logit_scale"] - 1 / 0.07) < 1e-4  # open_clip's initial temperature, in the tiny weights
 
 
 def test_info_of_the_dino_runner_lists_only_its_models():

@@ -23,7 +23,7 @@ from models import get_spec
 from tests.gateway.analyze.fakes import FACE_IN_PERSON, FACE_OUTSIDE, PERSON, FakeBackends, scene
 from tests.gateway.analyze.test_classifiers import write_classifier
 
-EMBEDDERS = {"embed_clip_vit_b_32": "clip", "embed_dino_v2": "dinov2", "embed_dino_v3": "dinov3"}
+EMBEDDERS = {"embed_clip_vit_b_32": "clip", "embed_dino_v2": "dinov2", "embed_dino_v3": "dinov3", "embed_clip": "clip"}
 TARGETS = ["whole_image", "prominent_person", "prominent_face"]
 
 
@@ -75,7 +75,7 @@ def test_detect_bounding_box_without_a_person_or_face_is_null():
     assert [(r.status, r.data) for r in results.values()] == [("success", None), ("success", None)]
 
 
-@pytest.mark.parametrize("op", ["embed_clip_vit_b_32", "embed_dino_v2", "embed_dino_v3", "classify", "describe_image"])
+@pytest.mark.parametrize("op", [*EMBEDDERS, "classify", "describe_image"])
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("face_context", ["prominent_person", "whole_image"])
 def test_every_operation_on_every_target(op, target, face_context, tmp_path):
@@ -197,6 +197,23 @@ def test_a_model_that_is_not_deployed_is_an_error():
 
 def test_every_registered_operation_is_covered_here():
     assert set(OPERATIONS) == {"detect_bounding_box", *EMBEDDERS, "classify", "describe_image"}
+
+
+def test_embed_clip_embeds_with_the_named_clip_and_shares_the_vector_of_the_same_model():
+    results, backends = analyze([
+        {"operation_id": "a", "type": "embed_clip_vit_b_32"},
+        {"operation_id": "b", "type": "embed_clip"},
+        {"operation_id": "c", "type": "embed_clip", "params": {"model": "clip"}},
+    ])
+    assert results["a"].data == results["b"].data == results["c"].data
+    assert backends.calls["clip"] == 1  # one vector of one model for one region
+
+
+@pytest.mark.parametrize("model", ["dinov2", "nope", 3])
+def test_embed_clip_refuses_a_model_that_is_not_a_clip(model):
+    with pytest.raises(ClientError) as err:
+        validate_tasks([AnalysisTask(operation_id="x", type="embed_clip", params={"model": model})], 32)
+    assert err.value.code == "invalid_task" and "CLIP models clip" in err.value.detail
 
 
 def test_classify_without_a_classifier_is_skipped_naming_the_known_ones(tmp_path):

@@ -30,7 +30,7 @@ def refused(tasks, max_tasks=32) -> ClientError:
 
 
 def test_every_seed_operation_is_registered():
-    assert list(OPERATIONS) == SEED_TYPES
+    assert list(OPERATIONS) == [*SEED_TYPES, "embed_clip"]  # seed 002's, in its order, then the CLIP by name
 
 
 def test_available_operations_has_seed_002s_shape():
@@ -129,8 +129,9 @@ def test_blank_or_huge_operation_ids():
 
 def test_available_operations_follow_the_served_models():
     ops = available_operations(["clip"]).model_dump()["operations"]
-    assert sorted(ops) == ["classify", "embed_clip_vit_b_32"]
+    assert sorted(ops) == ["classify", "embed_clip", "embed_clip_vit_b_32"]
     assert ops["embed_clip_vit_b_32"]["allowed_targets"] == ["whole_image"]
+    assert "model" in ops["embed_clip"]["params"]
     ops = available_operations(["clip", "face"]).model_dump()["operations"]
     assert ops["detect_bounding_box"]["allowed_targets"] == ["prominent_face"]
     assert ops["detect_bounding_box"]["default_target"] == "prominent_face"
