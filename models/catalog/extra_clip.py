@@ -20,12 +20,12 @@ from ..specs import BatchLimits, ModelSpec
 # Larger CLIPs than ViT-B/32: smaller batches on a CPU, the same shedding deadlines.
 BATCHING = {
     "encode_images": {
-        "cpu": BatchLimits(max_batch_size=8, max_latency_ms=30_000),
-        "cuda": BatchLimits(max_batch_size=64, max_latency_ms=500),
+        "cpu": BatchLimits(max_batch_size=8, max_latency_ms=30_000, max_batch_wait_ms=5),
+        "cuda": BatchLimits(max_batch_size=64, max_latency_ms=500, max_batch_wait_ms=20),
     },
     "encode_texts": {
-        "cpu": BatchLimits(max_batch_size=64, max_latency_ms=20_000),
-        "cuda": BatchLimits(max_batch_size=256, max_latency_ms=500),
+        "cpu": BatchLimits(max_batch_size=64, max_latency_ms=20_000, max_batch_wait_ms=5),
+        "cuda": BatchLimits(max_batch_size=256, max_latency_ms=500, max_batch_wait_ms=20),
     },
 }
 

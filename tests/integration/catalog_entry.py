@@ -47,8 +47,8 @@ COMMON = dict(
     analyze_description="Generates an embedding using the test-only DINOv2 ViT-S/14.",
     batching={
         "encode_images": {
-            "cpu": BatchLimits(max_batch_size=8, max_latency_ms=30_000),
-            "cuda": BatchLimits(max_batch_size=64, max_latency_ms=500),
+            "cpu": BatchLimits(max_batch_size=8, max_latency_ms=30_000, max_batch_wait_ms=5),
+            "cuda": BatchLimits(max_batch_size=64, max_latency_ms=500, max_batch_wait_ms=20),
         }
     },
 )

@@ -160,7 +160,8 @@ def test_dinov3_pixels_within_one_level_of_the_float_resize(dirs, w, h, seed):
     reference_pixels = processor(dirs["dinov3"], do_normalize=False)(images=img, return_tensors="np")["pixel_values"][0]
     ours = prepare_image(img, get_spec("dinov3")).transpose(2, 0, 1) / 255.0
     diff = np.abs(ours - reference_pixels)
-    assert diff.max() <= 1.0 / 255 + 1e-5
+    # one uint8 level, plus the reference's own float32 error: hypothesis found a 1.2e-5 overshoot
+    assert diff.max() <= 1.0 / 255 + 1e-4
     assert diff.mean() <= 0.5 / 255  # rounding to uint8, not a different filter
 
 
