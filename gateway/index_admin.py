@@ -13,6 +13,7 @@ from .schemas import ItemError
 from .search_schemas import (
     DeleteResponse,
     DropIndexResponse,
+    DuplicateGroup,
     DuplicatePair,
     DuplicatesResponse,
     GetResponse,
@@ -68,11 +69,25 @@ class IndexAdminRoutes:
             details=s,
         )
 
-    async def duplicates(self, threshold: float, limit: int, index: str) -> DuplicatesResponse:
+    async def duplicates(
+        self, threshold: float, limit: int, index: str, method: str = "clip", max_distance: int = 5, include_hidden: bool = False
+    ) -> DuplicatesResponse:
         if not 0 < limit <= 10_000:
             raise ClientError("limit must be between 1 and 10000", code="bad_limit")
-        answer = await self.runners.index.duplicates(index=index, threshold=threshold, limit=limit)
-        return DuplicatesResponse(index=index, threshold=threshold, pairs=[DuplicatePair(**p) for p in answer["pairs"]])
+        if method not in ("clip", "phash"):
+            raise ClientError(f'method is "clip" or "phash", not {method!r:.40}', code="bad_method")
+        answer = await self.runners.index.duplicates(
+            index=index, method=method, threshold=threshold, max_distance=max_distance, limit=limit, include_hidden=include_hidden
+        )
+        clip = method == "clip"
+        return DuplicatesResponse(
+            index=index,
+            method=method,
+            threshold=threshold if clip else None,
+            max_distance=None if clip else max_distance,
+            pairs=[DuplicatePair(**p) for p in answer["pairs"]],
+            groups=[DuplicateGroup(**g) for g in answer["groups"]],
+        )
 
     async def verify(self, sample: int, refs: list[ImageRef], keys: list[str], index: str) -> VerifyResponse:
         """Structure (the index runner's check), then content: stored vectors against fresh

@@ -13,6 +13,7 @@ import numpy as np
 
 from intake.errors import ClientError
 from models.specs import ModelSpec
+from search.perceptual_hash import as_hex
 
 from .encode import EncodeRoutes
 from .images import ImageLoader, ImageRef, upload_name
@@ -70,7 +71,8 @@ class SearchRoutes:
         return {"model": spec.store_tag, "dim": spec.output_dim, "metric": "ip", "normalized": True}
 
     async def vectors(
-        self, vectors: np.ndarray, index: str, top_k: int, min_score: float | None, filter: dict | None, offset: int = 0
+        self, vectors: np.ndarray, index: str, top_k: int, min_score: float | None, filter: dict | None, offset: int = 0,
+        labels: dict | None = None,
     ) -> SearchResponse:
         answer = await self.runners.index.search(
             index=index,
@@ -80,6 +82,7 @@ class SearchRoutes:
             min_score=min_score,
             filter=filter,
             offset=check_offset(offset),
+            labels=labels,
         )
         return SearchResponse(index=index, results=[SearchHit(**h) for h in answer["results"][0]])
 
@@ -105,8 +108,8 @@ class SearchRoutes:
                 problems[i] = ClientError(exc.detail, code="invalid_item")
         todo = [i for i in range(len(refs)) if i not in problems]
         thumbnail_px = self.thumbnails.size if self.thumbnails.enabled else None
-        embedded, thumbs = await self.encode.embed_with_thumbnails([refs[i] for i in todo], thumbnail_px) if todo else ([], [])
-        thumbnail_of = dict(zip(todo, thumbs))
+        embedded, parts = await self.encode.embed_for_index([refs[i] for i in todo], thumbnail_px) if todo else ([], [])
+        parts_of = dict(zip(todo, parts))
         for i, item in zip(todo, embedded):
             if isinstance(item, ClientError):
                 problems[i] = item
@@ -121,7 +124,8 @@ class SearchRoutes:
                 vectors=np.stack([vectors[i] for i in ok]),
                 metadata=[metas[i] for i in ok],
                 sources=[refs[i].url for i in ok],
-                thumbnails=encode_for_runner([thumbnail_of[i] for i in ok]),
+                thumbnails=encode_for_runner([parts_of[i][0] for i in ok]),
+                phashes=[as_hex(parts_of[i][1]) for i in ok],
             )
             total = answer["total"]
         else:
@@ -151,22 +155,22 @@ class SearchRoutes:
         except ClientError:
             return 0
 
-    async def text(self, query: str, top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
+    async def text(self, query: str, top_k: int, min_score, filter, index: str, offset: int = 0, labels=None) -> SearchResponse:
         vectors = await self.encode.text_vectors([query])
-        return await self.vectors(vectors, index, top_k, min_score, filter, offset)
+        return await self.vectors(vectors, index, top_k, min_score, filter, offset, labels)
 
-    async def image(self, ref: ImageRef, top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
+    async def image(self, ref: ImageRef, top_k: int, min_score, filter, index: str, offset: int = 0, labels=None) -> SearchResponse:
         self.runners.require("clip", "searching by image")
         pixels = await self.images.load_for_model(ref, self.clip_spec)
         vectors = await self.runners.clip_images(pixels[None])
-        return await self.vectors(vectors, index, top_k, min_score, filter, offset)
+        return await self.vectors(vectors, index, top_k, min_score, filter, offset, labels)
 
-    async def vector(self, vector: list[float], top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
-        return await self.vectors(np.asarray([vector], np.float32), index, top_k, min_score, filter, offset)
+    async def vector(self, vector: list[float], top_k: int, min_score, filter, index: str, offset: int = 0, labels=None) -> SearchResponse:
+        return await self.vectors(np.asarray([vector], np.float32), index, top_k, min_score, filter, offset, labels)
 
     async def similar(
         self, key: str | None, top_k: int, min_score, filter, index: str,
-        *, keys: list[str] = (), negative_keys: list[str] = (), offset: int = 0,
+        *, keys: list[str] = (), negative_keys: list[str] = (), offset: int = 0, labels=None,
     ) -> SearchResponse:
         """Items like `key`, or like the normalized mean of `keys` minus that of `negative_keys`."""
         if not key and not keys:
@@ -182,5 +186,6 @@ class SearchRoutes:
             min_score=min_score,
             filter=filter,
             offset=check_offset(offset),
+            labels=labels,
         )
         return SearchResponse(index=index, results=[SearchHit(**h) for h in answer["results"]])
