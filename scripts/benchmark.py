@@ -7,7 +7,9 @@
                                  search (bench_search.py), load (load_report.py), startup
                                  (bench_startup.py: start-up time and memory per models=), engines
                                  (bench_engines.py: torch, ONNX fp32, ONNX int8 side by side), thumbnails
-                                 (bench_thumbnails.py: the cost of thumbnails at index time); `--scenario X -h`
+                                 (bench_thumbnails.py: the cost of thumbnails at index time), phash
+                                 (bench_phash.py: pHash duplicates of 1M items), ingest (bench_ingest.py:
+                                 index_vectors against index_images through the API); `--scenario X -h`
     python scripts/benchmark.py --profile tiny --requests 40          # a quick smoke run
     python scripts/benchmark.py --url http://127.0.0.1:3000 --skip-naive   # a server already up
     python scripts/benchmark.py --json results.json
@@ -68,7 +70,7 @@ MIN_ITERATIONS, MAX_ITERATIONS = 3, 200  # ... and at least / at most this many 
 # --scenario X runs scripts/<module>.py's main() with the other arguments.
 SCENARIOS = {"analyze": "bench_analyze", "internvit": "bench_internvit", "search": "bench_search",
              "load": "load_report", "startup": "bench_startup", "engines": "bench_engines",
-             "thumbnails": "bench_thumbnails"}
+             "thumbnails": "bench_thumbnails", "phash": "bench_phash", "ingest": "bench_ingest"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
