@@ -118,9 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         report = measure(args.url.rstrip("/"), args)
     else:
-        from bench_analyze import import_models
+        import os
 
-        import_models(args.profile)
+        os.environ["IMAGE_EMBED_PROFILE"] = args.profile
+        from models import get_spec
+        from models.store import import_spec
+
+        import_spec(get_spec("clip", args.profile))  # the only model this server serves
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {**server_env(args.profile, str(Path(__file__).resolve().parent.parent / "configuration.yaml")),
