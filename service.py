@@ -39,7 +39,7 @@ from gateway.library_schemas import (
     TagItemsResponse,
     TagsResponse,
 )
-from gateway.openapi import complete_spec
+from gateway.openapi import api_routes, complete_spec
 from gateway.patches import refuse_server_side_file_fetch
 from gateway.served import answer_not_served, prune_unserved_apis, requires
 from gateway.runner_client import RunnerClient
@@ -165,7 +165,7 @@ class ImageEmbed(GracefulShutdown):
         return list(ImageEmbed.apis)
 
     def openapi_document(self) -> dict:
-        return complete_spec(ImageEmbed.openapi_spec.asdict())
+        return complete_spec(ImageEmbed.openapi_spec.asdict(), api_routes(ImageEmbed))
 
     async def __is_ready__(self) -> bool:
         return await self.health.check_ready()

@@ -22,8 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import bentoml
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import JSONResponse, Response
 
 from config.settings import Settings, load_settings
@@ -119,6 +120,22 @@ async def stats_get(index: str = "default", svc=Depends(bentoml.get_current_serv
 
 
 # Seed 003's gallery routes over the library (ratings, tags, hiding).
+class AnyPathConvertor(Convertor):
+    """A path parameter that may hold any character, "/" and line breaks included (Starlette's
+    `path` stops at a line break, and a key may contain one)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", AnyPathConvertor())
+
+
 class RatingBody(BaseModel):
     rating: int = Field(description="0 (not rated) to 5")
 
@@ -143,7 +160,7 @@ async def browse_get(
     return await _answer(_browse, svc, index, page, per_page, min_rating, tag_ids, include_hidden)
 
 
-@search_aliases.post("/rating/{image_id:path}", summary="Seed 003: rate one item (0-5); 404 for an unknown key")
+@search_aliases.post("/rating/{image_id:anypath}", summary="Seed 003: rate one item (0-5); 404 for an unknown key")
 async def rating_post(image_id: str, body: RatingBody, index: str = "default", svc=Depends(bentoml.get_current_service)):
     return await _answer(svc.routes.library.rate_one, image_id, body.rating, index)
 
@@ -151,6 +168,15 @@ async def rating_post(image_id: str, body: RatingBody, index: str = "default", s
 @search_aliases.get("/tags", summary="Seed 003: the tags, with how many items carry each (as POST /tags)")
 async def tags_get(index: str = "default", svc=Depends(bentoml.get_current_service)):
     return await _answer(svc.routes.library.tags, index)
+
+
+@search_aliases.api_route("/browse", methods=["OPTIONS"], include_in_schema=False)
+@search_aliases.api_route("/tags", methods=["OPTIONS"], include_in_schema=False)
+async def both_methods(request: Request) -> JSONResponse:
+    """GET (here) and POST (the BentoML API) share these paths: a 405 that names both (the
+    API's own route would name POST alone)."""
+    detail = f"{request.method} {request.url.path}: use GET or POST"
+    return JSONResponse({"error": "method_not_allowed", "detail": detail}, status_code=405, headers={"Allow": "GET, POST"})
 
 
 @search_aliases.post("/tags/bulk", summary="Seed 003: add and remove tags by name, hide or unhide, for many items")

@@ -27,7 +27,7 @@ VERIFY_MIN_COSINE = 0.999
 MAX_KEYS = 10_000
 
 
-def _check_keys(keys: list[str]) -> list[str]:
+def check_keys(keys: list[str]) -> list[str]:
     if not keys:
         raise ClientError("send at least one key in `keys`", code="missing_key")
     if len(keys) > MAX_KEYS:
@@ -42,7 +42,7 @@ class IndexAdminRoutes:
         self.max_items = max_items
 
     async def delete(self, keys: list[str], index: str) -> DeleteResponse:
-        answer = await self.runners.index.delete(index=index, keys=_check_keys(keys))
+        answer = await self.runners.index.delete(index=index, keys=check_keys(keys))
         return DeleteResponse(index=index, **answer)
 
     async def drop(self, index: str) -> DropIndexResponse:
@@ -50,7 +50,7 @@ class IndexAdminRoutes:
         return DropIndexResponse(index=index, dropped=True)
 
     async def get(self, keys: list[str], index: str, with_vectors: bool) -> GetResponse:
-        answer = await self.runners.index.get_items(index=index, keys=_check_keys(keys), with_vectors=with_vectors)
+        answer = await self.runners.index.get_items(index=index, keys=check_keys(keys), with_vectors=with_vectors)
         items = [StoredItem(**it) for it in answer["items"] if it is not None]
         missing = [k for k, it in zip(keys, answer["items"]) if it is None]
         return GetResponse(index=index, items=items, missing=missing)

@@ -26,9 +26,9 @@ from .library_schemas import (
     TagRef,
     TagsResponse,
 )
+from .index_admin import check_keys as _check_keys
 from .runner_client import RunnerClient
 
-MAX_KEYS = 10_000
 MAX_VECTORS = 1_000
 
 
@@ -54,14 +54,6 @@ def parse_tag_ids(text: str | None) -> list[int]:
         return [int(p) for p in parts]
     except ValueError:
         raise ClientError(f"tag_ids is a comma-separated list of tag ids, not {text!r:.60}", code="invalid_request") from None
-
-
-def _check_keys(keys: list[str]) -> list[str]:
-    if not keys:
-        raise ClientError("send at least one key", code="missing_key")
-    if len(keys) > MAX_KEYS:
-        raise ClientError(f"{len(keys)} keys in one call; the limit is {MAX_KEYS}", code="too_many_items")
-    return keys
 
 
 def thumbnail_path(index: str, key: str) -> str:

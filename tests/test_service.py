@@ -39,3 +39,19 @@ def test_a_subset_declares_only_its_runners(tiny_models):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "['index', 'internvit'] ['analyze', 'analyze_image', 'analyze_image_upload'] ('internvit',)"
+
+
+def test_the_document_keeps_the_apis_beside_get_routes_on_their_paths(tiny_models):
+    """BentoML merges the mounted routes' paths last: seed 003's GET /browse and GET /tags
+    would hide the POST APIs browse and tags in /docs.json."""
+    import service
+
+    without = service.ImageEmbed.openapi_spec.asdict()["paths"]
+    assert "post" not in without["/browse"]  # what BentoML alone writes
+    paths = service.ImageEmbed.inner.openapi_document(None)["paths"]
+    for path in ("/browse", "/tags"):
+        assert {"get", "post"} <= set(paths[path]), path
+        assert paths[path]["post"]["x-bentoml-name"] == path[1:]
+        assert "401" in paths[path]["post"]["responses"] and "401" in paths[path]["get"]["responses"]
+    assert "post" in paths["/tags/bulk"] and "post" in paths["/rating/{image_id}"]
+    assert list(paths["/browse"]["post"]["responses"]) == list(paths["/encode_text"]["post"]["responses"])  # the same keys
