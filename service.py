@@ -32,7 +32,15 @@ from gateway.errors import api_errors
 from gateway.health import Health
 from gateway.images import ImageRef, many_refs, single_ref, upload_name
 from gateway.internvit import InternVitLevels
-from gateway.openapi import complete_spec
+from gateway.library import label_filter
+from gateway.library_schemas import (
+    BrowseResponse,
+    IndexVectorsResponse,
+    SetRatingResponse,
+    TagItemsResponse,
+    TagsResponse,
+)
+from gateway.openapi import api_routes, complete_spec
 from gateway.patches import refuse_server_side_file_fetch
 from gateway.rank import RankResponse
 from gateway.routes import Routes, RouteSettings
@@ -119,7 +127,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         return list(ImageEmbed.apis)
 
     def openapi_document(self) -> dict:
-        return complete_spec(ImageEmbed.openapi_spec.asdict())
+        return complete_spec(ImageEmbed.openapi_spec.asdict(), api_routes(ImageEmbed))
 
     async def __is_ready__(self) -> bool:
         return await self.health.check_ready()
@@ -304,12 +312,18 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
         offset: int = 0,
+        min_rating: int = 0,
+        tag_ids: list[int] = [],
+        include_hidden: bool = False,
     ) -> SearchResponse:
         """Images that match a text (the index's CLIP model), best first: `[{key, score, metadata}]`.
         `top_k`: up to 10000; `offset`: skip that many best hits first (paging).
         `min_score`: drop results below this cosine similarity. `filter`: metadata fields that
-        must be equal, e.g. {"album": "2023"}."""
-        return await self.routes.search.text(query, top_k, min_score, filter, index, offset)
+        must be equal, e.g. {"album": "2023"}. `min_rating`, `tag_ids` (items carrying all of
+        them) and `include_hidden` (hidden items are left out unless true) apply before
+        `top_k` and `offset`, as on every search API."""
+        labels = label_filter(min_rating, tag_ids, include_hidden)
+        return await self.routes.search.text(query, top_k, min_score, filter, index, offset, labels=labels)
 
     @bentoml.api
     @requires_one_of(IMAGE_MODELS)
@@ -324,10 +338,14 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
         offset: int = 0,
+        min_rating: int = 0,
+        tag_ids: list[int] = [],
+        include_hidden: bool = False,
     ) -> SearchResponse:
         """Images similar to one image: send exactly one of `image` (upload), `url` or `image_base64`."""
+        labels = label_filter(min_rating, tag_ids, include_hidden)
         ref = single_ref(image, url, image_base64)
-        return await self.routes.search.image(ref, top_k, min_score, filter, index, offset)
+        return await self.routes.search.image(ref, top_k, min_score, filter, index, offset, labels=labels)
 
     @bentoml.api
     @api_errors
@@ -339,10 +357,14 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
         offset: int = 0,
+        min_rating: int = 0,
+        tag_ids: list[int] = [],
+        include_hidden: bool = False,
     ) -> SearchResponse:
         """Search with a vector of your own, in the index's model's space (512 floats for clip;
         it is normalized)."""
-        return await self.routes.search.vector(vector, top_k, min_score, filter, index, offset)
+        labels = label_filter(min_rating, tag_ids, include_hidden)
+        return await self.routes.search.vector(vector, top_k, min_score, filter, index, offset, labels=labels)
 
     @bentoml.api
     @api_errors
@@ -356,12 +378,16 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         keys: list[str] = [],
         negative_keys: list[str] = [],
         offset: int = 0,
+        min_rating: int = 0,
+        tag_ids: list[int] = [],
+        include_hidden: bool = False,
     ) -> SearchResponse:
         """Items similar to the item stored under `key`, or to several (`keys`: the normalized
         mean of their vectors, minus the mean of `negative_keys` when given); the examples
         themselves are excluded. `top_k` up to 10000, `offset` for paging."""
+        labels = label_filter(min_rating, tag_ids, include_hidden)
         return await self.routes.search.similar(
-            key, top_k, min_score, filter, index, keys=keys, negative_keys=negative_keys, offset=offset
+            key, top_k, min_score, filter, index, keys=keys, negative_keys=negative_keys, offset=offset, labels=labels
         )
 
     # -- Index admin -------------------------------------------------------------------------
@@ -395,10 +421,22 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
 
     @bentoml.api
     @api_errors
-    async def find_duplicates(self, threshold: float = 0.95, limit: int = 100, index: str = DEFAULT_INDEX) -> DuplicatesResponse:
-        """Pairs of items whose cosine similarity is at least `threshold`, most similar first (up
-        to `limit` pairs). Every item is compared with its 10 nearest neighbours."""
-        return await self.routes.admin.duplicates(threshold, limit, index)
+    async def find_duplicates(
+        self,
+        threshold: float = 0.95,
+        limit: int = 100,
+        index: str = DEFAULT_INDEX,
+        method: str = "clip",
+        max_distance: int = 5,
+        include_hidden: bool = False,
+    ) -> DuplicatesResponse:
+        """Near-identical items, as `pairs` and as `groups` (hidden items left out unless
+        `include_hidden`). `method` "clip": pairs whose CLIP cosine is at least `threshold`,
+        most similar first (up to `limit`; every item is compared with its 10 nearest
+        neighbours). "phash": groups of items whose 64-bit perceptual hashes are within
+        `max_distance` bits (Hamming; default 5), found by multi-index hashing (up to `limit`
+        groups, largest first)."""
+        return await self.routes.admin.duplicates(threshold, limit, index, method, max_distance, include_hidden)
 
     @bentoml.api
     @requires_one_of(IMAGE_MODELS)
@@ -416,6 +454,69 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         items indexed from files, send the files (scripts/verify_index.py --folder does)."""
         refs = many_refs(images, [], [], LIMITS.max_items) if images else []
         return await self.routes.admin.verify(sample, refs, keys, index)
+
+    # -- Library: vectors brought in, browse, ratings, tags, hiding (gateway/library.py) --------
+
+    @bentoml.api
+    @api_errors
+    async def index_vectors(
+        self,
+        keys: list[str],
+        vectors: list[list[float]],
+        metadata: list[dict[str, Any] | None] = [],
+        ratings: list[int | None] = [],
+        tags: list[list[str]] = [],
+        hidden: list[bool | None] = [],
+        thumbnails: list[str | None] = [],
+        phashes: list[str | None] = [],
+        index: str = DEFAULT_INDEX,
+        model: Model | None = None,
+    ) -> IndexVectorsResponse:
+        """Store vectors computed elsewhere (up to 1000 a call) under `keys`, replacing items
+        with the same key; durable when it returns. The vectors must be in the space of the
+        index's model (CLIP's: 512 floats, finite); they are L2-normalized here. `model`: the
+        model a new index is bound to (default clip); an existing index keeps its own. Optional, one
+        per item (null: none, or that label unchanged): `metadata`, `ratings` (0-5), `tags`
+        (a list of names per item, created when new: the item's tags become exactly these),
+        `hidden`, `thumbnails` (base64 WebP, at most 128 KiB), `phashes` (the 64-bit
+        perceptual hash as 16 hex digits)."""
+        return await self.routes.library.index_vectors(
+            keys, vectors, index, metadata, (), thumbnails, phashes, ratings, hidden, tags, model
+        )
+
+    @bentoml.api
+    @api_errors
+    async def browse(
+        self, page: int = 1, per_page: int = 24, min_rating: int = 0, tag_ids: list[int] = [], include_hidden: bool = False,
+        index: str = DEFAULT_INDEX,
+    ) -> BrowseResponse:
+        """One page of an index in key order (by code point), with each item's rating, tags,
+        hidden flag, metadata and thumbnail path; `per_page` up to 200. `tag_ids`: items
+        carrying all of them; hidden items only with `include_hidden`."""
+        labels = label_filter(min_rating, tag_ids, include_hidden)
+        return await self.routes.library.browse(index, page, per_page, labels)
+
+    @bentoml.api
+    @api_errors
+    async def set_rating(self, keys: list[str], rating: int, index: str = DEFAULT_INDEX) -> SetRatingResponse:
+        """Rate items 0 (not rated) to 5; durable when it returns; unknown keys in `missing`."""
+        return await self.routes.library.set_rating(keys, rating, index)
+
+    @bentoml.api
+    @api_errors
+    async def tags(self, index: str = DEFAULT_INDEX) -> TagsResponse:
+        """The index's tags: id, name and how many items carry each."""
+        return await self.routes.library.tags(index)
+
+    @bentoml.api
+    @api_errors
+    async def tag_items(
+        self, keys: list[str], add: list[str] = [], remove: list[str] = [], hidden: bool | None = None, index: str = DEFAULT_INDEX
+    ) -> TagItemsResponse:
+        """For every key at once: add tags by name (a new name is created), remove tags by name,
+        hide (`hidden` true) or unhide (false); one transaction, durable when it returns;
+        unknown keys in `missing`."""
+        return await self.routes.library.tag_items(keys, add, remove, hidden, index)
 
     # -- The replaced services' routes (gateway/compat.py) -------------------------------------
 

@@ -9,7 +9,9 @@
 - seed 002 (image analysis): POST /analyze_image/, POST /analyze_image_upload/ and
   GET /available_operations/ (gateway/analyze/).
 - seed 003 (image search): GET /search/text, GET /image/{key}/similar, GET /stats and
-  POST /search/image, aliases of the search APIs (same answers, same errors).
+  POST /search/image, aliases of the search APIs (same answers, same errors); its gallery's
+  GET /browse, POST /rating/{image_id}, GET /tags and POST /tags/bulk over the library
+  (gateway/library.py; image_id is the item's key, which may contain "/").
 - seed 004 (CLIP encoder on BentoML): POST /encode_image and GET /health, the main APIs.
 
 URLs go through the intake's safe fetch (public addresses only, size and time limits).
@@ -20,8 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import bentoml
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import JSONResponse, Response
 
 from config.settings import Settings, load_settings
@@ -32,6 +35,7 @@ from .encode import EncodeRoutes
 from .errors import api_errors
 from .images import ImageLoader, ImageRef, upload_name
 from .internvit import InternVitRoutes
+from .library import label_filter, parse_tag_ids
 from .runner_client import RunnerClient
 from .schemas import EmbedImageResponse
 
@@ -113,3 +117,68 @@ async def similar_get(key: str, top_k: int = 20, index: str = "default", svc=Dep
 @search_aliases.get("/stats", summary="Seed 003: index statistics (alias of POST /index_stats)")
 async def stats_get(index: str = "default", svc=Depends(bentoml.get_current_service)):
     return await _answer(svc.routes.admin.stats, index)
+
+
+# Seed 003's gallery routes over the library (ratings, tags, hiding).
+class AnyPathConvertor(Convertor):
+    """A path parameter that may hold any character, "/" and line breaks included (Starlette's
+    `path` stops at a line break, and a key may contain one)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", AnyPathConvertor())
+
+
+class RatingBody(BaseModel):
+    rating: int = Field(description="0 (not rated) to 5")
+
+
+class BulkTagsBody(BaseModel):
+    image_ids: list[str] = Field(description="the items' keys")
+    add: list[str] = Field(default_factory=list, description="tag names to add (created when new)")
+    remove: list[str] = Field(default_factory=list, description="tag names to remove")
+    hidden: bool | None = Field(default=None, description="true: hide them, false: unhide them")
+
+
+async def _browse(svc, index: str, page: int, per_page: int, min_rating: int, tag_ids: str, include_hidden: bool):
+    labels = label_filter(min_rating, parse_tag_ids(tag_ids), include_hidden)
+    return await svc.routes.library.browse(index, page, per_page, labels)
+
+
+@search_aliases.get("/browse", summary="Seed 003: a page of the index in key order, with ratings and tags (as POST /browse)")
+async def browse_get(
+    page: int = 1, per_page: int = 24, min_rating: int = 0, tag_ids: str = "", include_hidden: bool = False,
+    index: str = "default", svc=Depends(bentoml.get_current_service),
+):
+    return await _answer(_browse, svc, index, page, per_page, min_rating, tag_ids, include_hidden)
+
+
+@search_aliases.post("/rating/{image_id:anypath}", summary="Seed 003: rate one item (0-5); 404 for an unknown key")
+async def rating_post(image_id: str, body: RatingBody, index: str = "default", svc=Depends(bentoml.get_current_service)):
+    return await _answer(svc.routes.library.rate_one, image_id, body.rating, index)
+
+
+@search_aliases.get("/tags", summary="Seed 003: the tags, with how many items carry each (as POST /tags)")
+async def tags_get(index: str = "default", svc=Depends(bentoml.get_current_service)):
+    return await _answer(svc.routes.library.tags, index)
+
+
+@search_aliases.api_route("/browse", methods=["OPTIONS"], include_in_schema=False)
+@search_aliases.api_route("/tags", methods=["OPTIONS"], include_in_schema=False)
+async def both_methods(request: Request) -> JSONResponse:
+    """GET (here) and POST (the BentoML API) share these paths: a 405 that names both (the
+    API's own route would name POST alone)."""
+    detail = f"{request.method} {request.url.path}: use GET or POST"
+    return JSONResponse({"error": "method_not_allowed", "detail": detail}, status_code=405, headers={"Allow": "GET, POST"})
+
+
+@search_aliases.post("/tags/bulk", summary="Seed 003: add and remove tags by name, hide or unhide, for many items")
+async def tags_bulk(body: BulkTagsBody, index: str = "default", svc=Depends(bentoml.get_current_service)):
+    return await _answer(svc.routes.library.tag_items, body.image_ids, body.add, body.remove, body.hidden, index)

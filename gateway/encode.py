@@ -56,28 +56,33 @@ class EncodeRoutes:
 
     async def embed_refs(self, refs: list[ImageRef], spec: ModelSpec) -> list[np.ndarray | ClientError]:
         """Each image's vector, or the ClientError that kept it out; one runner call."""
-        return (await self.embed_with_thumbnails(refs, None, spec))[0]
+        return (await self._embed([self._or_error(self.images.load_for_model(ref, spec)) for ref in refs], spec))[0]
 
-    async def embed_with_thumbnails(
+    async def embed_for_index(
         self, refs: list[ImageRef], thumbnail_px: int | None, spec: ModelSpec
-    ) -> tuple[list[np.ndarray | ClientError], list[bytes | None]]:
-        """embed_refs, plus each image's WebP thumbnail (None for all when `thumbnail_px` is None)."""
-        loaded = await asyncio.gather(*(self._pixels_or_error(ref, thumbnail_px, spec) for ref in refs))
-        ok = [i for i, item in enumerate(loaded) if not isinstance(item, ClientError)]
-        vectors = await self.runners.embed_images(spec.key, np.stack([loaded[i][0] for i in ok])) if ok else []
-        out: list[np.ndarray | ClientError] = list(loaded)
-        thumbnails: list[bytes | None] = [None] * len(refs)
-        for i, vec in zip(ok, vectors):
-            out[i], thumbnails[i] = vec, loaded[i][1]
-        return out, thumbnails
+    ) -> tuple[list[np.ndarray | ClientError], list[tuple[bytes | None, int] | None]]:
+        """embed_refs, plus what the index stores beside each vector: (WebP thumbnail, None
+        when `thumbnail_px` is None; perceptual hash), or None for an image that failed."""
+        loads = [self._or_error(self.images.load_for_index(ref, spec, thumbnail_px)) for ref in refs]
+        vectors, loaded = await self._embed(loads, spec)
+        return vectors, [None if isinstance(item, ClientError) else item[1:] for item in loaded]
 
-    async def _pixels_or_error(
-        self, ref: ImageRef, thumbnail_px: int | None, spec: ModelSpec
-    ) -> tuple[np.ndarray, bytes | None] | ClientError:
+    async def _embed(self, loads, spec: ModelSpec) -> tuple[list[np.ndarray | ClientError], list]:
+        """Await the loads (pixels, or a tuple starting with them, or a ClientError), then
+        one runner call for every image that loaded."""
+        loaded = await asyncio.gather(*loads)
+        ok = [i for i, item in enumerate(loaded) if not isinstance(item, ClientError)]
+        pixels = [loaded[i][0] if isinstance(loaded[i], tuple) else loaded[i] for i in ok]
+        vectors = await self.runners.embed_images(spec.key, np.stack(pixels)) if ok else []
+        out: list[np.ndarray | ClientError] = list(loaded)
+        for i, vec in zip(ok, vectors):
+            out[i] = vec
+        return out, loaded
+
+    @staticmethod
+    async def _or_error(coro):
         try:
-            if thumbnail_px is None:
-                return await self.images.load_for_model(ref, spec), None
-            return await self.images.load_with_thumbnail(ref, spec, thumbnail_px)
+            return await coro
         except ClientError as exc:
             return exc
 

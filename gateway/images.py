@@ -127,15 +127,22 @@ class ImageLoader:
 
         return await anyio.to_thread.run_sync(work)
 
-    async def load_with_thumbnail(self, ref: ImageRef, spec: ModelSpec, thumbnail_px: int) -> tuple[np.ndarray, bytes | None]:
-        """As load_for_model, plus a WebP thumbnail of the same decoded image (one decode)."""
+    async def load_for_index(
+        self, ref: ImageRef, spec: ModelSpec, thumbnail_px: int | None
+    ) -> tuple[np.ndarray, bytes | None, int]:
+        """As load_for_model, plus what the index stores beside the vector, from the same
+        decoded image (one decode): a WebP thumbnail (None when `thumbnail_px` is None) and
+        the 64-bit perceptual hash."""
+        from search.perceptual_hash import phash_of
+
         from .thumbnails import make_thumbnail
 
         data = await self.read_bytes(ref)
 
-        def work() -> tuple[np.ndarray, bytes | None]:
-            image = decode_image(data, self.settings, max(decoded_side(spec), thumbnail_px)).image
-            return prepare_images([image], spec)[0], make_thumbnail(image, thumbnail_px)
+        def work() -> tuple[np.ndarray, bytes | None, int]:
+            image = decode_image(data, self.settings, max(decoded_side(spec), thumbnail_px or 0)).image
+            thumbnail = make_thumbnail(image, thumbnail_px) if thumbnail_px else None
+            return prepare_images([image], spec)[0], thumbnail, phash_of(image)
 
         return await anyio.to_thread.run_sync(work)
 

@@ -14,6 +14,7 @@ from .search import index_model
 from .search_schemas import (
     DeleteResponse,
     DropIndexResponse,
+    DuplicateGroup,
     DuplicatePair,
     DuplicatesResponse,
     GetResponse,
@@ -27,7 +28,7 @@ VERIFY_MIN_COSINE = 0.999
 MAX_KEYS = 10_000
 
 
-def _check_keys(keys: list[str]) -> list[str]:
+def check_keys(keys: list[str]) -> list[str]:
     if not keys:
         raise ClientError("send at least one key in `keys`", code="missing_key")
     if len(keys) > MAX_KEYS:
@@ -42,7 +43,7 @@ class IndexAdminRoutes:
         self.max_items = max_items
 
     async def delete(self, keys: list[str], index: str) -> DeleteResponse:
-        answer = await self.runners.index.delete(index=index, keys=_check_keys(keys))
+        answer = await self.runners.index.delete(index=index, keys=check_keys(keys))
         return DeleteResponse(index=index, **answer)
 
     async def drop(self, index: str) -> DropIndexResponse:
@@ -50,7 +51,7 @@ class IndexAdminRoutes:
         return DropIndexResponse(index=index, dropped=True)
 
     async def get(self, keys: list[str], index: str, with_vectors: bool) -> GetResponse:
-        answer = await self.runners.index.get_items(index=index, keys=_check_keys(keys), with_vectors=with_vectors)
+        answer = await self.runners.index.get_items(index=index, keys=check_keys(keys), with_vectors=with_vectors)
         items = [StoredItem(**it) for it in answer["items"] if it is not None]
         missing = [k for k, it in zip(keys, answer["items"]) if it is None]
         return GetResponse(index=index, items=items, missing=missing)
@@ -69,11 +70,25 @@ class IndexAdminRoutes:
             details=s,
         )
 
-    async def duplicates(self, threshold: float, limit: int, index: str) -> DuplicatesResponse:
+    async def duplicates(
+        self, threshold: float, limit: int, index: str, method: str = "clip", max_distance: int = 5, include_hidden: bool = False
+    ) -> DuplicatesResponse:
         if not 0 < limit <= 10_000:
             raise ClientError("limit must be between 1 and 10000", code="bad_limit")
-        answer = await self.runners.index.duplicates(index=index, threshold=threshold, limit=limit)
-        return DuplicatesResponse(index=index, threshold=threshold, pairs=[DuplicatePair(**p) for p in answer["pairs"]])
+        if method not in ("clip", "phash"):
+            raise ClientError(f'method is "clip" or "phash", not {method!r:.40}', code="bad_method")
+        answer = await self.runners.index.duplicates(
+            index=index, method=method, threshold=threshold, max_distance=max_distance, limit=limit, include_hidden=include_hidden
+        )
+        clip = method == "clip"
+        return DuplicatesResponse(
+            index=index,
+            method=method,
+            threshold=threshold if clip else None,
+            max_distance=None if clip else max_distance,
+            pairs=[DuplicatePair(**p) for p in answer["pairs"]],
+            groups=[DuplicateGroup(**g) for g in answer["groups"]],
+        )
 
     async def verify(self, sample: int, refs: list[ImageRef], keys: list[str], index: str) -> VerifyResponse:
         """Structure (the index runner's check), then content: stored vectors against fresh

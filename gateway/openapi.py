@@ -67,8 +67,23 @@ _METHODS = ("get", "post", "put", "delete", "patch")
 _OPEN_PATHS = {"/livez", "/readyz", "/healthz", "/metrics"}
 
 
-def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
+def api_routes(service) -> dict[str, dict[str, Any]]:
+    """The path items of the service's own (POST) APIs, as BentoML writes them."""
+    from _bentoml_sdk.service.openapi import _get_api_routes
+    from bentoml._internal.utils.cattr import bentoml_cattr
+
+    return {path: bentoml_cattr.unstructure(item) for path, item in _get_api_routes(service).items()}
+
+
+def complete_spec(spec: dict[str, Any], routes: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`spec` with every error answer declared. `routes` (api_routes): BentoML merges the
+    mounted app's paths last, so a GET route on an API's path (seed 003's GET /browse beside
+    POST /browse) would hide the API's POST operation; it is put back."""
     doc = copy.deepcopy(spec)
+    for path, item in (routes or {}).items():
+        doc.setdefault("paths", {}).setdefault(path, {})
+        for method, operation in item.items():
+            doc["paths"][path].setdefault(method, operation)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorResponse"] = ERROR_SCHEMA
     schemas["OpenAIErrorResponse"] = OPENAI_ERROR_SCHEMA

@@ -15,6 +15,11 @@ client's fault: 400.
 3. BentoML logs every schema-violating request as an ERROR with a full traceback: log noise,
 and a way for a client to flood the logs. Those are client errors (the access log records
 their 400); real server faults keep their tracebacks.
+
+4. BentoML mounts the gateway's own routes (gateway/web.py) with a Starlette Mount, whose
+path pattern `.*` stops at a line break: a key with one (keys may hold any character but
+NUL) in a path such as POST /rating/{key} never reached its route and got a plain-text 404.
+The mount matches across line breaks.
 """
 
 from __future__ import annotations
@@ -68,9 +73,24 @@ _FILTER = _DropClientErrorTracebacks()
 BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"
 
 
+def _across_line_breaks(original):
+    def __init__(self, *args, **kwargs):
+        import re
+
+        original(self, *args, **kwargs)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+    __init__.__wrapped__ = original
+    return __init__
+
+
 def apply_bentoml_patches() -> None:
     """Install the guards (idempotent)."""
     from _bentoml_impl.serde import MultipartSerde
+    from _bentoml_impl.server.mount import PassiveMount
+
+    if not hasattr(PassiveMount.__init__, "__wrapped__"):
+        PassiveMount.__init__ = _across_line_breaks(PassiveMount.__init__)
 
     logging.getLogger(BENTOML_ERROR_LOGGER).addFilter(_FILTER)
     MultipartSerde.ensure_file = staticmethod(_uploads_only)

@@ -16,6 +16,7 @@ from .encode import EncodeRoutes
 from .images import ImageLoader
 from .index_admin import IndexAdminRoutes
 from .internvit import InternVitRoutes
+from .library import LibraryRoutes
 from .openai_embeddings import OpenAIRoutes
 from .rank import RankRoutes
 from .runner_client import RunnerClient
@@ -59,3 +60,4 @@ class Routes:
         self.compat = CompatRoutes(runners, images, self.encode, self.internvit, settings.test_extract)
         self.openai = OpenAIRoutes(runners, self.encode, settings.limits)
         self.rank = RankRoutes(runners, self.encode)
+        self.library = LibraryRoutes(runners)

@@ -108,8 +108,20 @@ class IndexClient:
     async def drop_index(self, index: str) -> dict:
         return await self._call(self._proxy.to_async.drop_index(index=index))
 
-    async def duplicates(self, index: str, threshold: float, limit: int) -> dict:
-        return await self._call(self._proxy.to_async.duplicates(index=index, threshold=threshold, limit=limit))
+    async def duplicates(self, **kwargs: Any) -> dict:
+        return await self._call(self._proxy.to_async.duplicates(**kwargs))
+
+    async def browse(self, **kwargs: Any) -> dict:
+        return await self._call(self._proxy.to_async.browse(**kwargs))
+
+    async def set_rating(self, index: str, keys: list[str], rating: int) -> dict:
+        return await self._call(self._proxy.to_async.set_rating(index=index, keys=keys, rating=rating))
+
+    async def tag_items(self, **kwargs: Any) -> dict:
+        return await self._call(self._proxy.to_async.tag_items(**kwargs))
+
+    async def tags(self, index: str) -> dict:
+        return await self._call(self._proxy.to_async.tags(index=index))
 
     async def thumbnail(self, index: str, key: str) -> dict:
         return await self._call(self._proxy.to_async.thumbnail(index=index, key=key))

@@ -15,6 +15,7 @@ import numpy as np
 from intake.errors import ClientError
 from models.registry import find_by_store_tag
 from models.specs import ModelSpec
+from search.perceptual_hash import as_hex
 
 from .encode import DEFAULT_MODEL, EncodeRoutes
 from .images import ImageLoader, ImageRef, upload_name
@@ -102,6 +103,7 @@ class SearchRoutes:
         filter: dict | None,
         offset: int = 0,
         spec: ModelSpec | None = None,
+        labels: dict | None = None,
     ) -> SearchResponse:
         """Search with vectors of `spec`'s space; without `spec`, vectors of the caller's own
         (search_vector): the index checks only their dimension."""
@@ -113,6 +115,7 @@ class SearchRoutes:
             min_score=min_score,
             filter=filter,
             offset=check_offset(offset),
+            labels=labels,
         )
         return SearchResponse(index=index, results=[SearchHit(**h) for h in answer["results"][0]])
 
@@ -143,10 +146,8 @@ class SearchRoutes:
                 problems[i] = ClientError(exc.detail, code="invalid_item")
         todo = [i for i in range(len(refs)) if i not in problems]
         thumbnail_px = self.thumbnails.size if self.thumbnails.enabled else None
-        embedded, thumbs = [], []
-        if todo:
-            embedded, thumbs = await self.encode.embed_with_thumbnails([refs[i] for i in todo], thumbnail_px, spec)
-        thumbnail_of = dict(zip(todo, thumbs))
+        embedded, parts = await self.encode.embed_for_index([refs[i] for i in todo], thumbnail_px, spec) if todo else ([], [])
+        parts_of = dict(zip(todo, parts))
         for i, item in zip(todo, embedded):
             if isinstance(item, ClientError):
                 problems[i] = item
@@ -161,7 +162,8 @@ class SearchRoutes:
                 vectors=np.stack([vectors[i] for i in ok]),
                 metadata=[metas[i] for i in ok],
                 sources=[refs[i].url for i in ok],
-                thumbnails=encode_for_runner([thumbnail_of[i] for i in ok]),
+                thumbnails=encode_for_runner([parts_of[i][0] for i in ok]),
+                phashes=[as_hex(parts_of[i][1]) for i in ok],
             )
             total = answer["total"]
         else:
@@ -191,23 +193,23 @@ class SearchRoutes:
         except ClientError:
             return 0
 
-    async def text(self, query: str, top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
+    async def text(self, query: str, top_k: int, min_score, filter, index: str, offset: int = 0, labels=None) -> SearchResponse:
         spec = await self.model_of(index)
         vectors = await self.encode.text_vectors([query], spec.key)
-        return await self.vectors(vectors, index, top_k, min_score, filter, offset, spec)
+        return await self.vectors(vectors, index, top_k, min_score, filter, offset, spec=spec, labels=labels)
 
-    async def image(self, ref: ImageRef, top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
+    async def image(self, ref: ImageRef, top_k: int, min_score, filter, index: str, offset: int = 0, labels=None) -> SearchResponse:
         spec = await self.model_of(index, what="searching by image")
         pixels = await self.images.load_for_model(ref, spec)
         vectors = await self.runners.embed_images(spec.key, pixels[None])
-        return await self.vectors(vectors, index, top_k, min_score, filter, offset, spec)
+        return await self.vectors(vectors, index, top_k, min_score, filter, offset, spec=spec, labels=labels)
 
-    async def vector(self, vector: list[float], top_k: int, min_score, filter, index: str, offset: int = 0) -> SearchResponse:
-        return await self.vectors(np.asarray([vector], np.float32), index, top_k, min_score, filter, offset)
+    async def vector(self, vector: list[float], top_k: int, min_score, filter, index: str, offset: int = 0, labels=None) -> SearchResponse:
+        return await self.vectors(np.asarray([vector], np.float32), index, top_k, min_score, filter, offset, labels=labels)
 
     async def similar(
         self, key: str | None, top_k: int, min_score, filter, index: str,
-        *, keys: list[str] = (), negative_keys: list[str] = (), offset: int = 0,
+        *, keys: list[str] = (), negative_keys: list[str] = (), offset: int = 0, labels=None,
     ) -> SearchResponse:
         """Items like `key`, or like the normalized mean of `keys` minus that of `negative_keys`."""
         if not key and not keys:
@@ -223,5 +225,6 @@ class SearchRoutes:
             min_score=min_score,
             filter=filter,
             offset=check_offset(offset),
+            labels=labels,
         )
         return SearchResponse(index=index, results=[SearchHit(**h) for h in answer["results"]])

@@ -52,6 +52,9 @@ class StoredItem(BaseModel):
     key: str
     metadata: dict[str, Any] | None = None
     source: str | None = Field(default=None, description="the URL it was indexed from, if any")
+    rating: int = Field(default=0, description="0 (not rated) to 5")
+    hidden: bool = False
+    tags: list[str] = Field(default_factory=list, description="the names of its tags")
     # Empty unless asked for (not null: BentoML's Python client cannot decode a null list).
     vector: list[float] = Field(default_factory=list, description="the stored vector, when with_vectors is set")
 
@@ -65,13 +68,30 @@ class GetResponse(BaseModel):
 class DuplicatePair(BaseModel):
     a: str
     b: str
-    score: float
+    score: float | None = Field(default=None, description="clip: cosine similarity")
+    distance: int | None = Field(default=None, description="phash: Hamming distance in bits")
+
+
+class DuplicateMember(BaseModel):
+    key: str
+    phash: str | None = Field(default=None, description="phash: the 64-bit hash, 16 hex digits")
+    distance: int | None = Field(default=None, description="phash: bits from the group's first item")
+
+
+class DuplicateGroup(BaseModel):
+    size: int
+    items: list[DuplicateMember] = Field(description="by key")
 
 
 class DuplicatesResponse(BaseModel):
     index: str
-    threshold: float
-    pairs: list[DuplicatePair] = Field(description="most similar first")
+    method: str = Field(description='"clip" (cosine of the CLIP vectors) or "phash" (perceptual hash)')
+    threshold: float | None = Field(description="clip: the least cosine similarity of a pair")
+    max_distance: int | None = Field(description="phash: the largest Hamming distance of a pair")
+    pairs: list[DuplicatePair] = Field(
+        description="clip: most similar first; phash: each group's first item with each of the others"
+    )
+    groups: list[DuplicateGroup] = Field(description="near-identical items joined through their pairs, largest first")
 
 
 class IndexStats(BaseModel):

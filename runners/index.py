@@ -48,6 +48,25 @@ def _binding(data: dict):
     return Binding.from_json(data)
 
 
+def _labels(n: int, ratings, hidden, tags):
+    """One ItemLabels per item from the optional per-item lists (None: nothing set), or None."""
+    from search.errors import InvalidItem
+    from search.labels import ItemLabels
+
+    if ratings is None and hidden is None and tags is None:
+        return None
+    lists = [x if x is not None else [None] * n for x in (ratings, hidden, tags)]
+    if any(len(x) != n for x in lists):
+        raise InvalidItem(f"ratings, hidden and tags need one entry per item ({n})")
+    return [ItemLabels(r, h, None if t is None else tuple(t)) for r, h, t in zip(*lists)]
+
+
+def _filter(labels: dict | None):
+    from search.labels import LabelFilter
+
+    return LabelFilter.from_json(labels)
+
+
 def _decoded(thumbnails: list[str | None] | None) -> list[bytes | None] | None:
     from search.errors import InvalidItem
 
@@ -83,11 +102,17 @@ class IndexRunner(OutliveGateway):
         metadata: list[dict[str, Any] | None],
         sources: list[str | None],
         thumbnails: list[str | None] | None = None,
+        phashes: list[str | None] | None = None,
+        ratings: list[int | None] | None = None,
+        hidden: list[bool | None] | None = None,
+        tags: list[list[str] | None] | None = None,
     ) -> dict:
-        """Insert or replace items by key; returns once they are durable. `thumbnails`: one
-        base64 WebP (or null) per item."""
+        """Insert or replace items by key; returns once they are durable. Per item, optional:
+        `thumbnails` (base64 WebP), `phashes` (16 hex digits), and the labels `ratings`,
+        `hidden`, `tags` (names; null: that label unchanged), all in the item's transaction."""
         coll = self.catalog.get(index, _binding(binding), create=True)
-        ids = coll.upsert(keys, vectors, metadata, sources, _decoded(thumbnails))
+        labels = _labels(len(keys), ratings, hidden, tags)
+        ids = coll.upsert(keys, vectors, metadata, sources, _decoded(thumbnails), phashes=phashes, labels=labels)
         return {"count": len(ids), "total": coll.count}
 
     @bentoml.api
@@ -115,6 +140,9 @@ class IndexRunner(OutliveGateway):
                     "key": it.key,
                     "metadata": it.metadata,
                     "source": it.source,
+                    "rating": it.rating,
+                    "hidden": it.hidden,
+                    "tags": it.tags,
                     **({"vector": it.vector.tolist()} if with_vectors else {}),
                 }
                 for it in items
@@ -132,12 +160,14 @@ class IndexRunner(OutliveGateway):
         min_score: float | None = None,
         filter: dict[str, Any] | None = None,
         offset: int = 0,
+        labels: dict[str, Any] | None = None,
     ) -> dict:
         """Best-first hits per query vector, from `offset` on. `binding`: the model the vectors
         come from, which must be the index's; None for vectors of the caller's own (only their
-        dimension is checked)."""
+        dimension is checked). `labels`: min_rating, tag_ids, include_hidden
+        (search.labels.LabelFilter), applied before top_k and offset."""
         coll = self.catalog.get(index, None if binding is None else _binding(binding))
-        hits = coll.search(vectors, top_k, min_score, filter, offset=offset)
+        hits = coll.search(vectors, top_k, min_score, filter, offset=offset, labels=_filter(labels))
         return {"results": [[h.to_json() for h in per_query] for per_query in hits]}
 
     @bentoml.api
@@ -158,10 +188,11 @@ class IndexRunner(OutliveGateway):
         keys: list[str] | None = None,
         negative_keys: list[str] | None = None,
         offset: int = 0,
+        labels: dict[str, Any] | None = None,
     ) -> dict:
         """Items like `key`, or like the normalized mean of `keys` minus `negative_keys`."""
         hits = self.catalog.get(index).similar(
-            key, top_k, min_score, filter, keys=keys, negative_keys=negative_keys, offset=offset
+            key, top_k, min_score, filter, keys=keys, negative_keys=negative_keys, offset=offset, labels=_filter(labels)
         )
         return {"results": [h.to_json() for h in hits]}
 
@@ -177,8 +208,38 @@ class IndexRunner(OutliveGateway):
 
     @bentoml.api
     @_answers
-    def duplicates(self, index: str, threshold: float = 0.95, limit: int = 100, neighbors: int = 10) -> dict:
-        return {"pairs": self.catalog.get(index).duplicates(threshold, limit, neighbors)}
+    def duplicates(
+        self, index: str, method: str = "clip", threshold: float = 0.95, max_distance: int = 5, limit: int = 100,
+        include_hidden: bool = False, neighbors: int = 10,
+    ) -> dict:
+        """{"pairs", "groups"} by CLIP cosine or by perceptual hash (search.queries)."""
+        return self.catalog.get(index).duplicates(method, threshold, max_distance, limit, neighbors, include_hidden)
+
+    # -- labels: ratings, tags, hidden (search/labels.py) --------------------------------------
+    @bentoml.api
+    @_answers
+    def browse(self, index: str, page: int = 1, per_page: int = 24, labels: dict[str, Any] | None = None) -> dict:
+        """Items in key order with their labels: {"total", "items"}."""
+        return self.catalog.get(index).browse(_filter(labels), page, per_page).to_json()
+
+    @bentoml.api
+    @_answers
+    def set_rating(self, index: str, keys: list[str], rating: int) -> dict:
+        written = self.catalog.get(index).set_rating(keys, rating)
+        return {"updated": written.updated, "missing": written.missing}
+
+    @bentoml.api
+    @_answers
+    def tag_items(
+        self, index: str, keys: list[str], add: list[str] | None = None, remove: list[str] | None = None, hidden: bool | None = None
+    ) -> dict:
+        written = self.catalog.get(index).tag_items(keys, add or (), remove or (), hidden)
+        return {"updated": written.updated, "missing": written.missing}
+
+    @bentoml.api
+    @_answers
+    def tags(self, index: str) -> dict:
+        return {"tags": [{"id": i, "name": n, "count": c} for i, n, c in self.catalog.get(index).tags()]}
 
     @bentoml.api
     @_answers

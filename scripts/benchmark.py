@@ -11,7 +11,9 @@
                                  (bench_burst.py: 1 client, bursts, 1 client again, with and without the
                                  batching wait's bound), container (bench_container.py: the lean image's
                                  size, build and start-up), openai (bench_openai.py: /v1/embeddings
-                                 against /encode_images); `--scenario X -h`
+                                 against /encode_images), phash (bench_phash.py: pHash duplicates of 1M
+                                 items), ingest (bench_ingest.py: index_vectors against index_images
+                                 through the API); `--scenario X -h`
     python scripts/benchmark.py --profile tiny --requests 40          # a quick smoke run
     python scripts/benchmark.py --url http://127.0.0.1:3000 --skip-naive   # a server already up
     python scripts/benchmark.py --json results.json
@@ -73,7 +75,7 @@ MIN_ITERATIONS, MAX_ITERATIONS = 3, 200  # ... and at least / at most this many 
 SCENARIOS = {"analyze": "bench_analyze", "internvit": "bench_internvit", "search": "bench_search",
              "load": "load_report", "startup": "bench_startup", "engines": "bench_engines",
              "thumbnails": "bench_thumbnails", "burst": "bench_burst", "container": "bench_container",
-             "openai": "bench_openai"}
+             "openai": "bench_openai", "phash": "bench_phash", "ingest": "bench_ingest"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -7,9 +7,10 @@ A place is a data directory (embedded SQLite) or a postgresql:// URL. The target
 created with the source's binding (model, dimension, metric, normalization); one that
 already exists must have the same binding, and its items with the same keys are replaced
 (so a rerun after an interruption just continues). Items are read in id order and written
-in batches, each durable when it returns, with a progress bar. At the end every source item
-is read back from the target and compared: same key, metadata and source, vector cosine
->= 0.99999. Exit status 0 when the copy verified, 1 otherwise. Stop the servers that use a
+in batches, each durable when it returns, with their thumbnails, perceptual hashes and labels
+(rating, hidden, tags by name) in the same transaction, with a progress bar. At the end every
+source item is read back from the target and compared: same key, metadata, source, labels,
+thumbnail and pHash, vector cosine >= 0.99999. Exit status 0 when the copy verified, 1 otherwise. Stop the servers that use a
 SQLite place first (one process owns an SQLite index); PostgreSQL servers may keep running,
 but writes made to the source meanwhile are not copied.
 """
@@ -31,6 +32,8 @@ MIN_COSINE = 0.99999
 def copy(source, target, batch: int, quiet: bool) -> int:
     from tqdm import tqdm
 
+    from search.labels import ItemLabels
+
     copied = 0
     with tqdm(total=source.count, unit="item", disable=quiet, desc="copying") as bar:
         for items in source.store.iterate(batch):
@@ -38,6 +41,8 @@ def copy(source, target, batch: int, quiet: bool) -> int:
                 [it.key for it in items], np.stack([it.vector for it in items]),
                 [it.metadata for it in items], [it.source for it in items],
                 [source.thumbnail(it.key) for it in items],  # the UI's thumbnails travel too
+                phashes=[it.phash for it in items],
+                labels=[ItemLabels(rating=it.rating, hidden=it.hidden, tags=tuple(it.tags)) for it in items],
             )
             copied += len(items)
             bar.update(len(items))
@@ -60,10 +65,15 @@ def verify(source, target, batch: int, quiet: bool) -> dict:
                 min_cos = min(min_cos, cos)
                 if cos < MIN_COSINE or other.metadata != it.metadata or other.source != it.source or (
                     source.thumbnail(it.key) != target.thumbnail(it.key)
-                ):
+                ) or (other.rating, other.hidden, sorted(other.tags)) != (it.rating, it.hidden, sorted(it.tags)):
                     problems.append(f"{it.key!r} differs in the target (cosine {cos:.6f})")
             checked += len(items)
             bar.update(len(items))
+    source_hashes = dict(zip(*source.store.phashes(include_hidden=True)))
+    target_hashes = dict(zip(*target.store.phashes(include_hidden=True)))
+    differ = [k for k, h in source_hashes.items() if target_hashes.get(k) != h]
+    if differ:
+        problems.append(f"{len(differ)} perceptual hashes differ in the target (as {differ[0]!r})")
     check = target.check()
     problems += check.problems
     if check.count < checked:

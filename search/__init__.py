@@ -11,13 +11,19 @@ everything is testable in-process.
     manifest.py     what an index is bound to: model, dimension, metric, normalization
     items.py        what a key, metadata object and source may be
     storage.py      the storage interface (upsert, delete, get, iterate, count, binding)
-    queries.py      pages, filters, hits and example queries, shared by both back ends
+    queries.py      pages, filters, hits and example queries, duplicates, shared by both back ends
+    labels.py       ratings, tags and hidden: what they may be, the filters, browse pages
+    label_mirror.py the embedded back end's labels in memory (for search masks)
+    perceptual_hash.py  the 64-bit pHash of an image (imagehash)
+    phash_groups.py near-identical groups by pHash (multi-index hashing, FAISS binary)
     sqlite_store.py the embedded store: SQLite (WAL, synchronous=FULL) + the in-memory rows
+    sqlite_labels.py, sqlite_check.py   its labels and pHashes in SQL; its self-check
     table.py        the in-memory rows: ids, vectors, keys, metadata, tombstones
     ann.py          approximate candidates (FAISS) over a frozen set of ids
     collection.py   embedded search: exact, or FAISS candidates re-ranked exactly
     catalog.py      embedded indexes under a data directory
     pg_store.py     PostgreSQL: connection pool, schema, the store of one index
+    pg_labels.py    its labels and pHashes in SQL
     pg_index.py     PostgreSQL search: ORDER BY embedding <=> q over HNSW
     pg_catalog.py   PostgreSQL indexes, shared by every server
     settings.py     the settings and the choice of back end

@@ -20,6 +20,7 @@ import numpy as np
 
 from .ann import AnnSettings, ApproxIndex
 from .errors import InvalidItem
+from .labels import LabelFilter
 from .queries import Hit, SearchIndex, check_filter, check_page, matches
 from .sqlite_store import SqliteStore
 from .table import View
@@ -44,8 +45,8 @@ class Collection(SearchIndex):
         self.maintain()
 
     # -- writes --------------------------------------------------------------------------
-    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
-        ids = self.store.upsert(keys, vectors, metadata, sources, thumbnails)
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None, *, phashes=None, labels=None) -> list[int]:
+        ids = self.store.upsert(keys, vectors, metadata, sources, thumbnails, phashes=phashes, labels=labels)
         self.maintain()
         return ids
 
@@ -59,19 +60,21 @@ class Collection(SearchIndex):
         return self.ann is not None and self.store.count > self.settings.exact_max
 
     def search(
-        self, queries, top_k: int = 10, min_score: float | None = None, where: dict | None = None, exclude=None, offset: int = 0
+        self, queries, top_k: int = 10, min_score: float | None = None, where: dict | None = None, exclude=None, offset: int = 0,
+        labels: LabelFilter | None = None,
     ):
-        """Best-first hits for each query vector, from `offset` on: list (one per query) of lists of Hit."""
+        """Best-first hits for each query vector, from `offset` on: list (one per query) of lists of Hit.
+        `labels` (default: hidden items left out) applies before top_k and offset."""
         depth = check_page(top_k, offset)
         where = check_filter(where)
         qs = self.store.prepare_vectors(queries)
-        view = self.store.table.view()
+        view, allowed = self.store.view_and_mask(labels or LabelFilter())
         excluded = [set() for _ in range(len(qs))] if exclude is None else [set(e or ()) for e in exclude]
         want = depth + max((len(e) for e in excluded), default=0)
         out = []
         for start in range(0, len(qs), QUERY_BATCH):
             batch = qs[start : start + QUERY_BATCH]
-            rows, scores = self._candidates(view, batch, want, where)
+            rows, scores = self._candidates(view, batch, want, where, allowed)
             for i in range(len(batch)):
                 hits = []
                 for r, s in zip(rows[i], scores[i]):
@@ -84,12 +87,14 @@ class Collection(SearchIndex):
                 out.append(hits[offset:])
         return out
 
-    def _candidates(self, view: View, qs: np.ndarray, k: int, where: dict | None):
-        """(rows, scores) per query, best first, exact scores from stored vectors."""
+    def _candidates(self, view: View, qs: np.ndarray, k: int, where: dict | None, allowed: np.ndarray | None = None):
+        """(rows, scores) per query, best first, exact scores from stored vectors; only rows
+        that match `where` and that `allowed` (a row mask of the labels) keeps."""
         ann = self.ann if self.uses_ann() else None
         if ann is None:
-            return self._exact(view, qs, k, self._filter_mask(view, where))
-        kc = max(self.settings.candidates, 4 * k) * (4 if where else 1)
+            return self._exact(view, qs, k, self._filter_mask(view, where, allowed))
+        filtered = bool(where) or allowed is not None
+        kc = max(self.settings.candidates, 4 * k) * (4 if filtered else 1)
         cand_ids = ann.search(qs, kc)
         tail = np.arange(np.searchsorted(view.ids[: view.n], ann.max_id, side="right"), view.n)
         rows_out, scores_out = [], []
@@ -98,12 +103,14 @@ class Collection(SearchIndex):
             rows = view.rows_of_ids(ids)
             rows = np.concatenate([rows[rows >= 0], tail])
             rows = rows[view.alive[rows]]
+            if allowed is not None:
+                rows = rows[allowed[rows]]
             if where:
                 rows = rows[[matches(view.metas[r], where) for r in rows]] if len(rows) else rows
             scores = view.vectors[rows] @ q
             order = np.argsort(-scores, kind="stable")[:k]
-            if where and len(order) < k:  # the filter is selective: scan it exactly
-                r2, s2 = self._exact(view, q[None], k, self._filter_mask(view, where))
+            if filtered and len(order) < k:  # the filter is selective: scan it exactly
+                r2, s2 = self._exact(view, q[None], k, self._filter_mask(view, where, allowed))
                 rows_out.append(r2[0])
                 scores_out.append(s2[0])
                 continue
@@ -111,10 +118,11 @@ class Collection(SearchIndex):
             scores_out.append(scores[order])
         return rows_out, scores_out
 
-    def _filter_mask(self, view: View, where: dict | None) -> np.ndarray | None:
+    def _filter_mask(self, view: View, where: dict | None, allowed: np.ndarray | None = None) -> np.ndarray | None:
         if not where:
-            return None
-        return np.fromiter((matches(view.metas[r], where) for r in range(view.n)), bool, view.n)
+            return allowed
+        mask = np.fromiter((matches(view.metas[r], where) for r in range(view.n)), bool, view.n)
+        return mask if allowed is None else mask & allowed
 
     @staticmethod
     def _exact(view: View, qs: np.ndarray, k: int, mask: np.ndarray | None):
@@ -146,20 +154,23 @@ class Collection(SearchIndex):
         return out_r, out_s
 
     # -- duplicates ----------------------------------------------------------------------
-    def duplicates(self, threshold: float = 0.95, limit: int = 1000, neighbors: int = 10) -> list[dict]:
-        """Pairs of live items with similarity >= threshold, best first (each pair once).
+    def clip_duplicates(self, threshold: float = 0.95, limit: int = 1000, neighbors: int = 10, include_hidden: bool = False) -> list[dict]:
+        """Pairs of live items with similarity >= threshold, best first (each pair once);
+        hidden items only with `include_hidden`.
 
         Every item is a query for its `neighbors` nearest items: exact below `exact_max`,
         approximate with exact re-ranking above it.
         """
         if not -1.0 <= threshold <= 1.0:
             raise InvalidItem("threshold must be between -1 and 1")
-        view = self.store.table.view()
+        view, allowed = self.store.view_and_mask(LabelFilter(include_hidden=include_hidden))
         live = view.live_rows()
+        if allowed is not None:
+            live = live[allowed[live]]
         pairs: dict[tuple[str, str], float] = {}
         for start in range(0, len(live), QUERY_BATCH):
             rows = live[start : start + QUERY_BATCH]
-            found_rows, found_scores = self._candidates(view, view.vectors[rows], neighbors + 1, None)
+            found_rows, found_scores = self._candidates(view, view.vectors[rows], neighbors + 1, None, allowed)
             for r, cand, scores in zip(rows, found_rows, found_scores):
                 for c, s in zip(cand, scores):
                     if c == r or s < threshold:

@@ -57,3 +57,16 @@ class BackendUnavailable(SearchError):
 
     status = 503
     code = "search_backend_unavailable"
+
+
+class InvalidRating(InvalidItem):
+    """A rating that is not an integer from 0 to 5."""
+
+    code = "bad_rating"
+
+
+class TagNotFound(SearchError):
+    """A tag id that the index does not have (in a filter)."""
+
+    status = 404
+    code = "tag_not_found"

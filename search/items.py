@@ -4,12 +4,14 @@ refuses a bad batch as a whole) and the gateway (which reports a bad item on its
 from __future__ import annotations
 
 import json
+import re
 
 from .errors import InvalidItem
 
 MAX_KEY_CHARS = 1024
 MAX_SOURCE_CHARS = 4096
 MAX_METADATA_BYTES = 16 * 1024
+HEX64 = re.compile(r"[0-9a-fA-F]{16}")
 
 
 def check_key(key) -> str:
@@ -59,3 +61,16 @@ def check_thumbnail(data) -> bytes | None:
     if len(data) < 12 or data[:4] != WEBP_MAGIC[0] or data[8:12] != WEBP_MAGIC[1]:
         raise InvalidItem("a thumbnail must be a WebP image")
     return data
+
+
+def check_phash(value) -> int | None:
+    """A 64-bit perceptual hash: an int in [0, 2**64), or 16 hex digits (None: none)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not HEX64.fullmatch(value):
+            raise InvalidItem("a perceptual hash is 16 hexadecimal digits (64 bits)")
+        value = int(value, 16)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
+        raise InvalidItem("a perceptual hash is a 64-bit unsigned integer")
+    return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from . import pg_labels
 from .errors import IndexNotFound, SearchError
 from .manifest import Binding, check_binding, check_name
 from .pg_index import PgIndex
@@ -74,6 +75,7 @@ class PgCatalog:
                 f"WITH (m = {int(s.hnsw_m)}, ef_construction = {int(s.ef_construction)})"
             )
             conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_metadata ON {t} USING gin (metadata jsonb_path_ops)")
+            pg_labels.ensure(conn, t, index_id)
         logger.info("index %r created in %s as %s", name, self.db.where, t)
         return (index_id, binding.model, binding.dim, binding.metric, binding.normalized)
 
@@ -83,6 +85,7 @@ class PgCatalog:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             row = conn.execute(f"DELETE FROM {CATALOG} WHERE name = %s RETURNING id", (name,)).fetchone()
             if row is not None:
+                pg_labels.drop(conn, row[0])
                 conn.execute(f"DROP TABLE IF EXISTS {table_name(row[0])}")
         return row is not None
 

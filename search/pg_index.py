@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import InvalidItem
 from .pg_store import PgStore
+from .labels import LabelFilter
 from .queries import Hit, SearchIndex, check_filter, check_page
 
 MAX_EF_SEARCH = 1000
@@ -34,22 +35,28 @@ class PgIndex(SearchIndex):
         self.name = store.name
 
     # -- writes and reads --------------------------------------------------------------------
-    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
-        return self.store.upsert(keys, vectors, metadata, sources, thumbnails)
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None, *, phashes=None, labels=None) -> list[int]:
+        return self.store.upsert(keys, vectors, metadata, sources, thumbnails, phashes=phashes, labels=labels)
 
     def delete(self, keys):
         return self.store.delete(keys)
 
     # -- search ------------------------------------------------------------------------------
-    def search(self, queries, top_k: int = 10, min_score=None, where=None, exclude=None, offset: int = 0):
+    def search(self, queries, top_k: int = 10, min_score=None, where=None, exclude=None, offset: int = 0, labels=None):
+        """Best-first hits per query; `labels` (default: hidden items left out) applies in SQL,
+        before top_k and offset."""
         depth = check_page(top_k, offset)
+        labels = labels or LabelFilter()
+        if labels.tag_ids:
+            with self.store.db.connection() as conn:
+                self.store.labels.check_tag_ids(conn, labels.tag_ids)
         where = check_filter(where)
         qs = self.store.prepare_vectors(queries)
         excluded = [set() for _ in range(len(qs))] if exclude is None else [set(e or ()) for e in exclude]
         out = []
         for q, skip in zip(qs, excluded):
             hits = []
-            for key, meta, score in self._nearest(q, depth + len(skip), where):
+            for key, meta, score in self._nearest(q, depth + len(skip), where, labels):
                 if key in skip or (min_score is not None and score < min_score):
                     continue
                 hits.append(Hit(key, score, meta))
@@ -58,11 +65,11 @@ class PgIndex(SearchIndex):
             out.append(hits[offset:])
         return out
 
-    def _nearest(self, q: np.ndarray, n: int, where: dict | None) -> list[tuple[str, dict | None, float]]:
+    def _nearest(self, q: np.ndarray, n: int, where: dict | None, labels: LabelFilter) -> list[tuple[str, dict | None, float]]:
         from psycopg.types.json import Jsonb
 
         params: dict = {"q": q, "n": n}
-        clauses = []
+        clauses = self.store.labels.where(labels, params)
         if where:
             params["contains"] = Jsonb(where)  # uses the GIN index; equality is checked exactly below
             clauses.append("metadata @> %(contains)s")
@@ -87,18 +94,23 @@ class PgIndex(SearchIndex):
                 rows = conn.execute(sql, params).fetchall()
         return [(k, m, float(s)) for k, m, s in rows]
 
-    def duplicates(self, threshold: float = 0.95, limit: int = 1000, neighbors: int = 10) -> list[dict]:
-        """Pairs with similarity >= threshold: each item's `neighbors` nearest (HNSW), in one query."""
+    def clip_duplicates(self, threshold: float = 0.95, limit: int = 1000, neighbors: int = 10, include_hidden: bool = False) -> list[dict]:
+        """Pairs with similarity >= threshold: each item's `neighbors` nearest (HNSW), in one
+        query; hidden items only with `include_hidden`."""
         if not -1.0 <= threshold <= 1.0:
             raise InvalidItem("threshold must be between -1 and 1")
         t = self.store.table
+        visible_a, visible_b = ("", "") if include_hidden else ("WHERE NOT a.hidden", "AND NOT b.hidden")
         sql = (
-            f"SELECT a.key, b.key, 1 - (a.embedding <=> b.embedding) AS s FROM {t} a CROSS JOIN LATERAL "
-            f"(SELECT key, embedding FROM {t} b WHERE b.id <> a.id ORDER BY b.embedding <=> a.embedding LIMIT %s) b "
+            f"SELECT a.key, b.key, 1 - (a.embedding <=> b.embedding) AS s FROM (SELECT * FROM {t} a {visible_a}) a CROSS JOIN LATERAL "
+            f"(SELECT key, embedding FROM {t} b WHERE b.id <> a.id {visible_b} ORDER BY b.embedding <=> a.embedding LIMIT %s) b "
             "WHERE 1 - (a.embedding <=> b.embedding) >= %s"
         )
         with self.store.db.connection() as conn, conn.transaction():
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.store.db.settings.ef_search, neighbors)),))
+            conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                (str(max(self.store.db.settings.ef_search, neighbors)),),
+            )
             rows = conn.execute(sql, (neighbors, threshold)).fetchall()
         pairs: dict[tuple[str, str], float] = {}
         for a, b, s in rows:

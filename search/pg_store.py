@@ -2,8 +2,9 @@
 
     image_embed_indexes          one row per index: name, binding, the id that names its table
     image_embed_items_<id>       key (unique), embedding vector(dim), metadata jsonb, source,
-                                 thumbnail bytea (a small WebP for the UI, or NULL);
-                                 HNSW (vector_cosine_ops) on embedding, GIN on metadata
+                                 thumbnail bytea (a small WebP for the UI, or NULL), rating,
+                                 hidden, phash; HNSW (vector_cosine_ops) on embedding, GIN on metadata
+    image_embed_tags_<id>, image_embed_item_tags_<id>   the index's tags (pg_labels.py)
 
 Everything an index is lives in the database, nothing only in one process: any number of
 servers (gateways and index runners) share the indexes, and each call looks its index up
@@ -25,10 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import pg_labels
 from .errors import BackendUnavailable, IndexNotFound, KeyNotFound, SearchError
 from .items import MAX_METADATA_BYTES, check_key
+from .labels import LabelFilter, LabelWrite, check_rating, check_tag_names, prepare_labels
 from .manifest import Binding
-from .storage import CheckReport, Item, Storage, last_wins, prepare_items, prepare_thumbnails
+from .storage import CheckReport, Item, Storage, last_wins, prepare_items, prepare_phashes, prepare_thumbnails
 
 logger = logging.getLogger("image_embed.search.pg")
 
@@ -118,9 +121,12 @@ class PgDatabase:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 conn.execute(CATALOG_SCHEMA)
-                # Tables made before thumbnails existed gain the column (a no-op for the others).
+                # Tables made before thumbnails and labels existed gain them (a no-op for the others).
                 for (index_id,) in conn.execute(f"SELECT id FROM {CATALOG}").fetchall():
-                    conn.execute(f"ALTER TABLE IF EXISTS {table_name(index_id)} ADD COLUMN IF NOT EXISTS thumbnail bytea")
+                    if conn.execute("SELECT to_regclass(%s)", (table_name(index_id),)).fetchone()[0] is None:
+                        continue
+                    conn.execute(f"ALTER TABLE {table_name(index_id)} ADD COLUMN IF NOT EXISTS thumbnail bytea")
+                    pg_labels.ensure(conn, table_name(index_id), index_id)
 
     def _open_pool(self):
         from pgvector.psycopg import register_vector
@@ -202,30 +208,67 @@ class PgStore(Storage):
     def __init__(self, db: PgDatabase, name: str, index_id: int, binding: Binding) -> None:
         self.db, self.name, self.binding = db, name, binding
         self.table = table_name(index_id)
+        self.labels = pg_labels.PgLabels(self.table, index_id)
 
-    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None, *, phashes=None, labels=None) -> list[int]:
+        """Insert or replace items by key in one transaction; a replaced item keeps its labels
+        (the row is updated, not replaced) unless `labels` sets them."""
         from psycopg.types.json import Jsonb
 
         keys, vecs, metas, srcs = prepare_items(self.binding, keys, vectors, metadata, sources, self.db.settings.max_metadata_bytes)
         thumbs = prepare_thumbnails(thumbnails, len(keys))
+        hashes = prepare_phashes(phashes, len(keys))
+        labs = prepare_labels(labels, len(keys))
         if not keys:
             return []
         keep = last_wins(keys)
-        rows = [(keys[i], vecs[i], None if metas[i] is None else Jsonb(metas[i]), srcs[i], thumbs[i]) for i in keep]
+        rows = [
+            (keys[i], vecs[i], None if metas[i] is None else Jsonb(metas[i]), srcs[i], thumbs[i], pg_labels.signed(hashes[i]))
+            for i in keep
+        ]
         sql = (
-            f"INSERT INTO {self.table} (key, embedding, metadata, source, thumbnail) VALUES (%s, %s, %s, %s, %s) "
+            f"INSERT INTO {self.table} (key, embedding, metadata, source, thumbnail, phash) VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (key) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, "
-            "source = EXCLUDED.source, thumbnail = EXCLUDED.thumbnail RETURNING key, id"
+            "source = EXCLUDED.source, thumbnail = EXCLUDED.thumbnail, phash = EXCLUDED.phash RETURNING key, id"
         )
         ids: dict[str, int] = {}
-        with self.db.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(sql, rows, returning=True)
-            while True:
-                key, id_ = cur.fetchone()
-                ids[key] = id_
-                if not cur.nextset():
-                    break
+        with self.db.connection() as conn, conn.transaction():
+            with conn.cursor() as cur:
+                cur.executemany(sql, rows, returning=True)
+                while True:
+                    key, id_ = cur.fetchone()
+                    ids[key] = id_
+                    if not cur.nextset():
+                        break
+            self.labels.write_item_labels(conn, [keys[i] for i in keep], [labs[i] for i in keep])
         return [ids[k] for k in keys]
+
+    # -- labels (pg_labels.py) -------------------------------------------------------------
+    def set_rating(self, keys, rating: int) -> LabelWrite:
+        rating = check_rating(rating)
+        keys = list(dict.fromkeys(check_key(k) for k in keys))
+        with self.db.connection() as conn, conn.transaction():
+            found = self.labels.set_rating(conn, keys, rating)
+        return LabelWrite(updated=[k for k in keys if k in found], missing=[k for k in keys if k not in found])
+
+    def tag_items(self, keys, add=(), remove=(), hidden: bool | None = None) -> LabelWrite:
+        add, remove = check_tag_names(add), check_tag_names(remove)
+        keys = list(dict.fromkeys(check_key(k) for k in keys))
+        with self.db.connection() as conn, conn.transaction():
+            found = self.labels.tag_items(conn, keys, add, remove, hidden)
+        return LabelWrite(updated=[k for k in keys if k in found], missing=[k for k in keys if k not in found])
+
+    def tags(self) -> list[tuple[int, str, int]]:
+        with self.db.connection() as conn:
+            return self.labels.tag_counts(conn)
+
+    def browse(self, f: LabelFilter, offset: int, limit: int):
+        with self.db.connection() as conn, conn.transaction():  # one snapshot: the count and the page agree
+            return self.labels.browse(conn, f, offset, limit)
+
+    def phashes(self, include_hidden: bool = False):
+        with self.db.connection() as conn:
+            return self.labels.phashes(conn, include_hidden)
 
     def delete(self, keys) -> tuple[list[str], list[str]]:
         keys = list(dict.fromkeys(check_key(k) for k in keys))
@@ -234,10 +277,14 @@ class PgStore(Storage):
         return [k for k in keys if k in gone], [k for k in keys if k not in gone]
 
     def get(self, keys, with_vectors: bool = False) -> list[Item | None]:
-        cols = "key, id, metadata, source" + (", embedding" if with_vectors else "")
-        with self.db.connection() as conn:
+        cols = "key, id, metadata, source, rating, hidden" + (", embedding" if with_vectors else "")
+        with self.db.connection() as conn, conn.transaction():
             rows = conn.execute(f"SELECT {cols} FROM {self.table} WHERE key = ANY(%s)", (list(keys),)).fetchall()
-        found = {r[0]: Item(r[0], r[1], r[2], r[3], _vector(r[4]) if with_vectors else None) for r in rows}
+            tags = self.labels.tags_of(conn, [r[0] for r in rows])
+        found = {
+            r[0]: Item(r[0], r[1], r[2], r[3], _vector(r[6]) if with_vectors else None, r[4], r[5], [n for _, n in tags.get(r[0], [])])
+            for r in rows
+        }
         return [found.get(k) for k in keys]
 
     def thumbnail(self, key: str) -> bytes | None:
@@ -250,14 +297,19 @@ class PgStore(Storage):
     def iterate(self, batch: int = 10_000) -> Iterator[list[Item]]:
         last = -1
         while True:
-            with self.db.connection() as conn:
+            with self.db.connection() as conn, conn.transaction():
                 rows = conn.execute(
-                    f"SELECT key, id, metadata, source, embedding FROM {self.table} WHERE id > %s ORDER BY id LIMIT %s",
+                    f"SELECT key, id, metadata, source, embedding, rating, hidden, phash FROM {self.table} "
+                    "WHERE id > %s ORDER BY id LIMIT %s",
                     (last, batch),
                 ).fetchall()
+                tags = self.labels.tags_of(conn, [r[0] for r in rows])
             if not rows:
                 return
-            yield [Item(r[0], r[1], r[2], r[3], _vector(r[4])) for r in rows]
+            yield [
+                Item(r[0], r[1], r[2], r[3], _vector(r[4]), r[5], r[6], [n for _, n in tags.get(r[0], [])], pg_labels.unsigned(r[7]))
+                for r in rows
+            ]
             last = rows[-1][1]
 
     @property
@@ -277,7 +329,8 @@ class PgStore(Storage):
                 f"count(*) FILTER (WHERE %s AND abs(vector_norm(embedding) - 1) > 1e-3) FROM {self.table}",
                 (self.binding.dim, self.binding.normalized),
             ).fetchone()
-        report = CheckReport(count=int(n))
+            label_problems = self.labels.check(conn)
+        report = CheckReport(count=int(n), problems=label_problems)
         if distinct != n:
             report.problems.append(f"{n} rows but {distinct} distinct keys")
         if bad_dim:

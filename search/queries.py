@@ -83,21 +83,84 @@ def example_query(index: str, positive: list[str], negative: list[str], items) -
     return (query / norm).astype(np.float32)
 
 
+def groups_of_pairs(pairs: list[dict]) -> list[dict]:
+    """Connected groups of the keys of `pairs` (a, b), largest first, keys sorted."""
+    parent: dict[str, str] = {}
+
+    def root(k: str) -> str:
+        while parent.setdefault(k, k) != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for p in pairs:
+        ra, rb = root(p["a"]), root(p["b"])
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[str, list[str]] = {}
+    for k in list(parent):
+        members.setdefault(root(k), []).append(k)
+    out = [{"size": len(ks), "items": [{"key": k} for k in sorted(ks)]} for ks in members.values()]
+    return sorted(out, key=lambda g: (-g["size"], g["items"][0]["key"]))
+
+
 class SearchIndex:
     """A searchable index over a Storage (`self.store`): reads delegate to it; `similar`
     turns examples into a query for the back end's own `search`."""
 
     name: str
 
-    def search(self, queries, top_k=10, min_score=None, where=None, exclude=None, offset=0) -> list[list[Hit]]:
+    def search(self, queries, top_k=10, min_score=None, where=None, exclude=None, offset=0, labels=None) -> list[list[Hit]]:
         raise NotImplementedError
 
-    def similar(self, key=None, top_k: int = 10, min_score=None, where=None, *, keys=None, negative_keys=None, offset: int = 0):
+    def similar(
+        self, key=None, top_k: int = 10, min_score=None, where=None, *, keys=None, negative_keys=None, offset: int = 0, labels=None
+    ):
         """Items like the examples (`key`, or the normalized mean of `keys` minus that of
         `negative_keys`), the examples themselves excluded."""
         positive, negative = example_keys(key, keys, negative_keys)
         query = example_query(self.name, positive, negative, self.store.get(positive + negative, with_vectors=True))
-        return self.search(query[None], top_k, min_score, where, exclude=[set(positive + negative)], offset=offset)[0]
+        return self.search(query[None], top_k, min_score, where, exclude=[set(positive + negative)], offset=offset, labels=labels)[0]
+
+    # -- labels and duplicates (the store does the work) ---------------------------------------
+    def set_rating(self, keys, rating: int):
+        return self.store.set_rating(keys, rating)
+
+    def tag_items(self, keys, add=(), remove=(), hidden=None):
+        return self.store.tag_items(keys, add, remove, hidden)
+
+    def tags(self) -> list[tuple[int, str, int]]:
+        return self.store.tags()
+
+    def browse(self, f, page: int = 1, per_page: int = 24):
+        from .labels import check_browse_page
+
+        return self.store.browse(f, check_browse_page(page, per_page), per_page)
+
+    def clip_duplicates(self, threshold: float, limit: int, neighbors: int, include_hidden: bool) -> list[dict]:
+        raise NotImplementedError
+
+    def duplicates(
+        self, method: str = "clip", threshold: float = 0.95, max_distance: int = 5, limit: int = 100, neighbors: int = 10,
+        include_hidden: bool = False,
+    ) -> dict:
+        """{"pairs", "groups"}: by CLIP cosine (`threshold`; pairs most similar first, groups
+        joined from those pairs) or by perceptual hash (`max_distance` bits; groups, and the
+        pairs of each group's first item with the others), hidden items only with `include_hidden`."""
+        from . import phash_groups
+
+        if method == "clip":
+            pairs = self.clip_duplicates(threshold, limit, neighbors, include_hidden)
+            return {"pairs": pairs, "groups": groups_of_pairs(pairs)}
+        if method != "phash":
+            raise InvalidItem(f"method is \"clip\" or \"phash\", not {method!r:.40}")
+        phash_groups.check_max_distance(max_distance)
+        keys, hashes = self.store.phashes(include_hidden)
+        found = phash_groups.groups(keys, hashes, max_distance)
+        pairs = [
+            {"a": g["items"][0]["key"], "b": it["key"], "distance": it["distance"]} for g in found for it in g["items"][1:]
+        ]
+        return {"pairs": pairs[:limit], "groups": found[:limit], "hashed": len(keys)}
 
     def get(self, keys, with_vectors: bool = False):
         return self.store.get(keys, with_vectors)

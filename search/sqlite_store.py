@@ -6,7 +6,9 @@
 
 Thumbnails (small WebP images for the UI) are a table of their own in the same database,
 written in the item's transaction and read on demand, never loaded into memory; an index
-made before they existed gains the (empty) table when it is opened.
+made before they existed gains the (empty) table when it is opened. Labels (rating, hidden,
+tags) and the perceptual hash live in the same database too (sqlite_labels.py), written in
+the item's transaction; the labels are mirrored in memory (label_mirror.py) for search.
 
 One database per index, not one for all: SQLite has one writer per database, so ingest
 into one index never waits for another's; `drop_index` removes a folder; and the FAISS
@@ -38,11 +40,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import sqlite_labels as labels_sql
 from .errors import CorruptIndex, IndexBusy, IndexNotFound, KeyNotFound
 from .items import MAX_METADATA_BYTES, check_key
+from .labels import LabelFilter, LabelWrite, check_rating, check_tag_names, prepare_labels
 from .manifest import Binding, check_binding, check_name
-from .storage import CheckReport, Item, Storage, check_vectors, last_wins, prepare_items, prepare_thumbnails
-from .table import Table
+from .storage import CheckReport, Item, Storage, check_vectors, last_wins, prepare_items, prepare_phashes, prepare_thumbnails
+from .sqlite_check import check_store
+from .table import Table, View
 
 logger = logging.getLogger("image_embed.search.sqlite")
 
@@ -167,6 +172,7 @@ class SqliteStore(Storage):
         conn.executescript(SCHEMA)  # idempotent
         conn.execute("BEGIN IMMEDIATE")
         try:
+            labels_sql.migrate(conn)  # an index made before labels gains them (additive)
             row = conn.execute("SELECT format, model, dim, metric, normalized FROM binding").fetchone()
             if row is None:
                 if create is None:
@@ -212,12 +218,16 @@ class SqliteStore(Storage):
         t.adopt(ids, vectors, m, keys, metas, sources)
         t.next_id = max(t.next_id, int(next_id))
         t.lsn = int(self.changes)
+        self.labels = labels_sql.load(self.conn)
 
     # -- writing ---------------------------------------------------------------------------
-    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
-        """Insert or replace items by key; durable when it returns. Returns their new ids."""
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None, *, phashes=None, labels=None) -> list[int]:
+        """Insert or replace items by key; durable when it returns. Returns their new ids.
+        A replaced item keeps its labels (rating, hidden, tags) unless `labels` sets them."""
         keys, vecs, metas, srcs = prepare_items(self.binding, keys, vectors, metadata, sources, self.settings.max_metadata_bytes)
         thumbs = prepare_thumbnails(thumbnails, len(keys))
+        hashes = prepare_phashes(phashes, len(keys))
+        labs = prepare_labels(labels, len(keys))
         if not keys:
             return []
         texts = [None if m is None else json.dumps(m, separators=(",", ":")) for m in metas]
@@ -227,10 +237,16 @@ class SqliteStore(Storage):
             t = self.table
             ids = list(range(t.next_id, t.next_id + len(keys)))
             keep = last_wins(keys)
-            rows = [(ids[i], keys[i], blobs[i].tobytes(), texts[i], srcs[i]) for i in keep]
+            rows = [(ids[i], keys[i], blobs[i].tobytes(), texts[i], srcs[i], labels_sql.signed(hashes[i])) for i in keep]
 
-            def work(c: sqlite3.Connection) -> None:
-                c.executemany("INSERT OR REPLACE INTO items (id, key, vector, metadata, source) VALUES (?, ?, ?, ?, ?)", rows)
+            def work(c: sqlite3.Connection) -> list:
+                # an upsert, not a replace: the row (and its labels) stays, with a new id and vector
+                c.executemany(
+                    "INSERT INTO items (id, key, vector, metadata, source, phash) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET id = excluded.id, vector = excluded.vector, "
+                    "metadata = excluded.metadata, source = excluded.source, phash = excluded.phash",
+                    rows,
+                )
                 # an item replaced without a thumbnail loses its old one; with no thumbnails stored
                 # (IMAGE_EMBED_THUMBNAILS=0, bulk vector loads) that is a lookup per row saved
                 if c.execute("SELECT EXISTS (SELECT 1 FROM thumbnails)").fetchone()[0]:
@@ -239,8 +255,9 @@ class SqliteStore(Storage):
                     "INSERT OR REPLACE INTO thumbnails (key, webp) VALUES (?, ?)",
                     [(keys[i], thumbs[i]) for i in keep if thumbs[i] is not None],
                 )
+                return labels_sql.write_item_labels(c, [keys[i] for i in keep], [labs[i] for i in keep], self.labels)
 
-            self._transaction(work, ids[-1] + 1, len(keys))
+            self._apply(self._transaction(work, ids[-1] + 1, len(keys)))
             t.append(ids, vecs, keys, metas, srcs)
             t.lsn = self.changes
         return ids
@@ -257,23 +274,25 @@ class SqliteStore(Storage):
             if targets:
                 gone = [(k,) for k in targets]
 
-                def work(c: sqlite3.Connection) -> None:
+                def work(c: sqlite3.Connection) -> list:
                     c.executemany("DELETE FROM items WHERE key = ?", gone)
                     c.executemany("DELETE FROM thumbnails WHERE key = ?", gone)
+                    return labels_sql.forget(c, targets)
 
-                self._transaction(work, t.next_id, len(targets))
+                self._apply(self._transaction(work, t.next_id, len(targets)))
                 for key in targets:
                     t.tombstone(key)
                 t.lsn = self.changes
         return targets, missing
 
-    def _transaction(self, work, next_id: int, changes: int) -> None:
-        """One write transaction with the counters; committed (fsync'd) when it returns."""
+    def _transaction(self, work, next_id: int, changes: int):
+        """One write transaction with the counters; committed (fsync'd) when it returns.
+        Returns what `work` returned."""
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                work(conn)
+                result = work(conn)
                 conn.execute("UPDATE binding SET next_id = ?, changes = changes + ?", (next_id, changes))
                 conn.execute("COMMIT")
             except BaseException:
@@ -283,6 +302,53 @@ class SqliteStore(Storage):
         except sqlite3.OperationalError as exc:  # disk full, read-only, I/O error: nothing was applied
             raise CorruptIndex(f"index {self.name!r}: the write was not stored: {exc}") from None
         self.changes += changes
+        return result
+
+    def _apply(self, applies) -> None:
+        """The label changes of a committed transaction, into the memory mirror."""
+        for apply in applies or ():
+            apply(self.labels)
+
+    # -- labels ------------------------------------------------------------------------------
+    def _label_write(self, keys, work_of) -> LabelWrite:
+        keys = list(dict.fromkeys(check_key(k) for k in keys))
+        with self._write_lock:
+            self._check_open()
+            found = [k for k in keys if self.table.row_of(k) is not None]
+            if found:
+                self._apply(self._transaction(lambda c: work_of(c, found), self.table.next_id, len(found)))
+                self.table.lsn = self.changes
+        present = set(found)
+        return LabelWrite(updated=found, missing=[k for k in keys if k not in present])
+
+    def set_rating(self, keys, rating: int) -> LabelWrite:
+        rating = check_rating(rating)
+        return self._label_write(keys, lambda c, found: labels_sql.set_rating(c, found, rating))
+
+    def tag_items(self, keys, add=(), remove=(), hidden: bool | None = None) -> LabelWrite:
+        add, remove = check_tag_names(add), check_tag_names(remove)
+        return self._label_write(keys, lambda c, found: labels_sql.tag_items(c, found, add, remove, hidden, self.labels))
+
+    def tags(self) -> list[tuple[int, str, int]]:
+        with self._write_lock:
+            return self.labels.tag_counts()
+
+    def browse(self, f: LabelFilter, offset: int, limit: int):
+        with self._write_lock:
+            self._check_open()
+            return labels_sql.browse(self.conn, f, offset, limit, self.labels)
+
+    def phashes(self, include_hidden: bool = False):
+        with self._write_lock:
+            self._check_open()
+            return labels_sql.phashes(self.conn, include_hidden)
+
+    def view_and_mask(self, f: LabelFilter | None) -> tuple[View, "np.ndarray | None"]:
+        """A view of the rows and the rows the label filter keeps (None: all), consistent."""
+        with self._write_lock:
+            t = self.table
+            view = t.view()
+            return view, None if f is None else self.labels.row_mask(f, t.key_to_row, view.n)
 
     def _check_open(self) -> None:
         if self.closed:
@@ -306,7 +372,8 @@ class SqliteStore(Storage):
                     out.append(None)
                     continue
                 vec = t.vectors[row].copy() if with_vectors else None
-                out.append(Item(key, int(t.ids[row]), t.metas[row], t.sources[row], vec))
+                rating, hidden, tags = self.labels.labels_of(key)
+                out.append(Item(key, int(t.ids[row]), t.metas[row], t.sources[row], vec, rating, hidden, [n for _, n in tags]))
         return out
 
     def thumbnail(self, key: str) -> bytes | None:
@@ -325,13 +392,22 @@ class SqliteStore(Storage):
             with self._write_lock:
                 self._check_open()
                 rows = self.conn.execute(
-                    "SELECT id, key, vector, metadata, source FROM items WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+                    "SELECT id, key, vector, metadata, source, rating, hidden, phash FROM items WHERE id > ? ORDER BY id LIMIT ?",
+                    (last, batch),
                 ).fetchall()
+                tags: dict[str, list[str]] = {}
+                marks = ",".join("?" * len(rows))
+                for key, name in self.conn.execute(
+                    f"SELECT it.key, t.name FROM item_tags it JOIN tags t ON t.id = it.tag_id WHERE it.key IN ({marks}) ORDER BY t.id",
+                    [r[1] for r in rows],
+                ):
+                    tags.setdefault(key, []).append(name)
             if not rows:
                 return
             yield [
-                Item(k, i, None if m is None else json.loads(m), s, np.frombuffer(v, "<f4").reshape(dim).astype(np.float32))
-                for i, k, v, m, s in rows
+                Item(k, i, None if m is None else json.loads(m), s, np.frombuffer(v, "<f4").reshape(dim).astype(np.float32),
+                     r, bool(h), tags.get(k, []), labels_sql.unsigned(p))
+                for i, k, v, m, s, r, h, p in rows
             ]
             last = rows[-1][0]
 
@@ -345,35 +421,9 @@ class SqliteStore(Storage):
 
     # -- checks and stats ------------------------------------------------------------------
     def check(self, vectors: bool = True) -> CheckReport:
-        """Alignment of the memory with itself and with the database: every key maps to
-        exactly one live row holding that key; ids strictly increase below next_id; the
-        database holds as many items; optionally, every live vector is finite (unit length)."""
+        """Alignment of the memory with itself and with the database (sqlite_check.py)."""
         with self._write_lock:
-            t = self.table
-            report = CheckReport(count=t.count)
-            alive = t.alive[: t.n]
-            if int(alive.sum()) != len(t.key_to_row):
-                report.problems.append(f"{int(alive.sum())} live rows but {len(t.key_to_row)} keys")
-            for key, row in t.key_to_row.items():
-                if not (0 <= row < t.n) or not alive[row] or t.keys[row] != key:
-                    report.problems.append(f"key {key!r} points at row {row}, which holds {t.keys[row] if 0 <= row < t.n else None!r}")
-                    if len(report.problems) > 20:
-                        break
-            ids = t.ids[: t.n]
-            if t.n and (np.any(np.diff(ids) <= 0) or ids[-1] >= t.next_id or ids[0] < 0):
-                report.problems.append("internal ids are not strictly increasing below next_id")
-            if not (len(t.keys) == len(t.metas) == len(t.sources) == t.n):
-                report.problems.append("row columns have different lengths")
-            stored = self.conn.execute("SELECT count(*) FROM items").fetchone()[0] if self.conn else t.count
-            if stored != t.count:
-                report.problems.append(f"the database holds {stored} items, the memory {t.count}")
-            if self.conn is not None:
-                (orphans,) = self.conn.execute("SELECT count(*) FROM thumbnails WHERE key NOT IN (SELECT key FROM items)").fetchone()
-                if orphans:
-                    report.problems.append(f"{orphans} thumbnails belong to no item")
-            if vectors and t.n:
-                check_vectors(self.binding, t.vectors[: t.n][alive], report)
-        return report
+            return check_store(self, vectors)
 
     def stats(self) -> dict:
         t = self.table

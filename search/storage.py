@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InvalidItem
-from .items import MAX_METADATA_BYTES, check_key, check_source, check_thumbnail, normalize_metadata
+from .items import MAX_METADATA_BYTES, check_key, check_phash, check_source, check_thumbnail, normalize_metadata
+from .labels import BrowsePage, ItemLabels, LabelFilter, LabelWrite
 from .manifest import Binding
 
 NORM_TOLERANCE = 1e-3
@@ -31,6 +32,10 @@ class Item:
     metadata: dict | None
     source: str | None
     vector: np.ndarray | None = None
+    rating: int = 0
+    hidden: bool = False
+    tags: list[str] = field(default_factory=list)  # names
+    phash: int | None = None  # 64-bit perceptual hash (iterate only: what a migration copies)
 
 
 @dataclass
@@ -71,6 +76,15 @@ def prepare_items(binding: Binding, keys, vectors, metadata=None, sources=None, 
     return keys, vecs, metas, srcs
 
 
+def prepare_phashes(phashes, n: int) -> list[int | None]:
+    """One 64-bit pHash (an int, or None) per item; None for all when `phashes` is None."""
+    if phashes is None:
+        return [None] * n
+    if len(phashes) != n:
+        raise InvalidItem(f"{len(phashes)} perceptual hashes for {n} items")
+    return [check_phash(h) for h in phashes]
+
+
 def prepare_thumbnails(thumbnails, n: int) -> list[bytes | None]:
     """One checked WebP (or None) per item; None for all when `thumbnails` is None."""
     if thumbnails is None:
@@ -104,9 +118,10 @@ class Storage(ABC):
     binding: Binding
 
     @abstractmethod
-    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
+    def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None, *, phashes=None, labels=None) -> list[int]:
         """Insert or replace items by key (the last wins within a batch); returns their ids.
-        An item replaced without a thumbnail loses its old one."""
+        An item replaced without a thumbnail (or pHash) loses its old one; its labels stay,
+        except those `labels` (one ItemLabels or None per item) sets."""
 
     @abstractmethod
     def delete(self, keys) -> tuple[list[str], list[str]]:
@@ -120,6 +135,27 @@ class Storage(ABC):
     def thumbnail(self, key: str) -> bytes | None:
         """The WebP thumbnail stored with `key`, None when there is none; KeyNotFound when
         there is no such item."""
+
+    # -- labels: ratings, tags, hidden (labels.py); each write durable when it returns ------
+    @abstractmethod
+    def set_rating(self, keys, rating: int) -> LabelWrite: ...
+
+    @abstractmethod
+    def tag_items(self, keys, add=(), remove=(), hidden: bool | None = None) -> LabelWrite:
+        """Add tags by name (created when new), remove tags by name (unknown names are
+        ignored), hide or unhide (None: unchanged), for every key, in one transaction."""
+
+    @abstractmethod
+    def tags(self) -> list[tuple[int, str, int]]:
+        """(id, name, items carrying it), by id."""
+
+    @abstractmethod
+    def browse(self, f: LabelFilter, offset: int, limit: int) -> BrowsePage:
+        """Items in key order (by code point), with their labels; TagNotFound for an unknown tag id."""
+
+    @abstractmethod
+    def phashes(self, include_hidden: bool = False) -> tuple[list[str], np.ndarray]:
+        """(keys, uint64 hashes) of the items that have a perceptual hash."""
 
     @abstractmethod
     def iterate(self, batch: int = 10_000) -> Iterator[list[Item]]:

@@ -61,3 +61,19 @@ def test_the_server_never_unpickles():
                 assert isinstance(node.value, ast.Constant) and node.value.value is False, f"{path}:{node.lineno}"
             if isinstance(node, ast.Attribute) and node.attr == "load" and getattr(node.value, "id", "") == "torch":
                 raise AssertionError(f"{path}:{node.lineno}: torch.load (pickle): load safetensors instead")
+
+
+def test_the_document_keeps_the_apis_beside_get_routes_on_their_paths(tiny_models):
+    """BentoML merges the mounted routes' paths last: seed 003's GET /browse and GET /tags
+    would hide the POST APIs browse and tags in /docs.json."""
+    import service
+
+    without = service.ImageEmbed.openapi_spec.asdict()["paths"]
+    assert "post" not in without["/browse"]  # what BentoML alone writes
+    paths = service.ImageEmbed.inner.openapi_document(None)["paths"]
+    for path in ("/browse", "/tags"):
+        assert {"get", "post"} <= set(paths[path]), path
+        assert paths[path]["post"]["x-bentoml-name"] == path[1:]
+        assert "401" in paths[path]["post"]["responses"] and "401" in paths[path]["get"]["responses"]
+    assert "post" in paths["/tags/bulk"] and "post" in paths["/rating/{image_id}"]
+    assert list(paths["/browse"]["post"]["responses"]) == list(paths["/encode_text"]["post"]["responses"])  # the same keys

@@ -1,4 +1,4 @@
-"""The web UI: GET /ui/search, /ui/duplicates and /ui/analyze (GET /ui leads to search).
+"""The web UI: GET /ui/search, /ui/browse, /ui/duplicates and /ui/analyze (GET /ui leads to search).
 
 Plain HTML, CSS and JavaScript: no build step, no CDN, so the pages work offline. Each page
 is its <main> (pages/NAME.html) in the shared frame (shell.html), with its script
@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-PAGES = {"search": "Search", "duplicates": "Duplicates", "analyze": "Analyze"}  # name: title
+PAGES = {"search": "Search", "browse": "Browse", "duplicates": "Duplicates", "analyze": "Analyze"}  # name: title
 HTML = "text/html; charset=utf-8"
 TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 ASSETS: dict[str, tuple[bytes, str]] = {p.name: (p.read_bytes(), TYPES[p.suffix]) for p in sorted(STATIC.iterdir()) if p.suffix in TYPES}

@@ -98,3 +98,22 @@ def test_client_error_tracebacks_are_dropped_and_server_faults_kept():
     finally:
         logger.removeHandler(handler)
     assert [r.getMessage() for r in seen] == ["Exception on /y [POST]"]
+
+
+def test_the_mount_of_our_routes_matches_a_path_with_a_line_break():
+    from _bentoml_impl.server.mount import PassiveMount
+    from fastapi import FastAPI
+    from starlette.routing import Match
+
+    import gateway.compat  # noqa: F401  (registers the `anypath` convertor of POST /rating/{image_id})
+    from gateway.patches import apply_bentoml_patches
+
+    app = FastAPI()
+
+    @app.post("/rating/{key:anypath}")
+    async def rate(key: str):
+        return {"key": key}
+
+    apply_bentoml_patches()
+    scope = {"type": "http", "path": "/rating/a\nb.png", "root_path": "", "method": "POST"}
+    assert PassiveMount("", app).matches(scope)[0] is not Match.NONE

@@ -1,4 +1,4 @@
-"""scripts/migrate_index.py: SQLite -> PostgreSQL -> SQLite (thumbnails too), verified at the end; a rerun
+"""scripts/migrate_index.py: SQLite -> PostgreSQL -> SQLite (thumbnails, labels and pHashes too), verified at the end; a rerun
 continues; a target bound to another model is refused."""
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ def contents(place: str, name: str) -> dict:
     catalog = open_catalog(place)
     try:
         ix = catalog.get(name)
+        hashes = dict(zip(*ix.store.phashes(include_hidden=True)))
         return {
-            it.key: (np.round(it.vector, 6).tolist(), it.metadata, it.source, ix.thumbnail(it.key))
+            it.key: (np.round(it.vector, 6).tolist(), it.metadata, it.source, ix.thumbnail(it.key), it.rating, it.hidden,
+                     sorted(it.tags), hashes.get(it.key))
             for it in ix.get(ix.keys(), with_vectors=True)
         }
     finally:
@@ -33,10 +35,15 @@ def test_round_trip_between_back_ends(tmp_path, capsys):
     keys = [f"img/{i}.jpg" for i in range(57)]
     src = str(tmp_path / "a")
     catalog = open_catalog(src)
-    catalog.get("photos", BINDING, create=True).upsert(
+    ix = catalog.get("photos", BINDING, create=True)
+    ix.upsert(
         keys, vectors_for(keys), [{"i": i, "tags": ["x"]} for i in range(57)], [f"https://h/{k}" for k in keys],
         [webp((i, 0, 0)) if i % 2 else None for i in range(57)],  # thumbnails travel too
+        phashes=[(i * 0x9E3779B97F4A7C15) % 2**64 if i % 3 else None for i in range(57)],  # and perceptual hashes
     )
+    ix.set_rating(keys[:26], 4)  # and the labels
+    ix.tag_items(keys[10:30], add=["kept", "2021"])
+    ix.tag_items(keys[25:27], remove=["2021"], hidden=True)
     catalog.close()
     url = fresh_database()
     assert main(["--from", src, "--to", url, "--index", "photos", "--batch", "10", "--quiet"]) == 0
@@ -46,7 +53,9 @@ def test_round_trip_between_back_ends(tmp_path, capsys):
     capsys.readouterr()
     back = str(tmp_path / "b")
     assert main(["--from", url, "--to", back, "--index", "photos", "--to-index", "again", "--quiet"]) == 0
-    assert contents(back, "again") == contents(src, "photos") == contents(url, "photos")
+    original = contents(src, "photos")
+    assert contents(back, "again") == original == contents(url, "photos")
+    assert original[keys[25]][4:] == (4, True, ["kept"], (25 * 0x9E3779B97F4A7C15) % 2**64)
 
 
 def test_a_target_bound_to_another_model_is_refused(tmp_path):

@@ -154,8 +154,8 @@ def test_duplicates_on_the_approximate_path(tmp_path, pool):
     coll.upsert(keys, x)
     coll.upsert(["copy-of-k7", "near-k9"], np.stack([x[7], x[9] + 0.01]))
     coll.wait_idle()
-    pairs = coll.duplicates(threshold=0.999)
+    pairs = coll.duplicates(threshold=0.999)["pairs"]
     assert {(p["a"], p["b"]) for p in pairs} == {("copy-of-k7", "k7"), ("k9", "near-k9")}
     assert pairs[0]["score"] >= pairs[1]["score"]
-    assert len(coll.duplicates(threshold=0.5, limit=3)) == 3
+    assert len(coll.duplicates(threshold=0.5, limit=3)["pairs"]) == 3
     coll.close()

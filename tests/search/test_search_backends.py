@@ -111,10 +111,10 @@ def test_similar_by_one_or_several_examples(catalog):
 def test_duplicates(catalog):
     ix, x, _ = filled(catalog, 120)
     ix.upsert(["copy-of-k7", "near-k9"], np.stack([x[7], x[9] + 0.01]))
-    pairs = ix.duplicates(threshold=0.999)
+    pairs = ix.duplicates(threshold=0.999)["pairs"]
     assert {(p["a"], p["b"]) for p in pairs} == {("copy-of-k7", "k7"), ("k9", "near-k9")}
     assert pairs[0]["score"] >= pairs[1]["score"]
-    assert len(ix.duplicates(threshold=0.5, limit=3)) == 3
+    assert len(ix.duplicates(threshold=0.5, limit=3)["pairs"]) == 3
 
 
 def test_bad_queries(catalog):

@@ -1,6 +1,6 @@
 """The web UI in a real headless Chromium against a real `bentoml serve` (tiny profile).
 
-One server for the module, and it is the demanding case: API keys configured (the pages ask
+One server for the UI tests (tests/gateway/ui/conftest.py), and it is the demanding case: API keys configured (the pages ask
 for the key and send it in a header), indexes in PostgreSQL (so the test can also store an
 item without a thumbnail, as a server with IMAGE_EMBED_THUMBNAILS=0 would), and only the
 clip and face models served (the analyze page offers no person or caption tasks; the face
@@ -18,29 +18,18 @@ import numpy as np
 import pytest
 
 from tests.conftest import encode, photo
-from tests.gateway.ui.browser import save_screenshot, start_chromium, stop_chromium
-from tests.integration.conftest import start_server
+from tests.gateway.ui.browser import save_screenshot
+from tests.gateway.ui.conftest import KEY, open_page, wait
 from tests.search.images import block_image
 
 pytestmark = pytest.mark.integration
 
-KEY = "ui-test-key-0123456789abcdef"
 INDEX = "gallery"
 XSS_KEY = "<script>window.__xss=1</script>.png"
 XSS_NOTE = "<img src=x onerror=window.__xss=2>"
 BLOCKS = [f"blocks/{i}.png" for i in range(5)]
 COPY = "copy-of-blocks-0.png"  # the same image as blocks/0.png: a duplicate pair
 NO_THUMBNAIL = "no-thumbnail.png"
-WAIT_S = 60
-
-
-@pytest.fixture(scope="module")
-def ui_server(tiny_models):
-    from tests.postgres import fresh_database
-
-    srv = start_server(args=("--arg", "models=clip,face"), IMAGE_EMBED_API_KEYS=KEY, IMAGE_EMBED_SEARCH_URL=fresh_database("ui"))
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -63,35 +52,6 @@ def gallery(ui_server):
     finally:
         catalog.close()
     return [*keys, NO_THUMBNAIL]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    driver, profile = start_chromium()
-    yield driver
-    stop_chromium(driver, profile)
-
-
-@pytest.fixture()
-def screenshots(request):
-    return request.config.getoption("--ui-screenshots")
-
-
-def wait(driver, condition, what: str):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.2).until(lambda d: condition(d), message=what)
-
-
-def open_page(driver, url: str) -> None:
-    """Open a page; enter the key when the page asks for it (the first page of the tab)."""
-    from selenium.webdriver.common.by import By
-
-    driver.get(url)
-    if driver.execute_script("return sessionStorage.getItem('image-embed.api-key')") is None:
-        wait(driver, lambda d: d.find_elements(By.ID, "api-key"), "the key prompt")
-        driver.find_element(By.ID, "api-key").send_keys(KEY)
-        driver.find_element(By.ID, "api-key-submit").click()
 
 
 def loaded_thumbnails(driver) -> int:
