@@ -151,10 +151,10 @@ def test_a_stopped_database_answers_every_caller_at_once_and_recovers():
             t.join(30)
 
         during = [(s, took) for s, took, ok in calls if down + 0.2 < s < up]
-        assert len(during) > 100, len(during)
         assert max(took for _, took, _ in calls) < CONNECT_TIMEOUT_S + 1  # nobody waits more than the timeout
         slow = [took for _, took in during if took > 0.5]
         assert len(slow) <= 32, f"{len(slow)} of {len(during)} calls in the outage took > 0.5 s (each caller should pay at most once)"
+        assert len(during) > 100, len(during)  # the outage was exercised
         assert catalog.db.breaker.opened_count >= 1 and not catalog.db.breaker.is_open
         found = catalog.get("ix").store.get(acked)
         assert all(item is not None for item in found), "an acknowledged write was lost"
