@@ -12,6 +12,7 @@ import logging
 
 from .errors import IndexNotFound, SearchError
 from .manifest import Binding, check_binding, check_name
+from .pg_bulk import cancel_builds, hnsw_sql, unbuilt_indexes
 from .pg_index import PgIndex
 from .pg_store import CATALOG, SCHEMA_LOCK, PgDatabase, PgSettings, PgStore, table_name
 
@@ -33,7 +34,11 @@ class PgCatalog:
     def open_all(self) -> dict[str, str]:
         """Reach the database now (so a problem shows in the log at start-up), list its indexes."""
         try:
-            return {name: "ok" for name in self.names()}
+            names = {name: "ok" for name in self.names()}
+            with self.db.connection() as conn:  # an import or a build cut short: build its HNSW index
+                for index_id in unbuilt_indexes(conn, CATALOG):
+                    self.db.builder.arm(table_name(index_id), index_id)
+            return names
         except SearchError as exc:
             logger.error("search database: %s", exc.detail)
             return {"(database)": f"{exc.code}: {exc.detail}"}
@@ -69,10 +74,7 @@ class PgCatalog:
             )
             if binding.dim <= PLAIN_MAX_DIM:  # rows stay in the heap page (not TOAST): faster scans and fetches
                 conn.execute(f"ALTER TABLE {t} ALTER COLUMN embedding SET STORAGE PLAIN")
-            conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {t}_embedding ON {t} USING hnsw (embedding vector_cosine_ops) "
-                f"WITH (m = {int(s.hnsw_m)}, ef_construction = {int(s.ef_construction)})"
-            )
+            conn.execute(hnsw_sql(t, s.hnsw_m, s.ef_construction))
             conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_metadata ON {t} USING gin (metadata jsonb_path_ops)")
         logger.info("index %r created in %s as %s", name, self.db.where, t)
         return (index_id, binding.model, binding.dim, binding.metric, binding.normalized)
@@ -83,6 +85,7 @@ class PgCatalog:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             row = conn.execute(f"DELETE FROM {CATALOG} WHERE name = %s RETURNING id", (name,)).fetchone()
             if row is not None:
+                cancel_builds(conn, table_name(row[0]))
                 conn.execute(f"DROP TABLE IF EXISTS {table_name(row[0])}")
         return row is not None
 

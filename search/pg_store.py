@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import BackendUnavailable, IndexNotFound, KeyNotFound, SearchError
 from .pg_breaker import CircuitBreaker
+from . import pg_bulk
 from .items import MAX_METADATA_BYTES, check_key
 from .manifest import Binding
 from .storage import CheckReport, Item, Storage, last_wins, prepare_items, prepare_thumbnails
@@ -97,6 +98,7 @@ class PgDatabase:
         self._pool = None
         self._lock = threading.Lock()
         self.breaker = CircuitBreaker(self._probe, self.where, on_recover=self._after_outage)
+        self.builder = pg_bulk.HnswBuilder(self)  # builds HNSW indexes deferred by bulk writes (pg_bulk.py)
 
     def _connect_kwargs(self) -> dict:
         s = self.settings
@@ -121,8 +123,12 @@ class PgDatabase:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 conn.execute(CATALOG_SCHEMA)
-                # Tables made before thumbnails existed gain the column (a no-op for the others).
-                for (index_id,) in conn.execute(f"SELECT id FROM {CATALOG}").fetchall():
+                # Tables made before thumbnails existed gain the column. Only those: ALTER TABLE
+                # waits for an HNSW build of another server's (pg_bulk.py), even as a no-op.
+                for (index_id,) in conn.execute(
+                    f"SELECT id FROM {CATALOG} c WHERE NOT EXISTS (SELECT FROM pg_attribute WHERE "
+                    "attrelid = to_regclass('image_embed_items_' || c.id) AND attname = 'thumbnail')"
+                ).fetchall():
                     conn.execute(f"ALTER TABLE IF EXISTS {table_name(index_id)} ADD COLUMN IF NOT EXISTS thumbnail bytea")
 
     def _open_pool(self):
@@ -211,6 +217,7 @@ class PgDatabase:
 
     def close(self) -> None:
         self.breaker.close()
+        self.builder.close()
         with self._lock:
             if self._pool is not None:
                 self._pool.close()
@@ -227,6 +234,7 @@ class PgStore(Storage):
     def __init__(self, db: PgDatabase, name: str, index_id: int, binding: Binding) -> None:
         self.db, self.name, self.binding = db, name, binding
         self.table = table_name(index_id)
+        self.index_id = int(index_id)
 
     def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
         from psycopg.types.json import Jsonb
@@ -237,6 +245,9 @@ class PgStore(Storage):
             return []
         keep = last_wins(keys)
         rows = [(keys[i], vecs[i], None if metas[i] is None else Jsonb(metas[i]), srcs[i], thumbs[i]) for i in keep]
+        if len(rows) >= pg_bulk.BULK_MIN_ROWS:  # binary COPY; may defer the HNSW index (pg_bulk.py)
+            ids = pg_bulk.upsert_rows(self, ("key", "embedding", "metadata", "source", "thumbnail"), rows)
+            return [ids[k] for k in keys]
         sql = (
             f"INSERT INTO {self.table} (key, embedding, metadata, source, thumbnail) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (key) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, "
