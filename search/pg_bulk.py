@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import IndexNotFound, SearchError
 
@@ -44,6 +44,7 @@ BULK_MIN_ROWS = 100  # smaller batches: one INSERT per row, pipelined (pg_store.
 BULK_FACTOR = 10  # defer the index when the table holds fewer than BULK_FACTOR x the batch
 QUIET_S = 5.0
 QUIET_ROWS = 1_000  # fewer new rows than this in QUIET_S: the load is over (or slow enough for HNSW inserts)
+CHECK_S = 1.0  # how often the builder looks at an armed table
 BUILD_LOCK = 0x1E5EB1  # pg_try_advisory_lock(BUILD_LOCK, index id): one builder per index
 
 
@@ -141,15 +142,15 @@ def unbuilt_indexes(conn, catalog: str) -> list[int]:
 @dataclass
 class _Armed:
     index_id: int
-    last_id: int | None = None
+    seen: list[tuple[float, int]] = field(default_factory=list)  # (when, the id sequence's last value)
 
 
 class HnswBuilder:
     """One per PgDatabase (server process): builds deferred HNSW indexes when writes go quiet."""
 
-    def __init__(self, db, quiet_s: float = QUIET_S, quiet_rows: int = QUIET_ROWS) -> None:
+    def __init__(self, db, quiet_s: float = QUIET_S, quiet_rows: int = QUIET_ROWS, check_s: float = CHECK_S) -> None:
         self.db = db
-        self.quiet_s, self.quiet_rows = quiet_s, quiet_rows
+        self.quiet_s, self.quiet_rows, self.check_s = quiet_s, quiet_rows, check_s
         self._armed: dict[str, _Armed] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -171,7 +172,7 @@ class HnswBuilder:
     def _run(self) -> None:
         import psycopg
 
-        while not self._stop.wait(self.quiet_s):
+        while not self._stop.wait(min(self.check_s, self.quiet_s)):
             for table, entry in list(self._armed.items()):
                 try:
                     if self._settled(table, entry):
@@ -199,8 +200,12 @@ class HnswBuilder:
             (last,) = conn.execute(
                 "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 0)", (table,)
             ).fetchone()
-        quiet = entry.last_id is not None and last - entry.last_id < self.quiet_rows
-        entry.last_id = last
+        now = time.monotonic()
+        entry.seen.append((now, last))
+        while len(entry.seen) > 1 and now - entry.seen[1][0] >= self.quiet_s:
+            entry.seen.pop(0)  # keep one sample at least quiet_s old: the reference
+        when, then = entry.seen[0]
+        quiet = now - when >= self.quiet_s and last - then < self.quiet_rows
         return quiet and build_index(self.db, table, entry.index_id, self) in ("built", "exists")
 
     def close(self) -> None:
