@@ -21,8 +21,9 @@ after a load, the same graph costs a fraction of that per vector, and in paralle
   counted on the table's id sequence, so writes of every server count), it builds the index
   with `CREATE INDEX CONCURRENTLY` on a connection of its own (no statement timeout):
   reads and writes go on meanwhile, and rows written during the build are added to it.
-  A session advisory lock per index makes one server build while the others wait; an
-  invalid index left by a build that was cut short is dropped and built again.
+  A build under way shows in `pg_stat_progress_create_index`, so the other servers wait for
+  it; an invalid index with no build under way (a build cut short) is dropped and built
+  again. No session state: this works through PgBouncer in transaction mode too.
   pgvector builds fast while the graph fits in `maintenance_work_mem` and uses
   `max_parallel_maintenance_workers`: set them for the role the servers use (e.g.
   `ALTER ROLE embed SET maintenance_work_mem = '4GB'`); pgvector's notice that the graph no
@@ -45,7 +46,6 @@ BULK_FACTOR = 10  # defer the index when the table holds fewer than BULK_FACTOR 
 QUIET_S = 5.0
 QUIET_ROWS = 1_000  # fewer new rows than this in QUIET_S: the load is over (or slow enough for HNSW inserts)
 CHECK_S = 1.0  # how often the builder looks at an armed table
-BUILD_LOCK = 0x1E5EB1  # pg_try_advisory_lock(BUILD_LOCK, index id): one builder per index
 
 
 def hnsw_name(table: str) -> str:
@@ -79,7 +79,7 @@ def upsert_rows(store, columns: tuple[str, ...], rows: list[tuple], update: tupl
             logger.info("%s: a large batch against the table; HNSW deferred until the writes go quiet", table)
         ids = _copy_upsert(conn, table, columns, rows, update)
     if state != "built":
-        db.builder.arm(table, store.index_id)
+        db.builder.arm(table)
     return ids
 
 
@@ -130,18 +130,24 @@ def cancel_builds(conn, table: str) -> None:
     conn.execute("SELECT pg_cancel_backend(pid) FROM pg_stat_progress_create_index WHERE relid = to_regclass(%s)", (table,))
 
 
-def unbuilt_indexes(conn, catalog: str) -> list[int]:
-    """Ids of the indexes whose HNSW index is absent or unfinished."""
+def building(conn, table: str) -> bool:
+    """Whether some session is building an index of `table` now."""
+    sql = "SELECT count(*) FROM pg_stat_progress_create_index WHERE relid = to_regclass(%s)"
+    return conn.execute(sql, (table,)).fetchone()[0] > 0
+
+
+def unbuilt_tables(conn, catalog: str, prefix: str) -> list[str]:
+    """The tables (`prefix` + index id) whose HNSW index is absent or unfinished."""
     rows = conn.execute(
-        f"SELECT c.id FROM {catalog} c LEFT JOIN pg_index i ON i.indexrelid = "
-        "to_regclass('image_embed_items_' || c.id || '_embedding') WHERE i.indisvalid IS NOT TRUE"
+        f"SELECT %s || c.id FROM {catalog} c LEFT JOIN pg_index i ON i.indexrelid = "
+        "to_regclass(%s || c.id || '_embedding') WHERE i.indisvalid IS NOT TRUE",
+        (prefix, prefix),
     ).fetchall()
-    return [int(r[0]) for r in rows]
+    return [r[0] for r in rows]
 
 
 @dataclass
 class _Armed:
-    index_id: int
     seen: list[tuple[float, int]] = field(default_factory=list)  # (when, the id sequence's last value)
 
 
@@ -157,9 +163,9 @@ class HnswBuilder:
         self._thread: threading.Thread | None = None
         self.last_build: dict | None = None  # {"table", "seconds", "rows"} of this process's last build
 
-    def arm(self, table: str, index_id: int) -> None:
+    def arm(self, table: str) -> None:
         with self._lock:
-            self._armed.setdefault(table, _Armed(int(index_id)))
+            self._armed.setdefault(table, _Armed())
             if not self._stop.is_set() and (self._thread is None or not self._thread.is_alive()):
                 self._thread = threading.Thread(target=self._run, name="pg-hnsw-builder", daemon=True)
                 self._thread.start()
@@ -174,6 +180,8 @@ class HnswBuilder:
 
         while not self._stop.wait(min(self.check_s, self.quiet_s)):
             for table, entry in list(self._armed.items()):
+                if self.db.breaker.is_open:  # the database is down (the breaker says so once)
+                    break
                 try:
                     if self._settled(table, entry):
                         with self._lock:
@@ -182,7 +190,7 @@ class HnswBuilder:
                     with self._lock:
                         self._armed.pop(table, None)
                 except SearchError as exc:  # the database is down: try again later
-                    logger.warning("HNSW build of %s waits: %s", table, exc.detail)
+                    logger.info("HNSW build of %s waits: %s", table, exc.detail)
                 except psycopg.Error as exc:  # the build's own connection
                     logger.warning("HNSW build of %s failed (trying again later): %s", table, str(exc).strip()[:300])
                 except Exception:
@@ -206,32 +214,34 @@ class HnswBuilder:
             entry.seen.pop(0)  # keep one sample at least quiet_s old: the reference
         when, then = entry.seen[0]
         quiet = now - when >= self.quiet_s and last - then < self.quiet_rows
-        return quiet and build_index(self.db, table, entry.index_id, self) in ("built", "exists")
+        return quiet and build_index(self.db, table, self) in ("built", "exists")
 
     def close(self) -> None:
         """Stop arming and checking (a build running in PostgreSQL finishes there)."""
         self._stop.set()
 
 
-def build_index(db, table: str, index_id: int, builder: HnswBuilder | None = None) -> str:
+def build_index(db, table: str, builder: HnswBuilder | None = None) -> str:
     """Build `table`'s HNSW index now, concurrently with reads and writes. Returns "built",
-    "exists" (already valid) or "busy" (another server holds the build lock)."""
+    "exists" (already valid) or "busy" (another session is building it)."""
     import psycopg
 
     s = db.settings
     kwargs = {**db._connect_kwargs(), "options": "-c statement_timeout=0", "application_name": "image-embed-hnsw-build"}
     with psycopg.connect(s.url, **kwargs) as conn:
-        if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (BUILD_LOCK, int(index_id))).fetchone()[0]:
-            return "busy"
         state = hnsw_state(conn, table)
         if state == "built":
             return "exists"
-        if state == "unfinished":  # we hold the lock, so nobody is building it: a build cut short
+        if building(conn, table):
+            return "busy"
+        if state == "unfinished":  # invalid, and nobody is building it: a build cut short
             conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {hnsw_name(table)}")
         conn.add_notice_handler(lambda diag: logger.warning("%s: %s %s", table, diag.message_primary, diag.message_hint or ""))
         started = time.monotonic()
         conn.execute(hnsw_sql(table, s.hnsw_m, s.ef_construction, concurrently=True))
         took = time.monotonic() - started
+        if hnsw_state(conn, table) != "built":  # another server's build started first (IF NOT EXISTS)
+            return "busy"
         (rows,) = conn.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()
         logger.info("%s: HNSW index built in %.1f s (%s rows)", table, took, rows)
         if builder is not None:

@@ -12,7 +12,7 @@ import logging
 
 from .errors import IndexNotFound, SearchError
 from .manifest import Binding, check_binding, check_name
-from .pg_bulk import cancel_builds, hnsw_sql, unbuilt_indexes
+from .pg_bulk import cancel_builds, hnsw_sql, unbuilt_tables
 from .pg_index import PgIndex
 from .pg_store import CATALOG, SCHEMA_LOCK, PgDatabase, PgSettings, PgStore, table_name
 
@@ -36,8 +36,8 @@ class PgCatalog:
         try:
             names = {name: "ok" for name in self.names()}
             with self.db.connection() as conn:  # an import or a build cut short: build its HNSW index
-                for index_id in unbuilt_indexes(conn, CATALOG):
-                    self.db.builder.arm(table_name(index_id), index_id)
+                for table in unbuilt_tables(conn, CATALOG, table_name(0)[:-1]):
+                    self.db.builder.arm(table)
             return names
         except SearchError as exc:
             logger.error("search database: %s", exc.detail)

@@ -234,7 +234,6 @@ class PgStore(Storage):
     def __init__(self, db: PgDatabase, name: str, index_id: int, binding: Binding) -> None:
         self.db, self.name, self.binding = db, name, binding
         self.table = table_name(index_id)
-        self.index_id = int(index_id)
 
     def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None) -> list[int]:
         from psycopg.types.json import Jsonb

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from search import pg_bulk
-from search.pg_bulk import BUILD_LOCK, build_index, hnsw_state
+from search.pg_bulk import build_index, hnsw_state
 from search.pg_catalog import PgCatalog
 from search.pg_store import PgSettings
 from tests.postgres import fresh_database
@@ -127,7 +127,7 @@ def test_a_batch_small_against_the_table_keeps_the_index(url):
     x = clustered(11 * BULK, BINDING.dim, seed=4)
     keys = [f"k{i}" for i in range(len(x))]
     index.upsert(keys[: 10 * BULK], x[: 10 * BULK])
-    build_index(catalog.db, index.store.table, index.store.index_id)
+    build_index(catalog.db, index.store.table)
     assert state(index) == "built"
     index.upsert(keys[10 * BULK :], x[10 * BULK :])  # a tenth of the table: inserted into the graph
     assert state(index) == "built"
@@ -158,16 +158,32 @@ def test_a_restart_builds_what_an_import_left_unbuilt_and_a_build_cut_short(url)
 
 
 def test_one_builder_at_a_time(url):
-    catalog = open_catalog(url, quiet_s=60)
+    catalog, other = open_catalog(url, quiet_s=60), open_catalog(url, quiet_s=60)
     index = catalog.get("ix", BINDING, create=True)
     index.upsert([f"k{i}" for i in range(BULK)], clustered(BULK, BINDING.dim, seed=6))
-    with psycopg.connect(url, autocommit=True) as other:  # another server's builder holds the lock
-        other.execute("SELECT pg_advisory_lock(%s, %s)", (BUILD_LOCK, index.store.index_id))
-        assert build_index(catalog.db, index.store.table, index.store.index_id) == "busy"
-        assert state(index) == "absent"
-    assert build_index(catalog.db, index.store.table, index.store.index_id) == "built"
-    assert build_index(catalog.db, index.store.table, index.store.index_id) == "exists"
+    first: list[str] = []
+    with psycopg.connect(url) as writer:  # an open write: the first build waits for it, under way
+        unit = "[" + ",".join(["1"] + ["0"] * (BINDING.dim - 1)) + "]"
+        writer.execute(f"INSERT INTO {index.store.table} (key, embedding) VALUES ('w', %s)", (unit,))
+        builder = threading.Thread(target=lambda: first.append(build_index(catalog.db, index.store.table)))
+        builder.start()
+        wait_for_build_under_way(url)
+        assert build_index(other.db, index.store.table) == "busy"  # another server's builder waits
+        assert state(index) == "unfinished"
+        writer.commit()
+    builder.join(60)
+    assert first == ["built"] and state(index) == "built"
+    assert build_index(other.db, index.store.table) == "exists"
     catalog.close()
+    other.close()
+
+
+def wait_for_build_under_way(url: str) -> None:
+    deadline = time.monotonic() + 10
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not conn.execute("SELECT count(*) FROM pg_stat_progress_create_index").fetchone()[0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
 
 
 def test_rows_written_during_a_build_are_in_the_index(url):
@@ -176,7 +192,7 @@ def test_rows_written_during_a_build_are_in_the_index(url):
     x = clustered(30 * BULK, BINDING.dim, seed=7)
     keys = [f"k{i}" for i in range(len(x))]
     index.upsert(keys[: 20 * BULK], x[: 20 * BULK])
-    builder = threading.Thread(target=build_index, args=(catalog.db, index.store.table, index.store.index_id))
+    builder = threading.Thread(target=build_index, args=(catalog.db, index.store.table))
     builder.start()
     for start in range(20 * BULK, len(x), 50):  # small writes while it builds
         index.upsert(keys[start : start + 50], x[start : start + 50])
@@ -197,11 +213,7 @@ def test_dropping_an_index_while_it_builds(url):
     result: list = []
     builder = threading.Thread(target=lambda: result.append(_build_or_error(catalog, index)))
     builder.start()
-    deadline = time.monotonic() + 10
-    with psycopg.connect(url, autocommit=True) as conn:
-        while not conn.execute("SELECT count(*) FROM pg_stat_progress_create_index").fetchone()[0]:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+    wait_for_build_under_way(url)
     assert catalog.drop("ix")  # cancels the build rather than waiting for it (or deadlocking)
     builder.join(60)
     assert "canceling statement" in result[0], result
@@ -211,6 +223,6 @@ def test_dropping_an_index_while_it_builds(url):
 
 def _build_or_error(catalog, index) -> str:
     try:
-        return build_index(catalog.db, index.store.table, index.store.index_id)
+        return build_index(catalog.db, index.store.table)
     except psycopg.Error as exc:
         return str(exc)
