@@ -16,8 +16,8 @@ after a load, the same graph costs a fraction of that per vector, and in paralle
   `ORDER BY embedding <=> q LIMIT k` without an index): right, but they read the whole table
   (tens of ms at 100k, about a second at 1M); `duplicates` may hit the statement timeout.
 - **Building.** Each server process has one builder thread. It is armed by a deferred write,
-  and at start-up for every index without a valid HNSW index (an import or a build cut
-  short). When the table has gone quiet (fewer than QUIET_ROWS new rows in QUIET_S seconds,
+  and when the process first reaches the database, for every index without a valid HNSW
+  index (an import or a build cut short). When the table has gone quiet (fewer than QUIET_ROWS new rows in QUIET_S seconds,
   counted on the table's id sequence, so writes of every server count), it builds the index
   with `CREATE INDEX CONCURRENTLY` on a connection of its own (no statement timeout):
   reads and writes go on meanwhile, and rows written during the build are added to it.

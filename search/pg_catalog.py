@@ -12,7 +12,7 @@ import logging
 
 from .errors import IndexNotFound, SearchError
 from .manifest import Binding, check_binding, check_name
-from .pg_bulk import cancel_builds, hnsw_sql, unbuilt_tables
+from .pg_bulk import cancel_builds, hnsw_sql
 from .pg_index import PgIndex
 from .pg_store import CATALOG, SCHEMA_LOCK, PgDatabase, PgSettings, PgStore, table_name
 
@@ -34,11 +34,7 @@ class PgCatalog:
     def open_all(self) -> dict[str, str]:
         """Reach the database now (so a problem shows in the log at start-up), list its indexes."""
         try:
-            names = {name: "ok" for name in self.names()}
-            with self.db.connection() as conn:  # an import or a build cut short: build its HNSW index
-                for table in unbuilt_tables(conn, CATALOG, table_name(0)[:-1]):
-                    self.db.builder.arm(table)
-            return names
+            return {name: "ok" for name in self.names()}
         except SearchError as exc:
             logger.error("search database: %s", exc.detail)
             return {"(database)": f"{exc.code}: {exc.detail}"}

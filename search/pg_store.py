@@ -130,6 +130,8 @@ class PgDatabase:
                     "attrelid = to_regclass('image_embed_items_' || c.id) AND attname = 'thumbnail')"
                 ).fetchall():
                     conn.execute(f"ALTER TABLE IF EXISTS {table_name(index_id)} ADD COLUMN IF NOT EXISTS thumbnail bytea")
+            for table in pg_bulk.unbuilt_tables(conn, CATALOG, table_name(0)[:-1]):  # an import or a build cut short
+                self.builder.arm(table)
 
     def _open_pool(self):
         from pgvector.psycopg import register_vector
