@@ -88,13 +88,16 @@ class CircuitBreaker:
             self._start_probing(trip_on_failure=True)
 
     def trip(self, detail: str) -> None:
+        self._open_with(detail)
+        self._start_probing(trip_on_failure=False)
+
+    def _open_with(self, detail: str) -> None:
         with self._lock:
             self._detail = detail
             if not self._open:
                 self._open, self._opened_at = True, time.monotonic()
                 self.opened_count += 1
                 logger.warning("PostgreSQL at %s is unreachable; search calls fail at once until it answers: %s", self.where, detail)
-        self._start_probing(trip_on_failure=False)
 
     def _start_probing(self, trip_on_failure: bool) -> None:
         with self._lock:
@@ -110,12 +113,7 @@ class CircuitBreaker:
             except Exception as exc:
                 detail = str(exc).strip()[:300] or type(exc).__name__
                 if trip_on_failure or self._open:
-                    with self._lock:
-                        self._detail = detail
-                        if not self._open:
-                            self._open, self._opened_at = True, time.monotonic()
-                            self.opened_count += 1
-                            logger.warning("PostgreSQL at %s is unreachable (probe): %s", self.where, detail)
+                    self._open_with(detail)
                     trip_on_failure = True
                 if self._stop.wait(self.probe_interval):
                     return

@@ -121,12 +121,18 @@ def test_a_large_batch_defers_the_index_and_the_builder_builds_it(url):
     catalog.close()
 
 
-def test_a_batch_small_against_the_table_keeps_the_index(url):
+def filled(url: str, n: int, first: int, seed: int):
+    """A catalog (its builder idle), an index, n vectors and their keys; the first `first` written."""
     catalog = open_catalog(url, quiet_s=60)
     index = catalog.get("ix", BINDING, create=True)
-    x = clustered(11 * BULK, BINDING.dim, seed=4)
+    x = clustered(n, BINDING.dim, seed=seed)
     keys = [f"k{i}" for i in range(len(x))]
-    index.upsert(keys[: 10 * BULK], x[: 10 * BULK])
+    index.upsert(keys[:first], x[:first])
+    return catalog, index, x, keys
+
+
+def test_a_batch_small_against_the_table_keeps_the_index(url):
+    catalog, index, x, keys = filled(url, 11 * BULK, 10 * BULK, seed=4)
     build_index(catalog.db, index.store.table)
     assert state(index) == "built"
     index.upsert(keys[10 * BULK :], x[10 * BULK :])  # a tenth of the table: inserted into the graph
@@ -187,11 +193,7 @@ def wait_for_build_under_way(url: str) -> None:
 
 
 def test_rows_written_during_a_build_are_in_the_index(url):
-    catalog = open_catalog(url, quiet_s=60)
-    index = catalog.get("ix", BINDING, create=True)
-    x = clustered(30 * BULK, BINDING.dim, seed=7)
-    keys = [f"k{i}" for i in range(len(x))]
-    index.upsert(keys[: 20 * BULK], x[: 20 * BULK])
+    catalog, index, x, keys = filled(url, 30 * BULK, 20 * BULK, seed=7)
     builder = threading.Thread(target=build_index, args=(catalog.db, index.store.table))
     builder.start()
     for start in range(20 * BULK, len(x), 50):  # small writes while it builds
