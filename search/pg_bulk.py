@@ -96,6 +96,7 @@ def _drop_index(conn, table: str) -> bool:
 
     try:
         with conn.transaction():  # a savepoint: a refused lock leaves the write going
+            # (the timeout outlives the savepoint, harmlessly: the table's lock is then ours)
             conn.execute("SET LOCAL lock_timeout = '200ms'")
             conn.execute(f"DROP INDEX IF EXISTS {hnsw_name(table)}")
         return True

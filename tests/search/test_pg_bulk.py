@@ -19,6 +19,7 @@ from search.pg_catalog import PgCatalog
 from search.pg_store import PgSettings
 from tests.postgres import fresh_database
 from tests.search.helpers import BINDING, clustered
+from tests.search.test_thumbnails import webp
 
 BULK = pg_bulk.BULK_MIN_ROWS
 
@@ -72,13 +73,16 @@ def test_the_copy_path_has_the_upsert_semantics_of_the_small_path(url):
     keys[5] = keys[3]  # a key twice in one batch: the last wins
     metas = [{"i": i} for i in range(len(x))]
     sources = [f"https://example.org/{i}.jpg" for i in range(len(x))]
+    thumbs = [webp((i, 0, 0)) if i % 50 == 0 else None for i in range(len(x))]
     ids = {}
     for name, index in (("small", small), ("large", large)):
         first = []
         for start in (range(0, len(x), 7) if name == "small" else [0]):  # batches of 7, or one batch
             stop = len(x) if name == "large" else start + 7
-            first += index.upsert(keys[start:stop], x[start:stop], metas[start:stop], sources[start:stop])
+            first += index.upsert(keys[start:stop], x[start:stop], metas[start:stop], sources[start:stop], thumbs[start:stop])
+        assert index.store.thumbnail("k50") == thumbs[50] and index.store.thumbnail("k51") is None
         again = index.upsert(keys[:BULK], x[:BULK] * 2, [{"again": True}] * BULK)  # replace, no source now
+        assert index.store.thumbnail("k50") is None  # replaced without one
         ids[name] = (first, again)
         got = {it.key: it for it in index.store.get(keys, with_vectors=True)}
         assert got["k3"].metadata == {"again": True} and got["k3"].source is None
