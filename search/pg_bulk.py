@@ -107,9 +107,8 @@ def _drop_index(conn, table: str) -> bool:
 def _copy_upsert(conn, table: str, columns: tuple[str, ...], rows: list[tuple], update: tuple[str, ...]) -> dict[str, int]:
     cols = ", ".join(columns)
     stage = f"pg_temp.{table}_stage"
-    conn.execute("SET LOCAL client_min_messages = warning")  # no notice when the staging table exists
-    # Dropped at commit: always shaped like the table as it is now (columns added meanwhile included).
-    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table}_stage ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA")
+    # Made in this transaction and dropped at its end: shaped like the table as it is now.
+    conn.execute(f"CREATE TEMP TABLE {table}_stage ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA")
     with conn.cursor() as cur:
         cur.execute(f"SELECT {cols} FROM {stage} LIMIT 0")
         types = [d.type_code for d in cur.description]
