@@ -130,8 +130,8 @@ class PgDatabase:
                 # TABLE waits for an HNSW build of another server's (pg_bulk.py), even as a no-op.
                 for (index_id,) in conn.execute(
                     f"SELECT id FROM {CATALOG} c WHERE to_regclass('image_embed_items_' || c.id) IS NOT NULL "
-                    "AND NOT EXISTS (SELECT FROM pg_attribute WHERE "
-                    "attrelid = to_regclass('image_embed_items_' || c.id) AND attname = 'phash')"
+                    "AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('image_embed_items_' || c.id) "
+                    "AND attname IN ('thumbnail', 'phash') AND NOT attisdropped) < 2"
                 ).fetchall():
                     conn.execute(f"ALTER TABLE {table_name(index_id)} ADD COLUMN IF NOT EXISTS thumbnail bytea")
                     pg_labels.ensure(conn, table_name(index_id), index_id)
