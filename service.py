@@ -567,4 +567,4 @@ ImageEmbed.add_asgi_middleware(AdmissionMiddleware, max_in_flight=LIMITS.max_in_
 if API_KEYS := load_api_keys(SETTINGS):
     ImageEmbed.add_asgi_middleware(APIKeyMiddleware, keys=API_KEYS)
 ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)
-ImageEmbed.add_asgi_middleware(UnroutablePathMiddleware)  # JSON, not BentoML's plain-text 404
+ImageEmbed.add_asgi_middleware(UnroutablePathMiddleware)  # a JSON 404 where no route matched, not plain text
