@@ -470,7 +470,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         thumbnails: list[str | None] = [],
         phashes: list[str | None] = [],
         index: str = DEFAULT_INDEX,
-        model: Model | None = None,
+        model: str | None = None,
     ) -> IndexVectorsResponse:
         """Store vectors computed elsewhere (up to 1000 a call) under `keys`, replacing items
         with the same key; durable when it returns. The vectors must be in the space of the
