@@ -20,12 +20,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 JPEG = encode(photo(), "JPEG")
 CLIENTS = 4
 LOAD_S = 20.0  # the load runs at least this long, and until the runner is back and serving
-KILL_AFTER_S = 6.0
+KILL_AFTER_S = 7.0
 # Each forward of the tiny model sleeps this long per item, warm-ups included: the restarted
 # runner then takes longer to come back than the gateway's readiness probe waits (5 s). A tiny
 # runner otherwise restarts within the probe's wait: the probe's new connection waits in the
 # arbiter's socket backlog and is answered by the new runner, and /readyz never says 503.
-FORWARD_DELAY_MS = "1500"
+FORWARD_DELAY_MS = "3000"
 RECOVERY_TIMEOUT_S = 180.0
 REQUEST_TIMEOUT_S = 75.0  # above the gateway's own 60 s: an answer past it is a hang
 
