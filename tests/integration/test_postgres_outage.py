@@ -95,7 +95,9 @@ def test_a_20s_outage_under_32_clients(server, database):
     time.sleep(3)
     down = time.monotonic()
     database.stop()
+    stopped = time.monotonic()  # pg_ctl stop -w has returned: no server process is left
     time.sleep(OUTAGE_S)
+    restarting = time.monotonic()  # from here on PostgreSQL may answer before start() returns
     database.start()
     up = time.monotonic()
     recovered_at = None
@@ -110,7 +112,7 @@ def test_a_20s_outage_under_32_clients(server, database):
         c.join(60)
 
     answers = [a for c in clients for a in c.answers]
-    during = [a for a in answers if down + 0.5 < a[0] < up]
+    during = [a for a in answers if stopped < a[0] < restarting]
     statuses = Counter(a[2] for a in answers)
     slowest = max(a[1] for a in answers)
     summary = (
@@ -125,7 +127,9 @@ def test_a_20s_outage_under_32_clients(server, database):
     assert all(a[3] == "1" and a[4] == "search_backend_unavailable" for a in refusals), refusals[:5]
     late = [a for a in answers if a[1] > CONNECT_TIMEOUT_S + 1]
     assert not late, f"{len(late)} answers slower than the connect timeout + 1 s: {summary}"
-    assert len(during) > CLIENTS * 10 and all(a[2] == 503 for a in during), summary
+    served = sorted(round(a[0] - down, 2) for a in during if a[2] != 503)
+    assert len(during) > CLIENTS * 10 and not served, f"{summary}; answered in the outage at +{served[:20]} s"
+
 
     acked = sorted(k for c in clients for k in c.acked)
     assert len(acked) > CLIENTS

@@ -117,6 +117,9 @@ def test_a_large_batch_defers_the_index_and_the_builder_builds_it(url):
         (hits,) = index.search(qq[None], 10)
         assert [h.key for h in hits] == exact_top(x, keys, qq, 10)
     wait_built(index)
+    deadline = time.monotonic() + 10  # the builder records its build and disarms just after
+    while catalog.db.builder.armed and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert catalog.db.builder.last_build["rows"] == len(x) and not catalog.db.builder.armed
     assert index.stats()["index_type"] == "approximate"
     assert uses_hnsw(index, q[0])
