@@ -45,6 +45,7 @@ def test_approximate_search_with_exact_rerank(tmp_path, pool, kind):
     x = clustered(2000)
     keys = [f"k{i}" for i in range(2000)]
     coll.upsert(keys, x)
+    x = coll.store.stored_vectors(x)  # float16 on disk: the scores are its own
     coll.wait_idle()
     assert coll.uses_ann() and coll.stats()["approximate"]["built"]["size"] == 2000
     q = clustered(50, seed=2)
@@ -66,7 +67,9 @@ def test_the_tail_is_searched_before_the_index_catches_up(tmp_path, pool):
     coll.upsert(["fresh"], new)  # not in the approximate index (tail_max is huge)
     assert coll.ann.size == 500
     (hits,) = coll.search(new, top_k=1)
-    assert hits[0].key == "fresh" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    stored = coll.store.stored_vectors(new)[0]  # float16 on disk: within 1e-3 of float32's score
+    assert hits[0].key == "fresh" and hits[0].score == pytest.approx(float(stored @ new[0]), abs=1e-6)
+    assert hits[0].score == pytest.approx(1.0, abs=1e-3)
     coll.upsert(["k0"], new)  # replaced: its old id is still in the index, as a tombstone
     (hits,) = coll.search(x[:1], top_k=3)
     assert "k0" not in [h.key for h in hits if h.score > 0.99999]
