@@ -24,7 +24,7 @@ import numpy as np
 
 from . import sqlite_labels as labels_sql
 from .errors import CorruptIndex
-from .vector_file import VectorFile, checksums, file_name
+from .vector_file import VectorFile, checksums, file_name, storage_error
 
 logger = logging.getLogger("image_embed.search.sqlite")
 
@@ -32,8 +32,6 @@ CHUNK = 16384
 
 
 def convert(conn: sqlite3.Connection, folder: Path, name: str, dim: int, dtype: str) -> None:
-    from tqdm import tqdm
-
     started = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -47,7 +45,22 @@ def convert(conn: sqlite3.Connection, folder: Path, name: str, dim: int, dtype: 
     ).fetchone()
     next_id = max(int(next_id), -1 if top is None else int(top) + 1)
     logger.warning("index %r: converting %d items to the vector file (once)", name, count)
-    path = folder / file_name(dtype)
+    try:
+        crcs, present = _write_vectors(conn, folder / file_name(dtype), name, dim, dtype, next_id, count)
+    except OSError as exc:  # a full disk: the index stays as it was, converted at the next open
+        raise storage_error(exc, name, folder) from None
+    _rebuild_items(conn, crcs, present, next_id, dtype)
+    try:
+        conn.execute("VACUUM")  # the vectors' pages go back to the filesystem
+    except sqlite3.OperationalError as exc:  # no room for the copy VACUUM makes: the index works anyway
+        logger.warning("index %r: VACUUM after the conversion failed (%s); the file keeps its free pages", name, exc)
+    logger.warning("index %r: converted %d items in %.1f s", name, count, time.perf_counter() - started)
+
+
+def _write_vectors(conn, path: Path, name: str, dim: int, dtype: str, next_id: int, count: int):
+    """Step 1: the vector file from the BLOBs; returns (CRC-32 by id, which ids hold an item)."""
+    from tqdm import tqdm
+
     path.unlink(missing_ok=True)  # a conversion cut short: start again
     vf = VectorFile(path, dim, dtype, 0, create=True)
     crcs = np.zeros(max(next_id, 1), np.uint32)
@@ -74,6 +87,11 @@ def convert(conn: sqlite3.Connection, folder: Path, name: str, dim: int, dtype: 
     finally:
         vf.rows = next_id
         vf.close()
+    return crcs, present
+
+
+def _rebuild_items(conn, crcs: np.ndarray, present: np.ndarray, next_id: int, dtype: str) -> None:
+    """Step 2, one transaction: `items` without the vectors, the dead ids, format 3."""
     conn.create_function("vcheck_of", 1, lambda i: int(crcs[i]), deterministic=True)
     label_columns = ", ".join(f"{n} {decl}" for n, decl in labels_sql.COLUMNS.items())
     conn.execute("BEGIN IMMEDIATE")
@@ -98,8 +116,3 @@ def convert(conn: sqlite3.Connection, folder: Path, name: str, dim: int, dtype: 
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    try:
-        conn.execute("VACUUM")  # the vectors' pages go back to the filesystem
-    except sqlite3.OperationalError as exc:  # no room for the copy VACUUM makes: the index works anyway
-        logger.warning("index %r: VACUUM after the conversion failed (%s); the file keeps its free pages", name, exc)
-    logger.warning("index %r: converted %d items in %.1f s", name, count, time.perf_counter() - started)
