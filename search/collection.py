@@ -170,10 +170,13 @@ class Collection(SearchIndex):
 
     # -- maintenance ---------------------------------------------------------------------
     def maintain(self) -> None:
-        """Schedule an index build when due (at most one pending)."""
+        """Schedule an index build, or giving dead rows' disk space back, when due (at most one
+        pending of each)."""
         job = self._ann_job()
         if job is not None:
             self._schedule("ann", job)
+        if self.store.reclaim_due():
+            self._schedule("reclaim", self.store.reclaim)
 
     def _ann_job(self) -> Callable[[], None] | None:
         view = self.store.view()

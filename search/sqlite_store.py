@@ -59,6 +59,7 @@ from .vector_file import DTYPES, VectorFile, checksums, file_name, insufficient_
 logger = logging.getLogger("image_embed.search.sqlite")
 
 READ_ATTEMPTS = 3  # stale snapshots (a write landed meanwhile) before a read waits for the writers
+RECLAIM_MIN_ROWS = 10_000  # dead rows since the last reclaim before their disk blocks are given back
 ALIVE_GROWTH = 1.5
 SQLITE_FULL, SQLITE_IOERR = 13, 10
 FULL_FREE_BYTES = 1 << 20  # an I/O error with less free space than this is a full disk
@@ -111,6 +112,7 @@ class SqliteStore(Storage):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self.checkpoint_at: float | None = None
+        self._dead_at_reclaim = 0
         try:
             started = time.perf_counter()
             self.conn = connect(folder / DB_FILE)
@@ -370,6 +372,22 @@ class SqliteStore(Storage):
                 self.hot = new
                 self._publish(view.next_id, self._view.count)
 
+    def reclaim_due(self) -> bool:
+        view = self._view
+        dead = view.next_id - view.count
+        return dead - self._dead_at_reclaim > max(RECLAIM_MIN_ROWS, view.next_id // 10)
+
+    def reclaim(self) -> int:
+        """Give back the disk blocks of dead rows (vector_file.py `punch`); returns the bytes.
+        No lock: dead ids stay dead, and writes only touch rows past the watermark."""
+        view = self._view
+        self._dead_at_reclaim = view.next_id - view.count
+        try:
+            return self.file.punch(view.alive)
+        except OSError as exc:
+            logger.warning("index %r: could not give back the dead rows' space: %s", self.name, exc)
+            return 0
+
     # -- labels ------------------------------------------------------------------------------
     def _label_write(self, keys, work_of) -> LabelWrite:
         keys = list(dict.fromkeys(check_key(k) for k in keys))
@@ -445,7 +463,7 @@ class SqliteStore(Storage):
                 for j, (i, k, m, s, r, h, p) in enumerate(rows)
             ]
 
-        while items := self.consistent_read(read, strict=False):
+        while items := self.consistent_read(read):  # strict: a row that died meanwhile may be punched
             yield items
             last = items[-1].id
 

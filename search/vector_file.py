@@ -18,6 +18,11 @@ in O(1), with the committed `next_id` as the watermark:
   write order never produces (a lost file, a copy from another moment): CorruptIndex, and
   nothing is served from it.
 
+Dead rows (ids replaced or deleted) are never read again; `punch` gives their disk blocks
+back to the filesystem (fallocate PUNCH_HOLE: the file keeps its length and reads zeros
+there), where whole filesystem blocks are dead: a re-indexed folder's old rows all go; a
+scattered delete frees nothing until its neighbours die too.
+
 Reads go through a shared read-only memory map (the OS pages rows in on demand and keeps the
 hot ones in its page cache; none of it is the process's private memory), with MADV_RANDOM so
 that gathering a few hundred candidates reads a few hundred pages, not read-ahead windows.
@@ -26,7 +31,10 @@ Long sequential reads (index builds, checks) use pread, which keeps the kernel's
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
+import functools
 import logging
 import mmap
 import os
@@ -44,6 +52,22 @@ DTYPES = {"float16": "<f2", "float32": "<f4"}
 MIN_MAP_ROWS = 4096
 MAP_GROWTH = 1.5
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 1, 2
+
+
+@functools.cache
+def _fallocate():
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fn = libc.fallocate
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def dead_runs(alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, stops) of the runs of dead ids in `alive`."""
+    edges = np.diff(np.concatenate([[0], (~alive).astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 def file_name(dtype: str) -> str:
@@ -163,6 +187,24 @@ class VectorFile:
                 raise CorruptIndex(f"{self.path} ends before row {offset // self.row_bytes}")
             view, offset = view[got:], offset + got
         return out
+
+    def punch(self, alive: np.ndarray) -> int:
+        """Give back the disk blocks that hold only dead rows (`alive`: by id, below the
+        committed rows); returns the bytes punched (0 where the filesystem cannot)."""
+        block = os.fstat(self.fd).st_blksize or 4096
+        punched = 0
+        for a, b in zip(*dead_runs(alive[: self.rows])):
+            start = -(-int(a) * self.row_bytes // block) * block
+            stop = int(b) * self.row_bytes // block * block
+            if stop <= start:
+                continue
+            if _fallocate()(self.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, start, stop - start) != 0:
+                err = ctypes.get_errno()
+                if err in (errno.EOPNOTSUPP, errno.ENOSYS):
+                    return punched
+                raise OSError(err, os.strerror(err), str(self.path))
+            punched += stop - start
+        return punched
 
     def disk_bytes(self) -> int:
         """Bytes the file takes on disk (the map's sparse reserve takes none)."""

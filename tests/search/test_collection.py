@@ -162,3 +162,28 @@ def test_duplicates_on_the_approximate_path(tmp_path, pool):
     assert pairs[0]["score"] >= pairs[1]["score"]
     assert len(coll.duplicates(threshold=0.5, limit=3)["pairs"]) == 3
     coll.close()
+
+
+def test_dead_rows_give_their_disk_space_back(tmp_path, pool, monkeypatch):
+    from search import sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "RECLAIM_MIN_ROWS", 100)
+    binding = Binding(model="m", dim=512)
+    coll = Collection(open_store(tmp_path, "ix", binding, create=True), AnnSettings(exact_max=10**9), pool.submit)
+    keys = [f"k{i}" for i in range(4000)]
+    x = helpers.clustered(4000, 512)
+    coll.upsert(keys, x)
+    coll.wait_idle()
+    one_copy = coll.store.file.disk_bytes()
+    coll.upsert(keys, x[::-1])  # every key again: the first 4,000 rows are dead for good
+    coll.wait_idle()  # the reclaim ran in the background
+    assert coll.store.file.disk_bytes() < 1.1 * one_copy  # 2 MiB written twice, about 2 MiB held
+    stored = coll.store.stored_vectors(x[::-1])
+    for item, vec in zip(coll.get(keys, with_vectors=True), stored):
+        np.testing.assert_array_equal(item.vector, vec)
+    assert coll.check().ok
+    coll.close()
+    again = Collection(open_store(tmp_path, "ix", binding), AnnSettings(exact_max=10**9), pool.submit)
+    (hits,) = again.search(stored[:1], top_k=1)
+    assert hits[0].key == "k0" and again.check().ok  # k0 now holds what k3999 held
+    again.close()
