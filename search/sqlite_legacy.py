@@ -24,6 +24,7 @@ import numpy as np
 
 from . import sqlite_labels as labels_sql
 from .errors import CorruptIndex
+from .sqlite_schema import ITEMS_COLUMNS, transaction
 from .vector_file import VectorFile, checksums, file_name, storage_error
 
 logger = logging.getLogger("image_embed.search.sqlite")
@@ -33,13 +34,8 @@ CHUNK = 16384
 
 def convert(conn: sqlite3.Connection, folder: Path, name: str, dim: int, dtype: str) -> None:
     started = time.perf_counter()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         labels_sql.migrate(conn)  # an index older than the labels gains their columns first
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     (next_id, count, top) = conn.execute(
         "SELECT next_id, (SELECT count(*) FROM items), (SELECT max(id) FROM items) FROM binding"
     ).fetchone()
@@ -94,13 +90,9 @@ def _rebuild_items(conn, crcs: np.ndarray, present: np.ndarray, next_id: int, dt
     """Step 2, one transaction: `items` without the vectors, the dead ids, format 3."""
     conn.create_function("vcheck_of", 1, lambda i: int(crcs[i]), deterministic=True)
     label_columns = ", ".join(f"{n} {decl}" for n, decl in labels_sql.COLUMNS.items())
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute("DROP TABLE IF EXISTS items_v3")
-        conn.execute(
-            "CREATE TABLE items_v3 (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, metadata TEXT, source TEXT, "
-            f"vcheck INTEGER NOT NULL, {label_columns})"
-        )
+        conn.execute(f"CREATE TABLE items_v3 ({ITEMS_COLUMNS}, {label_columns})")
         conn.execute(
             "INSERT INTO items_v3 (id, key, metadata, source, vcheck, rating, hidden, phash) "
             "SELECT id, key, metadata, source, vcheck_of(id), rating, hidden, phash FROM items ORDER BY id"
@@ -111,8 +103,3 @@ def _rebuild_items(conn, crcs: np.ndarray, present: np.ndarray, next_id: int, dt
         gone = np.flatnonzero(~present[:next_id])
         conn.executemany("INSERT INTO dead_ids (id) VALUES (?)", ((int(i),) for i in gone))
         conn.execute("UPDATE binding SET format = 3, vector_dtype = ?, next_id = ?", (dtype, next_id))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise

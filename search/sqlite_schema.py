@@ -15,8 +15,10 @@ converts an index of the previous layout once, sqlite_legacy.py).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import sqlite_labels as labels_sql
@@ -27,19 +29,17 @@ DB_FILE = "index.sqlite3"
 FORMAT = 3
 LEGACY_FORMAT = 2  # vectors as float32 BLOBs in `items`: converted at open
 PAGE_SIZE = 16384
-SCHEMA = """
+ITEMS_COLUMNS = "id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, metadata TEXT, source TEXT, vcheck INTEGER NOT NULL"
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS binding (
     one INTEGER PRIMARY KEY CHECK (one = 1),
     format INTEGER NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL,
     metric TEXT NOT NULL, normalized INTEGER NOT NULL, created_at REAL NOT NULL,
     next_id INTEGER NOT NULL DEFAULT 0, changes INTEGER NOT NULL DEFAULT 0, vector_dtype TEXT
 );
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, metadata TEXT, source TEXT, vcheck INTEGER NOT NULL
-);
+CREATE TABLE IF NOT EXISTS items ({ITEMS_COLUMNS});
 CREATE TABLE IF NOT EXISTS thumbnails (key TEXT PRIMARY KEY, webp BLOB NOT NULL);
 """
-ITEMS_COLUMNS = "id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, metadata TEXT, source TEXT, vcheck INTEGER NOT NULL"
 LIVENESS = (
     "CREATE TABLE IF NOT EXISTS dead_ids (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL)",
     # an upsert of an existing key gives its row a new id; the old one is dead
@@ -62,6 +62,19 @@ def connect(path: Path, *, reader: bool = False) -> sqlite3.Connection:
     # ingest rewrites the key index's pages less often (durability is the log's, unchanged)
     conn.execute("PRAGMA wal_autocheckpoint=8192")
     return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction: committed when the block ends, rolled back if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def open_database(conn: sqlite3.Connection, folder: Path, name: str, create: Binding | None, dtype: str) -> tuple[Binding, str]:
@@ -89,13 +102,8 @@ def open_database(conn: sqlite3.Connection, folder: Path, name: str, create: Bin
         row = conn.execute("SELECT format, model, dim, metric, normalized, vector_dtype FROM binding").fetchone()
     if row[0] != FORMAT or row[5] not in ("float16", "float32"):
         raise CorruptIndex(f"index {name!r}: format {row[0]!r} ({row[5]!r} vectors) is not {FORMAT}")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         labels_sql.migrate(conn)  # an index made before labels gains them (additive)
         for statement in LIVENESS:
             conn.execute(statement)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return binding, row[5]

@@ -51,7 +51,7 @@ from .items import MAX_METADATA_BYTES, check_key
 from .labels import LabelFilter, LabelWrite, check_rating, check_tag_names, prepare_labels
 from .manifest import Binding, check_binding, check_name
 from .sqlite_check import check_store, startup_check
-from .sqlite_schema import DB_FILE, connect, open_database
+from .sqlite_schema import DB_FILE, connect, open_database, transaction
 from .storage import CheckReport, Item, Storage, last_wins, prepare_items, prepare_phashes, prepare_thumbnails
 from .store_view import HotRows, IdFilter, View
 from .vector_file import DTYPES, VectorFile, checksums, file_name, insufficient_storage, storage_error
@@ -302,18 +302,11 @@ class SqliteStore(Storage):
     def _transaction(self, work, next_id: int, changes: int) -> tuple[list, np.ndarray]:
         """One write transaction with the counters; committed (fsync'd) when it returns.
         Returns what `work` returned and the ids it killed."""
-        conn = self.conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.conn) as conn:
                 result = work(conn)
                 dead = conn.execute("SELECT seq, id FROM dead_ids WHERE seq > ? ORDER BY seq", (self.dead_seq,)).fetchall()
                 conn.execute("UPDATE binding SET next_id = ?, changes = changes + ?", (next_id, changes))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.OperationalError as exc:  # disk full, read-only, I/O error: nothing was applied
             raise self._write_error(exc) from None
         if dead:
