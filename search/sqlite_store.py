@@ -208,7 +208,7 @@ class SqliteStore(Storage):
                             return result
                 finally:
                     conn.execute("COMMIT")
-            except sqlite3.ProgrammingError:  # closed under the read
+            except sqlite3.Error:  # closed under the read (drop_index, shutdown): not found, not a 500
                 self._check_open()
                 raise
         with self._write_lock:
@@ -375,8 +375,8 @@ class SqliteStore(Storage):
         No lock: dead ids stay dead, and writes only touch rows past the watermark."""
         view = self._view
         self._dead_at_reclaim = view.next_id - view.count
-        try:
-            return self.file.punch(view.alive)
+        try:  # the view's ids only: past its next_id, its `alive` may not know the newer live ids
+            return self.file.punch(view.alive[: view.next_id])
         except OSError as exc:
             logger.warning("index %r: could not give back the dead rows' space: %s", self.name, exc)
             return 0

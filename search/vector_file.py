@@ -189,8 +189,8 @@ class VectorFile:
         return out
 
     def punch(self, alive: np.ndarray) -> int:
-        """Give back the disk blocks that hold only dead rows (`alive`: by id, below the
-        committed rows); returns the bytes punched (0 where the filesystem cannot)."""
+        """Give back the disk blocks that hold only dead rows (`alive`: by id, for committed
+        rows only); returns the bytes punched (0 where the filesystem cannot)."""
         block = os.fstat(self.fd).st_blksize or 4096
         punched = 0
         for a, b in zip(*dead_runs(alive[: self.rows])):
