@@ -376,7 +376,7 @@ class SqliteStore(Storage):
         view = self._view
         self._dead_at_reclaim = view.next_id - view.count
         try:  # the view's ids only: past its next_id, its `alive` may not know the newer live ids
-            return self.file.punch(view.alive[: view.next_id])
+            return self.file.punch(view.alive, view.next_id)
         except OSError as exc:
             logger.warning("index %r: could not give back the dead rows' space: %s", self.name, exc)
             return 0

@@ -188,12 +188,13 @@ class VectorFile:
             view, offset = view[got:], offset + got
         return out
 
-    def punch(self, alive: np.ndarray) -> int:
-        """Give back the disk blocks that hold only dead rows (`alive`: by id, for committed
-        rows only); returns the bytes punched (0 where the filesystem cannot)."""
+    def punch(self, alive: np.ndarray, upto: int) -> int:
+        """Give back the disk blocks that hold only dead rows among ids below `upto` (`alive`
+        by id, as a view that knows those ids saw it); returns the bytes punched (0 where the
+        filesystem cannot). Rows from `upto` on are never touched, whatever `alive` says."""
         block = os.fstat(self.fd).st_blksize or 4096
         punched = 0
-        for a, b in zip(*dead_runs(alive[: self.rows])):
+        for a, b in zip(*dead_runs(alive[: min(upto, self.rows)])):
             start = -(-int(a) * self.row_bytes // block) * block
             stop = int(b) * self.row_bytes // block * block
             if stop <= start:

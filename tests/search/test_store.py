@@ -223,3 +223,24 @@ def test_a_failed_write_is_not_acknowledged(tmp_path):
         store.delete(["a"])
     assert store.keys() == ["a"] and store.check().ok  # the memory did not move either
     store.close()
+
+
+def test_punching_dead_rows_spares_the_live_and_the_newer(tmp_path):
+    from search.vector_file import VectorFile
+
+    vf = VectorFile(tmp_path / "v.f16", 512, "float16", 0, create=True)  # 1 KiB rows: 4 per 4 KiB block
+    rows = np.random.default_rng(0).standard_normal((64, 512)).astype(np.float32)
+    vf.write(0, rows)
+    vf.sync()
+    vf.publish(64)
+    alive = np.zeros(64, bool)
+    alive[20:24] = True  # live in the middle; 48..63: "dead" in a stale liveness array, but past `upto`
+    before = vf.disk_bytes()
+    assert vf.punch(alive, upto=48) == 44 * 1024  # ids 0-19 and 24-47: 11 whole blocks
+    assert vf.disk_bytes() == before - 44 * 1024
+    kept = vf.read(0, 64).astype(np.float32)
+    stored = rows.astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(kept[20:24], stored[20:24])
+    np.testing.assert_array_equal(kept[48:], stored[48:])
+    assert not kept[:20].any() and not kept[24:48].any()  # holes read as zeros
+    vf.close()
