@@ -21,6 +21,7 @@ everything is testable in-process.
                     indexes of the previous layout (vectors as BLOBs)
     vector_file.py  the vectors: an append-only file by id, memory-mapped (float16)
     store_view.py   what a search sees: liveness by id, the mapped rows, the newest rows
+    sqlite_upkeep.py  which newest rows stay in memory; dead rows' disk space given back
     sqlite_reads.py, sqlite_labels.py, sqlite_check.py   its reads, labels and pHashes in
                     SQL; its checks (O(tail) at start-up, O(n) for verify_index)
     crash_points.py test-only crash points between the vector file's and the database's writes

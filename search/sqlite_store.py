@@ -37,7 +37,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,20 +46,21 @@ import numpy as np
 from . import crash_points
 from . import sqlite_labels as labels_sql
 from . import sqlite_reads as reads
-from .errors import CorruptIndex, IndexBusy, IndexNotFound, KeyNotFound
+from .sqlite_reads import ItemReads
+from .sqlite_upkeep import Upkeep
+from .errors import CorruptIndex, IndexBusy, IndexNotFound
 from .items import MAX_METADATA_BYTES, check_key
 from .labels import LabelFilter, LabelWrite, check_rating, check_tag_names, prepare_labels
 from .manifest import Binding, check_binding, check_name
 from .sqlite_check import check_store, startup_check
 from .sqlite_schema import DB_FILE, connect, open_database, transaction
-from .storage import CheckReport, Item, Storage, last_wins, prepare_items, prepare_phashes, prepare_thumbnails
+from .storage import CheckReport, Storage, last_wins, prepare_items, prepare_phashes, prepare_thumbnails
 from .store_view import HotRows, IdFilter, View
 from .vector_file import DTYPES, VectorFile, checksums, file_name, insufficient_storage, storage_error
 
 logger = logging.getLogger("image_embed.search.sqlite")
 
 READ_ATTEMPTS = 3  # stale snapshots (a write landed meanwhile) before a read waits for the writers
-RECLAIM_MIN_ROWS = 10_000  # dead rows since the last reclaim before their disk blocks are given back
 ALIVE_GROWTH = 1.5
 SQLITE_FULL, SQLITE_IOERR = 13, 10
 FULL_FREE_BYTES = 1 << 20  # an I/O error with less free space than this is a full disk
@@ -100,7 +101,7 @@ def drop_store(data_dir: Path, name: str) -> bool:
     return True
 
 
-class SqliteStore(Storage):
+class SqliteStore(ItemReads, Upkeep, Storage):
     def __init__(self, folder: Path, name: str, create: Binding | None, wanted: Binding | None, settings: StoreSettings) -> None:
         self.folder, self.name, self.settings = folder, name, settings
         self._write_lock = threading.Lock()  # one write at a time, for its whole length
@@ -112,7 +113,6 @@ class SqliteStore(Storage):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self.checkpoint_at: float | None = None
-        self._dead_at_reclaim = 0
         try:
             started = time.perf_counter()
             self.conn = connect(folder / DB_FILE)
@@ -341,46 +341,6 @@ class SqliteStore(Storage):
                 self.hot = self.hot.appended(new_ids.start, stored.astype(np.float32), self._hot_max_rows())
             self._publish(next_id, self._view.count + len(new_ids) - len(dead))
 
-    def _hot_max_rows(self) -> int:
-        return max(0, self.settings.hot_bytes // (4 * self.binding.dim))
-
-    def keep_hot_from(self, start: int) -> None:
-        """Keep float32 copies of the rows from id `start` on (what the approximate index does
-        not cover), within StoreSettings.hot_bytes; older rows are read from the vector file."""
-        with self._write_lock:  # no appends meanwhile
-            if self.closed:
-                return
-            view = self._view
-            start = max(0, min(start, view.next_id))
-            hot = view.hot
-            if start == hot.start:
-                return
-            if start > hot.start:
-                new = HotRows.of(start, hot.vectors[start - hot.start : hot.n])
-            elif view.next_id - start <= self._hot_max_rows():
-                new = HotRows.of(start, view.read(start, view.next_id))
-            else:
-                return  # too many to hold: the file serves them
-            with self._mem_lock:
-                self.hot = new
-                self._publish(view.next_id, self._view.count)
-
-    def reclaim_due(self) -> bool:
-        view = self._view
-        dead = view.next_id - view.count
-        return dead - self._dead_at_reclaim > max(RECLAIM_MIN_ROWS, view.next_id // 10)
-
-    def reclaim(self) -> int:
-        """Give back the disk blocks of dead rows (vector_file.py `punch`); returns the bytes.
-        No lock: dead ids stay dead, and writes only touch rows past the watermark."""
-        view = self._view
-        self._dead_at_reclaim = view.next_id - view.count
-        try:  # the view's ids only: past its next_id, its `alive` may not know the newer live ids
-            return self.file.punch(view.alive, view.next_id)
-        except OSError as exc:
-            logger.warning("index %r: could not give back the dead rows' space: %s", self.name, exc)
-            return 0
-
     # -- labels ------------------------------------------------------------------------------
     def _label_write(self, keys, work_of) -> LabelWrite:
         keys = list(dict.fromkeys(check_key(k) for k in keys))
@@ -405,64 +365,7 @@ class SqliteStore(Storage):
         with self._mem_lock:
             return self.labels.tag_counts()
 
-    def browse(self, f: LabelFilter, offset: int, limit: int):
-        with self._mem_lock:
-            self.labels.check_tag_ids(f.tag_ids)
-        return self.consistent_read(lambda view, ids, conn: labels_sql.browse(conn, f, offset, limit), strict=False)
-
-    def phashes(self, include_hidden: bool = False):
-        return self.consistent_read(lambda view, ids, conn: labels_sql.phashes(conn, include_hidden), strict=False)
-
-    # -- reading ---------------------------------------------------------------------------
-    def get(self, keys, with_vectors: bool = False) -> list[Item | None]:
-        keys = list(keys)
-
-        def read(view: View, _, conn) -> list[Item | None]:
-            rows = reads.by_keys(conn, keys, "id, metadata, source, rating, hidden")
-            tags = labels_sql.tags_of(conn, list(rows))
-            vecs = view.rows([r[0] for r in rows.values()]) if with_vectors and rows else None
-            at = {k: i for i, k in enumerate(rows)}
-            out: list[Item | None] = []
-            for key in keys:
-                r = rows.get(key)
-                vec = None if r is None or vecs is None else vecs[at[key]].copy()
-                out.append(None if r is None else Item(key, r[0], reads.meta(r[1]), r[2], vec, r[3], bool(r[4]), [n for _, n in tags.get(key, [])]))
-            return out
-
-        return self.consistent_read(read)
-
-    def thumbnail(self, key: str) -> bytes | None:
-        def read(view, _, conn):
-            if not conn.execute("SELECT EXISTS (SELECT 1 FROM items WHERE key = ?)", (key,)).fetchone()[0]:
-                raise KeyNotFound(f"index {self.name!r} has no item {key!r}")
-            row = conn.execute("SELECT webp FROM thumbnails WHERE key = ?", (key,)).fetchone()
-            return None if row is None else bytes(row[0])
-
-        return self.consistent_read(read, strict=False)
-
-    def iterate(self, batch: int = 10_000) -> Iterator[list[Item]]:
-        """Every live item with its vector, in id order, `batch` at a time (each batch one
-        consistent read of the database and the vector file)."""
-        last = -1
-
-        def read(view: View, _, conn) -> list[Item]:
-            rows = conn.execute(
-                "SELECT id, key, metadata, source, rating, hidden, phash FROM items WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
-            ).fetchall()
-            tags = labels_sql.tags_of(conn, [r[1] for r in rows])
-            vecs = view.rows([r[0] for r in rows]) if rows else None
-            return [
-                Item(k, i, reads.meta(m), s, vecs[j].copy(), r, bool(h), [n for _, n in tags.get(k, [])], labels_sql.unsigned(p))
-                for j, (i, k, m, s, r, h, p) in enumerate(rows)
-            ]
-
-        while items := self.consistent_read(read):  # strict: a row that died meanwhile may be punched
-            yield items
-            last = items[-1].id
-
-    def keys(self) -> list[str]:
-        return self.consistent_read(lambda view, ids, conn: [r[0] for r in conn.execute("SELECT key FROM items ORDER BY id")], strict=False)
-
+    # -- reading (more in sqlite_reads.ItemReads) ---------------------------------------------
     @property
     def count(self) -> int:
         return self._view.count

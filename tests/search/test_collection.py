@@ -165,9 +165,9 @@ def test_duplicates_on_the_approximate_path(tmp_path, pool):
 
 
 def test_dead_rows_give_their_disk_space_back(tmp_path, pool, monkeypatch):
-    from search import sqlite_store
+    from search import sqlite_upkeep
 
-    monkeypatch.setattr(sqlite_store, "RECLAIM_MIN_ROWS", 100)
+    monkeypatch.setattr(sqlite_upkeep, "RECLAIM_MIN_ROWS", 100)
     binding = Binding(model="m", dim=512)
     coll = Collection(open_store(tmp_path, "ix", binding, create=True), AnnSettings(exact_max=10**9), pool.submit)
     keys = [f"k{i}" for i in range(4000)]

@@ -25,9 +25,9 @@ def vec(key: str, round_: int) -> np.ndarray:
 
 
 def test_reads_see_one_state_while_everything_is_replaced(tmp_path, monkeypatch):
-    from search import sqlite_store
+    from search import sqlite_store, sqlite_upkeep
 
-    monkeypatch.setattr(sqlite_store, "RECLAIM_MIN_ROWS", 300)
+    monkeypatch.setattr(sqlite_upkeep, "RECLAIM_MIN_ROWS", 300)
     monkeypatch.setattr(sqlite_store.SqliteStore, "reclaim_due", lambda self: True)  # after every write
     with ThreadPoolExecutor(1) as pool:
         coll = Collection(open_store(tmp_path, "ix", BINDING, create=True), AnnSettings(exact_max=10**9), pool.submit)
