@@ -244,3 +244,22 @@ def test_punching_dead_rows_spares_the_live_and_the_newer(tmp_path):
     np.testing.assert_array_equal(kept[48:], stored[48:])
     assert not kept[:20].any() and not kept[24:48].any()  # holes read as zeros
     vf.close()
+
+
+def test_metadata_filters_narrowed_in_sql_keep_every_match(tmp_path):
+    from search.queries import matches
+    from search.sqlite_reads import where_ids
+
+    metas = [
+        {"a": 1}, {"a": 1.0}, {"a": True}, {"a": "1"}, {"a": None}, {"a": [1]}, {"a": {"b": 1}}, {}, None,
+        {"a": 2**70}, {"a": -5, "b c": "x"}, {"a": "é\u00e9", "z": False}, {"a": 0.1}, {"a": [1, 2]},
+    ]
+    store = open_store(tmp_path, "ix", BINDING, create=True)
+    keys = [f"k{i}" for i in range(len(metas))]
+    ids = store.upsert(keys, vectors_for(keys), metas)
+    wheres = [{"a": 1}, {"a": True}, {"a": "1"}, {"a": None}, {"a": [1]}, {"a": {"b": 1}}, {"a": 2**70}, {"b c": "x"},
+              {"a": -5, "b c": "x"}, {"a": "é\u00e9"}, {"z": False}, {"a": 0.1}, {"missing": 1}, {"a": [1, 2]}]
+    for where in wheres:
+        expected = [ids[i] for i, m in enumerate(metas) if matches(m, where)]
+        assert where_ids(store.conn, where).tolist() == expected, where
+    store.close()
