@@ -199,7 +199,9 @@ class Settings(BaseSettings):
     )
     index_kind: IndexKind = _field("ivfpq", "the approximate index: ivfpq or hnsw", _choices(INDEX_KINDS))
     index_exact_max: int = _positive_int(20_000, "live items up to which search is exact", minimum=0)
-    index_candidates: int = _positive_int(200, "approximate candidates re-ranked exactly")
+    index_candidates: int = _positive_int(
+        200, "approximate candidates re-ranked exactly, up to 1M live items; above, this x sqrt(n / 1M)"
+    )
     index_nlist: int = _positive_int(0, "IVF lists (0: about 4 x sqrt(n))", minimum=0)
     index_nprobe: int = _positive_int(16, "IVF lists searched per query")
     index_hnsw_m: int = _positive_int(32, "HNSW links per node", minimum=4)

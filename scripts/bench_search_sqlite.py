@@ -155,7 +155,8 @@ def probe(folder: Path, args, cold: bool) -> dict:
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_search.py"), "--startup-probe", str(folder), "--kind", args.kind,
          "--nprobe", str(args.nprobe), "--candidates", str(args.candidates)]
-        + (["--probe-cold"] if cold else []) + (["--sweep"] if args.sweep else []),
+        + (["--probe-cold"] if cold else [])
+        + (["--sweep", "--sweep-nprobe", args.sweep_nprobe, "--sweep-candidates", args.sweep_candidates] if args.sweep else []),
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
     return {"caches_dropped": dropped, **json.loads(done.stdout.strip().splitlines()[-1])}
@@ -200,16 +201,26 @@ def startup_probe(folder: str, args) -> None:
                 "rss_file_mib": round(status_mib("RssFile")),
             }
         )
-        if args.sweep:  # recall against latency: how many candidates are re-ranked
-            out["sweep"] = []
-            for candidates in (50, 100, 200, 400):
-                index.settings = dataclasses.replace(ann_settings(args), candidates=candidates)
-                times, keys = timed(queries)
-                recall = [len(set(k) & {str(i) for i in t}) / len(t) for k, t in zip(keys, truth)]
-                out["sweep"].append({"candidates": candidates, "recall_at_10": round(float(np.mean(recall)), 4),
-                                     "p50_ms": round(float(np.percentile(times, 50)) * 1000, 3)})
+        if args.sweep:  # recall against latency: IVF lists probed x candidates re-ranked
+            out["sweep"] = sweep(index, queries, truth, args, timed)
     print(json.dumps(out))
     catalog.close()
+
+
+def sweep(index, queries, truth, args, timed) -> list[dict]:
+    rows = []
+    for nprobe in [int(v) for v in args.sweep_nprobe.split(",")]:
+        for candidates in [int(v) for v in args.sweep_candidates.split(",")]:
+            index.settings = dataclasses.replace(ann_settings(args), nprobe=nprobe, candidates=candidates)
+            index.ann.set_search_params(index.settings)
+            timed(queries)  # warm-up: the rows these candidates reach, paged in
+            times, keys = timed(queries)
+            recall = [len(set(k) & {str(i) for i in t}) / len(t) for k, t in zip(keys, truth)]
+            ms = np.asarray(times) * 1000
+            rows.append({"nprobe": nprobe, "candidates": candidates, "reranked": index.settings.candidates_for(index.store.count), "recall_at_10": round(float(np.mean(recall)), 4),
+                         "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
 
 
 def worktree(rev: str, parent: Path) -> Path:

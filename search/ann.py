@@ -33,21 +33,25 @@ KINDS = INDEX_KINDS  # declared with IMAGE_EMBED_INDEX_KIND
 ADD_CHUNK = 65536
 MIN_POINTS_PER_LIST = 39  # k-means wants at least this many training points per centroid
 MIN_IVF_ITEMS = 256  # below this an IVF index is pointless (and PQ cannot train)
+CANDIDATES_AT = 1_000_000  # the index size up to which `candidates` holds as set
 
 
 @dataclass(frozen=True, kw_only=True)
 class AnnSettings:
     """How and when the approximate index is used. Defaults chosen by scripts/bench_search.py
-    (README, "Search performance"). At 1M clustered 512-d vectors on 2 shared cores:
-    recall@10 is set by the candidates re-ranked, not by nprobe (8 and 32 give the same):
-    20 -> 0.83, 50 -> 0.88, 100 -> 0.975, 200 -> 0.998, at p50 0.7 / 0.75 / 0.9 / 1.05 ms.
-    IVF-PQ fast-scan was chosen over HNSW: at 200k it built in 35 s against 75 s
-    (HNSW32,SQ8) with recall 0.997 against 0.96-0.986 at similar latency, and it takes
-    ~60 MB at 1M against ~800 MB. Exact search takes ~2 ms at 20k items (~90 ms at 1M)."""
+    (docs/performance.md, "Search"), on clustered 512-d vectors on 2 shared cores. Recall@10
+    is set by the candidates re-ranked, not by nprobe (at 1M, 8 to 64 give the same recall; at
+    10M, 16 to 128 do), and the candidates it needs grow with the items: at 1M, 100 -> 0.975,
+    200 -> 0.998; at 10M, 200 -> 0.873, 400 -> 0.958, 600 -> 0.983 (p50 2.6 to 3.1 ms). So
+    `candidates` is the count up to CANDIDATES_AT items and grows as sqrt(n / CANDIDATES_AT)
+    above (632 at 10M): `candidates_for`. IVF-PQ fast-scan was chosen over HNSW: at 200k it
+    built in 35 s against 75 s (HNSW32,SQ8) with recall 0.997 against 0.96-0.986 at similar
+    latency, and it takes ~60 MB at 1M against ~800 MB. Exact search takes ~2 ms at 20k items
+    (~90 ms at 1M)."""
 
     kind: str = "ivfpq"  # ivfpq: IVF + 4-bit fast-scan PQ; hnsw: HNSW graph over 8-bit SQ codes
     exact_max: int = 20_000  # up to this many live items, every search is exact (flat)
-    candidates: int = 200  # approximate candidates re-ranked exactly (at least 4 x top_k)
+    candidates: int = 200  # approximate candidates re-ranked exactly up to CANDIDATES_AT items (candidates_for)
     nlist: int = 0  # IVF lists; 0: about 4 x sqrt(n), a power of two
     pq_m: int = 0  # PQ sub-quantizers; 0: dim / 8
     nprobe: int = 16
@@ -68,6 +72,12 @@ class AnnSettings:
         if self.kind == "hnsw":
             return f"HNSW{self.hnsw_m},SQ8"
         return f"IVF{self.lists_for(n)},PQ{self.pq_m or max(1, dim // 8)}x4fs"
+
+    def candidates_for(self, n: int) -> int:
+        """Candidates to re-rank among `n` live items: the setting up to CANDIDATES_AT, then
+        growing as sqrt(n / CANDIDATES_AT) (denser clusters put more items within the
+        compressed codes' error of the true top k)."""
+        return max(self.candidates, round(self.candidates * math.sqrt(max(n, 0) / CANDIDATES_AT)))
 
     def lists_for(self, n: int) -> int:
         """IVF lists: the setting, else about 4 x sqrt(n) (a power of two); never more than
@@ -118,7 +128,7 @@ class ApproxIndex:
         meta["train_s"] = round(time.perf_counter() - started, 3)
         built = cls(index, np.empty(0, np.int64), meta)
         built._add(view, ids)
-        built._set_search_params(settings)
+        built.set_search_params(settings)
         built.meta["build_s"] = round(time.perf_counter() - started, 3)
         built.meta["built_at"] = time.time()
         return built
@@ -129,7 +139,7 @@ class ApproxIndex:
 
         copy = ApproxIndex(faiss.clone_index(self.index), np.asarray(self.ids), {**self.meta, "covers": view.next_id})
         copy._add(view, ids)
-        copy._set_search_params(settings)
+        copy.set_search_params(settings)
         return copy
 
     def _add(self, view, ids: np.ndarray) -> None:
@@ -146,7 +156,7 @@ class ApproxIndex:
         if self.index.ntotal != len(self.ids):
             raise RuntimeError("approximate index and its id map disagree")
 
-    def _set_search_params(self, settings: AnnSettings) -> None:
+    def set_search_params(self, settings: AnnSettings) -> None:
         import faiss
 
         if self.meta["kind"] == "hnsw":
@@ -212,7 +222,7 @@ class ApproxIndex:
             return None
         keep = ("kind", "factory", "trained_on", "train_s", "build_s", "built_at")
         loaded = cls(index, ids, {**{k: meta[k] for k in keep if k in meta}, "covers": covers})
-        loaded._set_search_params(settings)
+        loaded.set_search_params(settings)
         return loaded
 
     def describe(self) -> dict:
