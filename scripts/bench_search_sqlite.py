@@ -190,21 +190,20 @@ def startup_probe(folder: str, args) -> None:
     else:
         timed(queries)  # warm-up
         times, keys = timed(queries)
-        recall = [len(set(k) & {str(i) for i in t}) / len(t) for k, t in zip(keys, truth)]
-        ms = np.asarray(times) * 1000
-        out.update(
-            {
-                "recall_at_10": round(float(np.mean(recall)), 4),
-                "p50_ms": round(float(np.percentile(ms, 50)), 3),
-                "p99_ms": round(float(np.percentile(ms, 99)), 3),
-                "rss_anon_mib": round(status_mib("RssAnon")),
-                "rss_file_mib": round(status_mib("RssFile")),
-            }
-        )
+        out.update(quality(times, keys, truth))
+        out.update({"rss_anon_mib": round(status_mib("RssAnon")), "rss_file_mib": round(status_mib("RssFile"))})
         if args.sweep:  # recall against latency: IVF lists probed x candidates re-ranked
             out["sweep"] = sweep(index, queries, truth, args, timed)
     print(json.dumps(out))
     catalog.close()
+
+
+def quality(times: list[float], keys: list[list[str]], truth: np.ndarray) -> dict:
+    """recall@10 against the exact truth, and p50 / p99 latency."""
+    recall = [len(set(k) & {str(i) for i in t}) / len(t) for k, t in zip(keys, truth)]
+    ms = np.asarray(times) * 1000
+    return {"recall_at_10": round(float(np.mean(recall)), 4), "p50_ms": round(float(np.percentile(ms, 50)), 3),
+            "p99_ms": round(float(np.percentile(ms, 99)), 3)}
 
 
 def sweep(index, queries, truth, args, timed) -> list[dict]:
@@ -215,10 +214,8 @@ def sweep(index, queries, truth, args, timed) -> list[dict]:
             index.ann.set_search_params(index.settings)
             timed(queries)  # warm-up: the rows these candidates reach, paged in
             times, keys = timed(queries)
-            recall = [len(set(k) & {str(i) for i in t}) / len(t) for k, t in zip(keys, truth)]
-            ms = np.asarray(times) * 1000
-            rows.append({"nprobe": nprobe, "candidates": candidates, "reranked": index.settings.candidates_for(index.store.count), "recall_at_10": round(float(np.mean(recall)), 4),
-                         "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)})
+            reranked = index.settings.candidates_for(index.store.count, 10)
+            rows.append({"nprobe": nprobe, "candidates": candidates, "reranked": reranked, **quality(times, keys, truth)})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 

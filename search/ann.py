@@ -73,11 +73,11 @@ class AnnSettings:
             return f"HNSW{self.hnsw_m},SQ8"
         return f"IVF{self.lists_for(n)},PQ{self.pq_m or max(1, dim // 8)}x4fs"
 
-    def candidates_for(self, n: int) -> int:
-        """Candidates to re-rank among `n` live items: the setting up to CANDIDATES_AT, then
-        growing as sqrt(n / CANDIDATES_AT) (denser clusters put more items within the
-        compressed codes' error of the true top k)."""
-        return max(self.candidates, round(self.candidates * math.sqrt(max(n, 0) / CANDIDATES_AT)))
+    def candidates_for(self, n: int, k: int) -> int:
+        """Candidates to re-rank for the top `k` among `n` live items: the setting up to
+        CANDIDATES_AT, then growing as sqrt(n / CANDIDATES_AT) (denser clusters put more items
+        within the compressed codes' error of the true top k); at least 4 x k."""
+        return max(self.candidates, round(self.candidates * math.sqrt(max(n, 0) / CANDIDATES_AT)), 4 * k)
 
     def lists_for(self, n: int) -> int:
         """IVF lists: the setting, else about 4 x sqrt(n) (a power of two); never more than

@@ -103,7 +103,7 @@ class Collection(SearchIndex):
             allowed = self._allowed(view, id_filter, conn, where)
             return candidates.exact(view, qs, k, allowed, id_filter if allowed is None else None)
         selective = bool(where) or (id_filter is not None and id_filter.selective)
-        kc = max(self.settings.candidates_for(view.count), 4 * k) * (4 if selective else 1)
+        kc = self.settings.candidates_for(view.count, k) * (4 if selective else 1)
         if id_filter is not None and id_filter.excluded is not None:
             kc += min(len(id_filter.excluded), kc)  # hidden ones may take some of the places
         out = []

@@ -62,7 +62,8 @@ def test_the_candidates_re_ranked_grow_with_the_index(tmp_path, pool, monkeypatc
     """Up to CANDIDATES_AT live items the setting holds; above, it grows as sqrt(n / CANDIDATES_AT)
     (at 10M clustered vectors 200 candidates gave recall@10 0.873, the grown 632 0.98)."""
     settings = AnnSettings(candidates=200)
-    assert [settings.candidates_for(n) for n in (0, 20_000, 1_000_000, 4_000_000, 10_000_000)] == [200, 200, 200, 400, 632]
+    assert [settings.candidates_for(n, 10) for n in (0, 20_000, 1_000_000, 4_000_000, 10_000_000)] == [200, 200, 200, 400, 632]
+    assert settings.candidates_for(10, 100) == 400  # at least 4 x top_k
     monkeypatch.setattr("search.ann.CANDIDATES_AT", 500)
     coll = make(tmp_path, pool, exact_max=100, tail_max=10**6, candidates=40, pq_m=8)
     coll.upsert([f"k{i}" for i in range(2000)], clustered(2000))
