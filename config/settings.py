@@ -33,6 +33,7 @@ TestExtract = Literal["simple", "combined"]
 UrlPolicy = Literal["public", "allowlist", "off"]
 AccessLog = Literal["json", "off"]
 IndexKind = Literal["ivfpq", "hnsw"]
+VectorDtype = Literal["float16", "float32"]
 BatchWait = Literal["bounded", "bentoml"]
 
 PROFILES: tuple[str, ...] = get_args(Profile)
@@ -49,6 +50,9 @@ TEST_EXTRACT_MODES: tuple[str, ...] = get_args(TestExtract)
 URL_POLICIES: tuple[str, ...] = get_args(UrlPolicy)
 ACCESS_LOG_MODES: tuple[str, ...] = get_args(AccessLog)
 INDEX_KINDS: tuple[str, ...] = get_args(IndexKind)
+VECTOR_DTYPES: tuple[str, ...] = get_args(VectorDtype)
+# test-only crash points of the embedded index's writes (search/crash_points.py): POINT or POINT:N
+INDEX_CRASH_AT = re.compile(r"^(?:(?:vectors_written|vectors_synced|committed)(?::[1-9][0-9]*)?)?$")
 BATCH_WAIT_HELP = {
     "bounded": "a runner holds a request for company at most its model's max_batch_wait_ms "
     "(docs/operations.md, Batching), and only real queueing teaches it that waiting pays",
@@ -195,12 +199,23 @@ class Settings(BaseSettings):
     )
     index_kind: IndexKind = _field("ivfpq", "the approximate index: ivfpq or hnsw", _choices(INDEX_KINDS))
     index_exact_max: int = _positive_int(20_000, "live items up to which search is exact", minimum=0)
-    index_candidates: int = _positive_int(200, "approximate candidates re-ranked exactly")
+    index_candidates: int = _positive_int(
+        200, "approximate candidates re-ranked exactly, up to 1M live items; above, this x sqrt(n / 1M)"
+    )
     index_nlist: int = _positive_int(0, "IVF lists (0: about 4 x sqrt(n))", minimum=0)
     index_nprobe: int = _positive_int(16, "IVF lists searched per query")
     index_hnsw_m: int = _positive_int(32, "HNSW links per node", minimum=4)
     index_ef_search: int = _positive_int(64, "HNSW search breadth")
     index_tail_max: int = _positive_int(10_000, "new items searched exactly before the index is extended")
+    index_vector_dtype: VectorDtype = _field(
+        "float16", "how a new embedded index stores its vectors on disk (an existing index keeps its own): float16 "
+        "(half the disk and page cache; scores within 1e-4 of float32's) or float32", _choices(VECTOR_DTYPES),
+    )
+    test_index_crash_at: str = _field(
+        "", "tests only: the process kills itself (SIGKILL) at this point of an embedded index's write: "
+        "vectors_written, vectors_synced or committed, optionally :N for the N-th write (default the first)",
+        "empty, or POINT or POINT:N", shown="(none)", pattern=INDEX_CRASH_AT.pattern,
+    )
     search_url: str | None = _field(
         None, "postgresql://user:password@host:port/db: indexes in PostgreSQL + pgvector, shared by every server "
         "that uses it (unset: embedded SQLite under IMAGE_EMBED_DATA_DIR)", "a postgresql:// URL", shown="(none: SQLite)",

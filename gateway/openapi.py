@@ -36,6 +36,7 @@ ERROR_STATUSES = {
     "500": "Internal error",
     "503": "A model is overloaded or restarting, or the search database is unreachable; retry after `Retry-After` seconds",
     "504": "A model did not answer within its timeout",
+    "507": "`insufficient_storage`: the filesystem holding the index is full; nothing was written (free space, send it again)",
 }
 # Refusals a client should retry carry Retry-After (gateway/admission.py, gateway/errors.py).
 RETRY_STATUSES = frozenset({"429", "503", "504"})

@@ -253,7 +253,7 @@ class IndexRunner(OutliveGateway):
         http(s) URL, with their stored vectors (the gateway re-embeds them to compare)."""
         store = self.catalog.get(index)
         report = store.check()
-        keys = [k for k in store.keys()]
+        keys = store.keys() if sample else []
         random.shuffle(keys)
         picked = []
         for item in store.get(keys, with_vectors=False) if sample else []:

@@ -2,7 +2,8 @@
 
     python scripts/benchmark.py --scenario search                 # both at 1M
     python scripts/benchmark.py --scenario search --n 100000 --pg-n 50000 --queries 200
-    python scripts/benchmark.py --scenario search --backends sqlite --sweep
+    python scripts/benchmark.py --scenario search --backends sqlite --n 1000000,10000000 \
+        --baseline-rev 975d09e --drop-caches --legacy-n 1000000 --sweep
 
 Data (generated here, never stored): `--clusters` Gaussian clusters, centres uniform on the
 sphere; around each, noise with a power-law spectrum (scale of component i ~ i^-0.7) in a
@@ -15,11 +16,12 @@ Measured per back end, through the engine the server runs:
   batches take the bulk path (search/pg_bulk.py: binary COPY, the HNSW index deferred), and
   the run waits for the server's own builder to build the index: "all told" is items /
   (load + that wait); then `--pg-incremental` writes into the built index (HNSW on insert);
-- start-up: what a restarted server pays before its first answer (SQLite: a fresh process
-  loads the rows into numpy and the saved FAISS index, timed and its RSS reported;
-  PostgreSQL: a new pool connects and answers a first query);
-- memory: SQLite: that process's RSS; PostgreSQL: the table and HNSW index sizes (they live
-  in the database server; the runner holds nothing);
+- start-up: what a restarted server pays before its first answer (SQLite: fresh processes,
+  with the page cache dropped and warm, scripts/bench_search_sqlite.py, which runs the SQLite
+  column at several sizes in one run, beside the previous layout; PostgreSQL: a new pool
+  connects and answers a first query);
+- memory: SQLite: that process's private memory and its file-backed pages; PostgreSQL: the
+  table and HNSW index sizes (they live in the database server; the runner holds nothing);
 - recall@10 against exact search, and single-query p50/p99 latency (top_k 10).
 PostgreSQL also gets recall@10 under a filter that keeps 10% of the items (`{"g": 0}`), on the
 first `--filtered-queries` queries.
@@ -34,12 +36,10 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,7 +47,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+import bench_search_sqlite  # noqa: E402
 from search.ann import AnnSettings  # noqa: E402
 from search.manifest import Binding  # noqa: E402
 
@@ -121,72 +123,6 @@ def ingest(index, x: np.ndarray, batch: int, metadata=None) -> dict:
         index.upsert([str(i) for i in range(first, first + len(block))], block, metas)
     took = time.perf_counter() - start
     return {"ingest_s": round(took, 2), "ingest_per_s": round(len(x) / took)}
-
-
-# -- SQLite + FAISS ----------------------------------------------------------------------------
-def ann_settings(args) -> AnnSettings:
-    return AnnSettings(kind=args.kind, exact_max=0, nprobe=args.nprobe, candidates=args.candidates, tail_max=10**12)
-
-
-def bench_sqlite(args, x: np.ndarray, queries: np.ndarray, truth) -> dict:
-    from search.catalog import Catalog
-    from search.collection import Collection
-    from search.sqlite_store import open_store
-
-    folder = Path(tempfile.mkdtemp(prefix="bench-search-", dir=args.data_dir))
-    pool = ThreadPoolExecutor(1)
-    try:
-        store = open_store(folder, INDEX, Binding(model="bench", dim=x.shape[1]), create=True)
-        no_builds = AnnSettings(kind=args.kind, exact_max=10**12)
-        coll = Collection(store, no_builds, pool.submit)
-        result = {"n": len(x), **ingest(coll, x, args.batch)}
-        start = time.perf_counter()
-        coll.settings = ann_settings(args)
-        coll._rebuild()  # in the foreground here; the server builds in the background
-        result["ann_build_s"] = round(time.perf_counter() - start, 2)
-        result["ann"] = coll.ann.meta["factory"]
-        coll.close()
-        probe = subprocess.run(
-            [sys.executable, __file__, "--startup-probe", str(folder), "--kind", args.kind],
-            capture_output=True, text=True, check=True, cwd=ROOT,
-        )
-        result.update(json.loads(probe.stdout.strip().splitlines()[-1]))
-        catalog = Catalog(folder, ann_settings=ann_settings(args))
-        index = catalog.get(INDEX)
-        assert index.uses_ann(), "the saved approximate index was not reloaded"
-        result["bytes_on_disk"] = index.stats()["bytes_on_disk"]
-        result["queries"] = measure_queries(catalog, queries, truth)
-        if args.sweep:
-            result["sweep"] = sweep(catalog, index, queries, truth)
-        catalog.close()
-        return result
-    finally:
-        pool.shutdown()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def startup_probe(folder: str, kind: str) -> None:
-    """In a fresh process: open every index as the index runner does; time and RSS."""
-    from search.catalog import Catalog
-
-    rss0 = rss_mib()
-    start = time.perf_counter()
-    catalog = Catalog(Path(folder), ann_settings=AnnSettings(kind=kind, exact_max=0))
-    catalog.open_all()
-    took = time.perf_counter() - start
-    ann = catalog.get(INDEX).ann is not None
-    print(json.dumps({"startup_s": round(took, 2), "rss_mib": round(rss_mib()), "rss_index_mib": round(rss_mib() - rss0), "ann_reloaded": ann}))
-    catalog.close()
-
-
-def sweep(catalog, index, queries, truth) -> list[dict]:
-    rows, base = [], index.settings
-    for candidates in (50, 100, 200, 400):
-        index.settings = dataclasses.replace(base, candidates=candidates)
-        rows.append({"candidates": candidates, **measure_queries(catalog, queries, truth)})
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    index.settings = base
-    return rows
 
 
 # -- PostgreSQL + pgvector ---------------------------------------------------------------------
@@ -341,14 +277,11 @@ def run(args) -> dict:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     data = ClusteredData(args.dim, args.clusters, args.seed)
     queries = data.draw(args.queries)
-    n_all = max(args.n if "sqlite" in backends else 0, args.pg_n if "postgresql" in backends else 0)
-    x = data.draw(n_all)
     results: dict = {}
-    if "sqlite" in backends:
-        results["sqlite"] = bench_sqlite(args, x[: args.n], queries, exact_top(x[: args.n], queries))
-        print(json.dumps({"sqlite": results["sqlite"]}), file=sys.stderr, flush=True)
+    if "sqlite" in backends:  # its own stream of the same distribution, chunk by chunk (10M x 512 is 20 GB)
+        results.update(bench_search_sqlite.run_sqlite(args, data, queries))
     if "postgresql" in backends:
-        xp = x[: args.pg_n]
+        xp = data.draw(args.pg_n)
         some = queries[: args.filtered_queries]  # each scans its 10% exactly (0.5 s at 1M)
         filtered = exact_top(xp, some, mask=(np.arange(len(xp)) % 10 == 0))
         results["postgresql"] = bench_postgres(args, xp, queries, exact_top(xp, queries), filtered)
@@ -359,13 +292,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d = AnnSettings()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backends", default="sqlite,postgresql", help="comma-separated (default %(default)s)")
-    p.add_argument("--n", type=int, default=1_000_000, help="items in the SQLite index (default %(default)s)")
+    p.add_argument("--n", default="1000000", help="items in the SQLite index: one size or several, comma-separated (default %(default)s)")
     p.add_argument("--pg-n", type=int, default=1_000_000, help="items in the PostgreSQL index (default %(default)s)")
     p.add_argument("--filtered-queries", type=int, default=200, help="PostgreSQL: queries under the 10%% filter (default %(default)s)")
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--clusters", type=int, default=1000)
     p.add_argument("--queries", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=10_000, help="SQLite items per upsert (default %(default)s)")
+    p.add_argument("--batch", type=int, default=1000, help="SQLite items per upsert, as index_vectors takes them (default %(default)s)")
     p.add_argument("--pg-batch", type=int, default=1000, help="PostgreSQL items per upsert (default %(default)s)")
     p.add_argument("--kind", choices=("ivfpq", "hnsw"), default=d.kind)
     p.add_argument("--nprobe", type=int, default=d.nprobe)
@@ -375,22 +308,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-build-workers", type=int, default=2, help="its max_parallel_maintenance_workers (default %(default)s)")
     p.add_argument("--pg-incremental", type=int, default=2000, help="then this many writes into the built index (default %(default)s)")
     p.add_argument("--pg-url", help="a PostgreSQL server to use (its role may CREATE DATABASE) instead of starting one")
-    p.add_argument("--sweep", action="store_true", help="SQLite: also measure other candidate counts")
+    p.add_argument("--sweep", action="store_true", help="SQLite: also measure other nprobe and candidate counts")
+    p.add_argument("--sweep-nprobe", default=str(d.nprobe), help="SQLite --sweep: IVF lists probed, comma-separated (default %(default)s)")
+    p.add_argument("--sweep-candidates", default="50,100,200,400", help="SQLite --sweep: candidates re-ranked (default %(default)s)")
+    p.add_argument("--baseline-rev", help="SQLite: also run this git revision's own benchmark at the first size (the previous layout)")
+    p.add_argument("--legacy-n", type=int, default=0, help="SQLite: time converting an index of this many items written by --baseline-rev")
+    p.add_argument("--drop-caches", action="store_true", help="SQLite: drop the page cache before the cold start-up (root)")
+    p.add_argument("--keep-index", action="store_true", help="SQLite: leave the index in --data-dir (to probe it again)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="where the temporary indexes go (default: the temp dir)")
     p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--startup-probe", help=argparse.SUPPRESS)
+    p.add_argument("--probe-cold", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.startup_probe:
-        startup_probe(args.startup_probe, args.kind)
+        bench_search_sqlite.startup_probe(args.startup_probe, args)
         return 0
     report = run(args)
     print(json.dumps(report, indent=2))
-    print(table(report["results"]))
+    print(bench_search_sqlite.table(report["results"]))
+    if "postgresql" in report["results"]:
+        print(table({"postgresql": report["results"]["postgresql"]}))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

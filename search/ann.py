@@ -1,13 +1,17 @@
 """Approximate candidates from FAISS over a frozen set of ids.
 
-An `ApproxIndex` is built from the live rows at one moment and never changes afterwards;
+An `ApproxIndex` is built from the live rows of one store view and never changes afterwards;
 growing it makes a new object (a clone with the new rows added), so searches keep using
 the old one until the new one is swapped in. It only proposes candidate ids: the
-collection re-ranks them exactly with the stored float32 vectors, so the compressed codes
-decide recall, never the scores or which key a result belongs to.
+collection re-ranks them exactly with the stored vectors, so the compressed codes decide
+recall, never the scores or which key a result belongs to.
 
 FAISS labels are positions in `ids` (the rows were added in id order), so one mapping
-works for every index type, HNSW included.
+works for every index type, HNSW included. Saved with FAISS's own writer and read back with
+its reader; the id map is memory-mapped (`np.load(mmap_mode="r")`). FAISS 1.15 reads IVF-PQ
+fast-scan lists into memory whatever the flags (IO_FLAG_MMAP and IO_FLAG_MMAP_IFC were
+measured: the same private memory), so the loaded index costs its codes, 32 bytes per
+vector at 512-d (PQ64x4), plus FAISS's 8-byte list ids.
 """
 
 from __future__ import annotations
@@ -29,21 +33,25 @@ KINDS = INDEX_KINDS  # declared with IMAGE_EMBED_INDEX_KIND
 ADD_CHUNK = 65536
 MIN_POINTS_PER_LIST = 39  # k-means wants at least this many training points per centroid
 MIN_IVF_ITEMS = 256  # below this an IVF index is pointless (and PQ cannot train)
+CANDIDATES_AT = 1_000_000  # the index size up to which `candidates` holds as set
 
 
 @dataclass(frozen=True, kw_only=True)
 class AnnSettings:
     """How and when the approximate index is used. Defaults chosen by scripts/bench_search.py
-    (README, "Search performance"). At 1M clustered 512-d vectors on 2 shared cores:
-    recall@10 is set by the candidates re-ranked, not by nprobe (8 and 32 give the same):
-    20 -> 0.83, 50 -> 0.88, 100 -> 0.975, 200 -> 0.998, at p50 0.7 / 0.75 / 0.9 / 1.05 ms.
-    IVF-PQ fast-scan was chosen over HNSW: at 200k it built in 35 s against 75 s
-    (HNSW32,SQ8) with recall 0.997 against 0.96-0.986 at similar latency, and it takes
-    ~60 MB at 1M against ~800 MB. Exact search takes ~2 ms at 20k items (~90 ms at 1M)."""
+    (docs/performance.md, "Search"), on clustered 512-d vectors on 2 shared cores. Recall@10
+    is set by the candidates re-ranked, not by nprobe (at 1M, 8 to 64 give the same recall; at
+    10M, 16 to 128 do), and the candidates it needs grow with the items: at 1M, 100 -> 0.975,
+    200 -> 0.998; at 10M, 200 -> 0.873, 400 -> 0.958, 600 -> 0.983 (p50 2.6 to 3.1 ms). So
+    `candidates` is the count up to CANDIDATES_AT items and grows as sqrt(n / CANDIDATES_AT)
+    above (632 at 10M): `candidates_for`. IVF-PQ fast-scan was chosen over HNSW: at 200k it
+    built in 35 s against 75 s (HNSW32,SQ8) with recall 0.997 against 0.96-0.986 at similar
+    latency, and it takes ~60 MB at 1M against ~800 MB. Exact search takes ~2 ms at 20k items
+    (~90 ms at 1M)."""
 
     kind: str = "ivfpq"  # ivfpq: IVF + 4-bit fast-scan PQ; hnsw: HNSW graph over 8-bit SQ codes
     exact_max: int = 20_000  # up to this many live items, every search is exact (flat)
-    candidates: int = 200  # approximate candidates re-ranked exactly (at least 4 x top_k)
+    candidates: int = 200  # approximate candidates re-ranked exactly up to CANDIDATES_AT items (candidates_for)
     nlist: int = 0  # IVF lists; 0: about 4 x sqrt(n), a power of two
     pq_m: int = 0  # PQ sub-quantizers; 0: dim / 8
     nprobe: int = 16
@@ -65,6 +73,12 @@ class AnnSettings:
             return f"HNSW{self.hnsw_m},SQ8"
         return f"IVF{self.lists_for(n)},PQ{self.pq_m or max(1, dim // 8)}x4fs"
 
+    def candidates_for(self, n: int, k: int) -> int:
+        """Candidates to re-rank for the top `k` among `n` live items: the setting up to
+        CANDIDATES_AT, then growing as sqrt(n / CANDIDATES_AT) (denser clusters put more items
+        within the compressed codes' error of the true top k); at least 4 x k."""
+        return max(self.candidates, round(self.candidates * math.sqrt(max(n, 0) / CANDIDATES_AT)), 4 * k)
+
     def lists_for(self, n: int) -> int:
         """IVF lists: the setting, else about 4 x sqrt(n) (a power of two); never more than
         n / MIN_POINTS_PER_LIST, so k-means always has enough points."""
@@ -79,24 +93,25 @@ class ApproxIndex:
     def __init__(self, index, ids: np.ndarray, meta: dict) -> None:
         self.index = index
         self.ids = ids  # FAISS label -> our id
-        self.meta = meta  # kind, factory, trained_on, built_at, build_s
+        self.meta = meta  # kind, factory, trained_on, built_at, build_s, covers
 
     @property
-    def max_id(self) -> int:
-        return int(self.ids[-1]) if len(self.ids) else -1
+    def covers(self) -> int:
+        """Every id below this that is live is in the index (those above are the tail)."""
+        return int(self.meta.get("covers", int(self.ids[-1]) + 1 if len(self.ids) else 0))
 
     @property
     def size(self) -> int:
         return len(self.ids)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, rows: np.ndarray, ids: np.ndarray, settings: AnnSettings, seed: int = 0):
-        """Train on a sample of `vectors[rows]` and add them all; labels follow `ids`."""
+    def build(cls, view, ids: np.ndarray, settings: AnnSettings, seed: int = 0):
+        """Train on a sample of the rows of `ids` (a store view's, ascending) and add them all."""
         import faiss
 
         started = time.perf_counter()
-        dim = vectors.shape[1]
-        factory = settings.factory(len(rows), dim)
+        dim = view.stored.shape[1]
+        factory = settings.factory(len(ids), dim)
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
         try:
             faiss.extract_index_ivf(index).cp.niter = settings.train_niter
@@ -105,38 +120,43 @@ class ApproxIndex:
         if settings.kind == "hnsw":
             faiss.downcast_index(index).hnsw.efConstruction = settings.ef_construction
         if not index.is_trained:
-            per = settings.train_per_list * settings.lists_for(len(rows)) if settings.kind == "ivfpq" else 50_000
-            size = min(len(rows), max(per, 1000))
-            sample = np.sort(np.random.default_rng(seed).choice(len(rows), size, replace=False))
-            index.train(np.ascontiguousarray(vectors[rows[sample]]))
-        meta = {"kind": settings.kind, "factory": factory, "trained_on": len(rows)}
+            per = settings.train_per_list * settings.lists_for(len(ids)) if settings.kind == "ivfpq" else 50_000
+            size = min(len(ids), max(per, 1000))
+            sample = np.sort(np.random.default_rng(seed).choice(len(ids), size, replace=False))
+            index.train(np.ascontiguousarray(view.rows(ids[sample])))
+        meta = {"kind": settings.kind, "factory": factory, "trained_on": len(ids), "covers": view.next_id}
         meta["train_s"] = round(time.perf_counter() - started, 3)
         built = cls(index, np.empty(0, np.int64), meta)
-        built._add(vectors, rows, ids)
-        built._set_search_params(settings)
+        built._add(view, ids)
+        built.set_search_params(settings)
         built.meta["build_s"] = round(time.perf_counter() - started, 3)
         built.meta["built_at"] = time.time()
         return built
 
-    def extended(self, vectors: np.ndarray, rows: np.ndarray, ids: np.ndarray, settings: AnnSettings) -> "ApproxIndex":
-        """A copy with more rows (ids above every id already in it); this one stays as it is."""
+    def extended(self, view, ids: np.ndarray, settings: AnnSettings) -> "ApproxIndex":
+        """A copy with the rows of more `ids` (the view's live ids from `covers` on); this one stays as it is."""
         import faiss
 
-        copy = ApproxIndex(faiss.clone_index(self.index), self.ids.copy(), dict(self.meta))
-        copy._add(vectors, rows, ids)
-        copy._set_search_params(settings)
+        copy = ApproxIndex(faiss.clone_index(self.index), np.asarray(self.ids), {**self.meta, "covers": view.next_id})
+        copy._add(view, ids)
+        copy.set_search_params(settings)
         return copy
 
-    def _add(self, vectors: np.ndarray, rows: np.ndarray, ids: np.ndarray) -> None:
+    def _add(self, view, ids: np.ndarray) -> None:
+        ids = np.asarray(ids, np.int64)
         if len(ids) and len(self.ids) and ids[0] <= self.ids[-1]:
             raise ValueError("ids added to an approximate index must grow")
-        for start in range(0, len(rows), ADD_CHUNK):
-            self.index.add(np.ascontiguousarray(vectors[rows[start : start + ADD_CHUNK]]))
-        self.ids = np.concatenate([self.ids, np.asarray(ids, np.int64)])
+        for start in range(0, len(ids), ADD_CHUNK):
+            part = ids[start : start + ADD_CHUNK]
+            span = int(part[-1]) + 1 - int(part[0])
+            # mostly live: one sequential read (cold files too); else the rows themselves
+            rows = view.read(int(part[0]), int(part[-1]) + 1)[part - part[0]] if span <= 2 * len(part) else view.rows(part)
+            self.index.add(np.ascontiguousarray(rows))
+        self.ids = np.concatenate([self.ids, ids])
         if self.index.ntotal != len(self.ids):
             raise RuntimeError("approximate index and its id map disagree")
 
-    def _set_search_params(self, settings: AnnSettings) -> None:
+    def set_search_params(self, settings: AnnSettings) -> None:
         import faiss
 
         if self.meta["kind"] == "hnsw":
@@ -157,7 +177,7 @@ class ApproxIndex:
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, folder: Path) -> Path:
-        """Write `ann-<max id>/` by a rename (it only saves a rebuild after a restart: a
+        """Write `ann-<covers>/` by a rename (it only saves a rebuild after a restart: a
         torn or stale one is refused by `load` and rebuilt, so it needs no fsync)."""
         import faiss
 
@@ -166,8 +186,8 @@ class ApproxIndex:
         try:
             faiss.write_index(self.index, str(tmp / "index.faiss"))
             np.save(tmp / "ids.npy", self.ids)
-            (tmp / "ann.json").write_text(json.dumps({**self.meta, "size": self.size, "max_id": self.max_id}))
-            final = folder / f"ann-{self.max_id + 1:020d}"
+            (tmp / "ann.json").write_text(json.dumps({**self.meta, "size": self.size, "covers": self.covers}))
+            final = folder / f"ann-{self.covers:020d}"
             shutil.rmtree(final, ignore_errors=True)
             os.rename(tmp, final)
         except BaseException:
@@ -189,8 +209,9 @@ class ApproxIndex:
         path = saved[-1]
         try:
             meta = json.loads((path / "ann.json").read_text())
-            ids = np.load(path / "ids.npy")
-            if meta["kind"] != settings.kind or len(ids) != meta["size"] or (len(ids) and ids[-1] >= next_id):
+            ids = np.load(path / "ids.npy", mmap_mode="r")  # paged in on demand, not private memory
+            covers = int(meta.get("covers", int(ids[-1]) + 1 if len(ids) else 0))
+            if meta["kind"] != settings.kind or len(ids) != meta["size"] or covers > next_id or (len(ids) and ids[-1] >= covers):
                 return None
             if len(ids) and np.any(np.diff(ids) <= 0):
                 return None
@@ -200,10 +221,10 @@ class ApproxIndex:
         except (OSError, ValueError, KeyError, RuntimeError):
             return None
         keep = ("kind", "factory", "trained_on", "train_s", "build_s", "built_at")
-        loaded = cls(index, ids, {k: meta[k] for k in keep if k in meta})
-        loaded._set_search_params(settings)
+        loaded = cls(index, ids, {**{k: meta[k] for k in keep if k in meta}, "covers": covers})
+        loaded.set_search_params(settings)
         return loaded
 
     def describe(self) -> dict:
-        return {**self.meta, "size": self.size, "max_id": self.max_id}
+        return {**self.meta, "size": self.size, "covers": self.covers}
 

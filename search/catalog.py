@@ -4,8 +4,9 @@
                            ~/.local/share/image-embed); each index is a folder <name>/ with
                            its SQLite database (sqlite_store.py)
 
-At start-up every index found is opened: its rows are loaded into memory and checked; an
-index that fails stays closed and every request for it gets the reason. Background work
+At start-up every index found is opened: its vector file mapped, its newest rows checked
+against the database (O(tail)), its saved approximate index read; an index that fails stays
+closed and every request for it gets the reason. Background work
 (approximate index builds) runs on one thread. pg_catalog.py is the PostgreSQL twin.
 """
 
@@ -86,7 +87,7 @@ class Catalog:
                 self.failed.pop(name, None)
                 coll = Collection(store, self.ann_settings, self._executor.submit)
                 self._open[name] = coll
-                logger.info("index %r open: %d items loaded in %.2f s", name, store.count, store.load_s)
+                logger.info("index %r open: %d items, opened in %.2f s", name, store.count, store.load_s)
         if binding is not None:
             check_binding(name, coll.store.binding, binding)
         return coll

@@ -1,12 +1,14 @@
-"""One searchable embedded index: the SQLite store plus exact and approximate search.
+"""One searchable embedded index: the SQLite store and its vector file, plus exact and
+approximate search.
 
 Search is exact (a scan of the stored vectors) up to `exact_max` live items. Above it, an
-approximate index proposes candidates, the items added since it was built (the "tail")
-are scanned exactly, and every candidate is re-ranked with its stored float32 vector. A
-result's key and score come from the same stored row, so a result can never show one
-item's key with another's score. Tombstoned ids still in the approximate index are
-dropped. Building, extending or retraining runs on a background thread and is swapped in
-atomically when done; searches and writes never wait for it.
+approximate index proposes candidates, the items added since it was built (the "tail", ids
+from `ann.covers` on) are scanned exactly, and every candidate is re-ranked with its stored
+vector (candidates.py). The hits' keys and metadata are then read from SQLite by id, in a
+read transaction that sees the database exactly as the view the scores came from
+(SqliteStore.consistent_read): a result can never show one item's key with another's score.
+Building, extending or retraining runs on a background thread and is swapped in atomically
+when done; searches and writes never wait for it.
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from . import candidates
+from . import sqlite_reads as reads
 from .ann import AnnSettings, ApproxIndex
 from .errors import InvalidItem
 from .labels import LabelFilter
 from .queries import Hit, SearchIndex, check_filter, check_page, matches
 from .sqlite_store import SqliteStore
-from .table import View
 
 logger = logging.getLogger("image_embed.search.collection")
 
-SCAN_CHUNK = 65536
 QUERY_BATCH = 256
+AMONG_MAX = 100_000  # a label filter's ids up to which a metadata filter reads just their rows
 
 
 class Collection(SearchIndex):
@@ -37,7 +40,8 @@ class Collection(SearchIndex):
     def __init__(self, store: SqliteStore, settings: AnnSettings, submit: Callable[[Callable[[], None]], Future]) -> None:
         self.store, self.settings, self._submit = store, settings, submit
         self.name = store.name
-        self.ann: ApproxIndex | None = ApproxIndex.load(store.folder, settings, store.table.next_id)
+        self.ann: ApproxIndex | None = ApproxIndex.load(store.folder, settings, store.next_id)
+        self.store.keep_hot_from(self.ann.covers if self.ann is not None else 0)
         self._pending: dict[str, Future] = {}
         self._pending_lock = threading.Lock()
         self.last_build_error: str | None = None
@@ -68,90 +72,65 @@ class Collection(SearchIndex):
         depth = check_page(top_k, offset)
         where = check_filter(where)
         qs = self.store.prepare_vectors(queries)
-        view, allowed = self.store.view_and_mask(labels or LabelFilter())
         excluded = [set() for _ in range(len(qs))] if exclude is None else [set(e or ()) for e in exclude]
         want = depth + max((len(e) for e in excluded), default=0)
+
+        def run(view, id_filter, conn) -> list[list[Hit]]:
+            cache: dict[int, tuple] = {}  # id -> (key, metadata), read once per search
+            out = []
+            for start in range(0, len(qs), QUERY_BATCH):
+                found = self._candidates(view, id_filter, conn, qs[start : start + QUERY_BATCH], want, where, cache)
+                cache.update(reads.by_ids(conn, {int(i) for ids, _ in found for i in ids[:want]} - cache.keys()))
+                for i, (ids, scores) in enumerate(found):
+                    hits = []
+                    for id_, s in zip(ids, scores):
+                        key, meta = cache[int(id_)]
+                        if key in excluded[start + i] or (min_score is not None and s < min_score):
+                            continue
+                        hits.append(Hit(key, float(s), meta))
+                        if len(hits) == depth:
+                            break
+                    out.append(hits[offset:])
+            return out
+
+        return self.store.consistent_read(run, labels or LabelFilter())
+
+    def _candidates(self, view, id_filter, conn, qs: np.ndarray, k: int, where: dict | None, cache: dict):
+        """(ids, scores) per query, best first, exact scores from stored vectors; only live ids
+        that match `where` and that the label filter keeps."""
+        ann = self.ann
+        if ann is None or view.count <= self.settings.exact_max:
+            allowed = self._allowed(view, id_filter, conn, where)
+            return candidates.exact(view, qs, k, allowed, id_filter if allowed is None else None)
+        selective = bool(where) or (id_filter is not None and id_filter.selective)
+        kc = self.settings.candidates_for(view.count, k) * (4 if selective else 1)
+        if id_filter is not None and id_filter.excluded is not None:
+            kc += min(len(id_filter.excluded), kc)  # hidden ones may take some of the places
         out = []
-        for start in range(0, len(qs), QUERY_BATCH):
-            batch = qs[start : start + QUERY_BATCH]
-            rows, scores = self._candidates(view, batch, want, where, allowed)
-            for i in range(len(batch)):
-                hits = []
-                for r, s in zip(rows[i], scores[i]):
-                    key = view.keys[r]
-                    if key in excluded[start + i] or (min_score is not None and s < min_score):
-                        continue
-                    hits.append(Hit(key, float(s), view.metas[r]))
-                    if len(hits) == depth:
-                        break
-                out.append(hits[offset:])
+        for q, (ids, scores) in zip(qs, candidates.approximate(view, ann, qs, kc, id_filter)):
+            if where:
+                cache.update(reads.by_ids(conn, {int(i) for i in ids} - cache.keys()))
+                keep = np.fromiter((matches(cache[int(i)][1], where) for i in ids), bool, len(ids))
+                ids, scores = ids[keep], scores[keep]
+            if selective and len(ids) < k:  # the filter is selective: scan what it keeps, exactly
+                allowed = self._allowed(view, id_filter, conn, where)
+                ids, scores = candidates.exact(view, q[None], k, allowed, id_filter if allowed is None else None)[0]
+            out.append((ids[:k], scores[:k]))
         return out
 
-    def _candidates(self, view: View, qs: np.ndarray, k: int, where: dict | None, allowed: np.ndarray | None = None):
-        """(rows, scores) per query, best first, exact scores from stored vectors; only rows
-        that match `where` and that `allowed` (a row mask of the labels) keeps."""
-        ann = self.ann if self.uses_ann() else None
-        if ann is None:
-            return self._exact(view, qs, k, self._filter_mask(view, where, allowed))
-        filtered = bool(where) or allowed is not None
-        kc = max(self.settings.candidates, 4 * k) * (4 if filtered else 1)
-        cand_ids = ann.search(qs, kc)
-        tail = np.arange(np.searchsorted(view.ids[: view.n], ann.max_id, side="right"), view.n)
-        rows_out, scores_out = [], []
-        for i, q in enumerate(qs):
-            ids = cand_ids[i][cand_ids[i] >= 0]
-            rows = view.rows_of_ids(ids)
-            rows = np.concatenate([rows[rows >= 0], tail])
-            rows = rows[view.alive[rows]]
-            if allowed is not None:
-                rows = rows[allowed[rows]]
-            if where:
-                rows = rows[[matches(view.metas[r], where) for r in rows]] if len(rows) else rows
-            scores = view.vectors[rows] @ q
-            order = np.argsort(-scores, kind="stable")[:k]
-            if filtered and len(order) < k:  # the filter is selective: scan it exactly
-                r2, s2 = self._exact(view, q[None], k, self._filter_mask(view, where, allowed))
-                rows_out.append(r2[0])
-                scores_out.append(s2[0])
-                continue
-            rows_out.append(rows[order])
-            scores_out.append(scores[order])
-        return rows_out, scores_out
-
-    def _filter_mask(self, view: View, where: dict | None, allowed: np.ndarray | None = None) -> np.ndarray | None:
-        if not where:
-            return allowed
-        mask = np.fromiter((matches(view.metas[r], where) for r in range(view.n)), bool, view.n)
-        return mask if allowed is None else mask & allowed
-
     @staticmethod
-    def _exact(view: View, qs: np.ndarray, k: int, mask: np.ndarray | None):
-        """Exact top-k by scanning every live row in chunks (tombstones and filter masked out)."""
-        n = view.n
-        best_rows = np.empty((len(qs), 0), np.int64)
-        best_scores = np.empty((len(qs), 0), np.float32)
-        for start in range(0, n, SCAN_CHUNK):
-            stop = min(n, start + SCAN_CHUNK)
-            scores = qs @ view.vectors[start:stop].T  # (q, chunk)
-            keep = view.alive[start:stop] if mask is None else view.alive[start:stop] & mask[start:stop]
-            scores[:, ~keep] = -np.inf
-            take = min(k, stop - start)
-            part = np.argpartition(-scores, take - 1, axis=1)[:, :take]
-            best_rows = np.concatenate([best_rows, part + start], axis=1)
-            best_scores = np.concatenate([best_scores, np.take_along_axis(scores, part, axis=1)], axis=1)
-            if best_rows.shape[1] > k:
-                top = np.argpartition(-best_scores, k - 1, axis=1)[:, :k]
-                best_rows = np.take_along_axis(best_rows, top, axis=1)
-                best_scores = np.take_along_axis(best_scores, top, axis=1)
-        order = np.argsort(-best_scores, axis=1, kind="stable")
-        rows = np.take_along_axis(best_rows, order, axis=1)
-        scores = np.take_along_axis(best_scores, order, axis=1)
-        out_r, out_s = [], []
-        for r, s in zip(rows, scores):
-            finite = np.isfinite(s)
-            out_r.append(r[finite])
-            out_s.append(s[finite])
-        return out_r, out_s
+    def _allowed(view, id_filter, conn, where: dict | None) -> np.ndarray | None:
+        """The live ids a selective label filter and `where` keep; None: every live id (the
+        caller applies a filter that only excludes)."""
+        ids = id_filter.allowed if id_filter is not None and id_filter.selective else None
+        if where:
+            among = ids if ids is not None and len(ids) <= AMONG_MAX else None
+            matched = reads.where_ids(conn, where, among)
+            ids = matched if ids is None or among is not None else np.intersect1d(ids, matched)
+        if ids is None:
+            return None
+        ids = ids[view.is_alive(ids)]
+        return ids if id_filter is None else ids[id_filter.keep(ids)]
 
     # -- duplicates ----------------------------------------------------------------------
     def clip_duplicates(self, threshold: float = 0.95, limit: int = 1000, neighbors: int = 10, include_hidden: bool = False) -> list[dict]:
@@ -163,33 +142,45 @@ class Collection(SearchIndex):
         """
         if not -1.0 <= threshold <= 1.0:
             raise InvalidItem("threshold must be between -1 and 1")
-        view, allowed = self.store.view_and_mask(LabelFilter(include_hidden=include_hidden))
-        live = view.live_rows()
-        if allowed is not None:
-            live = live[allowed[live]]
-        pairs: dict[tuple[str, str], float] = {}
-        for start in range(0, len(live), QUERY_BATCH):
-            rows = live[start : start + QUERY_BATCH]
-            found_rows, found_scores = self._candidates(view, view.vectors[rows], neighbors + 1, None, allowed)
-            for r, cand, scores in zip(rows, found_rows, found_scores):
-                for c, s in zip(cand, scores):
-                    if c == r or s < threshold:
-                        continue
-                    a, b = sorted((view.keys[r], view.keys[c]))
-                    pairs[(a, b)] = max(pairs.get((a, b), -2.0), float(s))
-        best = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        return [{"a": a, "b": b, "score": s} for (a, b), s in best]
+
+        def run(view, id_filter, conn) -> list[dict]:
+            live = view.live_ids()
+            if id_filter is not None:
+                live = live[id_filter.keep(live)]
+            pairs: dict[tuple[int, int], float] = {}
+            for start in range(0, len(live), QUERY_BATCH):
+                ids = live[start : start + QUERY_BATCH]
+                found = self._candidates(view, id_filter, conn, view.rows(ids), neighbors + 1, None, {})
+                for r, (cand, scores) in zip(ids, found):
+                    for c, s in zip(cand, scores):
+                        if c == r or s < threshold:
+                            continue
+                        pair = (int(min(r, c)), int(max(r, c)))
+                        pairs[pair] = max(pairs.get(pair, -2.0), float(s))
+            keys = reads.by_ids(conn, {i for p in pairs for i in p})
+            named: dict[tuple[str, str], float] = {}
+            for (a, b), s in pairs.items():
+                if a in keys and b in keys:
+                    ka, kb = sorted((keys[a][0], keys[b][0]))
+                    named[(ka, kb)] = max(named.get((ka, kb), -2.0), s)
+            best = sorted(named.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+            return [{"a": a, "b": b, "score": s} for (a, b), s in best]
+
+        return self.store.consistent_read(run, LabelFilter(include_hidden=include_hidden), strict=False)
 
     # -- maintenance ---------------------------------------------------------------------
     def maintain(self) -> None:
-        """Compact the memory when due; schedule an index build when due (at most one pending)."""
-        self.store.compact_if_due()
+        """Schedule an index build, or giving dead rows' disk space back, when due (at most one
+        pending of each)."""
         job = self._ann_job()
         if job is not None:
             self._schedule("ann", job)
+        if self.store.reclaim_due():
+            self._schedule("reclaim", self.store.reclaim)
 
     def _ann_job(self) -> Callable[[], None] | None:
-        count = self.store.count
+        view = self.store.view()
+        count = view.count
         if count <= self.settings.exact_max or not self.settings.can_build(count):
             return None
         if self._failed_at is not None and abs(count - self._failed_at) < self.settings.tail_max:
@@ -197,13 +188,12 @@ class Collection(SearchIndex):
         ann = self.ann
         if ann is None or ann.meta.get("kind") != self.settings.kind:
             return self._rebuild
-        view = self.store.table.view()
-        tail = view.n - int(np.searchsorted(view.ids[: view.n], ann.max_id, side="right"))
-        live_in_ann = int(np.sum(view.alive[: view.n][view.ids[: view.n] <= ann.max_id]))
-        dead_share = 1 - live_in_ann / max(ann.size, 1)
+        start = min(ann.covers, view.next_id)
+        live_tail = int(np.count_nonzero(view.alive[start : view.next_id]))  # O(tail)
+        dead_share = 1 - (count - live_tail) / max(ann.size, 1)
         if count > self.settings.rebuild_growth * ann.meta.get("trained_on", ann.size) or dead_share > self.settings.rebuild_dead:
             return self._rebuild
-        if tail > self.settings.tail_max:
+        if view.next_id - start > self.settings.tail_max:
             return self._extend
         return None
 
@@ -224,25 +214,23 @@ class Collection(SearchIndex):
             self._pending[what] = self._submit(run)
 
     def _rebuild(self) -> None:
-        view = self.store.table.view()
-        rows = view.live_rows()
-        if len(rows) <= self.settings.exact_max or not self.settings.can_build(len(rows)) or self.store.closed:
+        view = self.store.view()
+        ids = view.live_ids()
+        if len(ids) <= self.settings.exact_max or not self.settings.can_build(len(ids)) or self.store.closed:
             return
-        ann = ApproxIndex.build(view.vectors, rows, view.ids[rows], self.settings)
-        self._install(ann)
+        self._install(ApproxIndex.build(view, ids, self.settings))
 
     def _extend(self) -> None:
-        ann, view = self.ann, self.store.table.view()
+        ann, view = self.ann, self.store.view()
         if ann is None or self.store.closed:
             return
-        start = int(np.searchsorted(view.ids[: view.n], ann.max_id, side="right"))
-        rows = start + np.flatnonzero(view.alive[start : view.n])
-        self._install(ann.extended(view.vectors, rows, view.ids[rows], self.settings))
+        self._install(ann.extended(view, view.live_ids(ann.covers), self.settings))
 
     def _install(self, ann: ApproxIndex) -> None:
         if self.store.closed:
             return  # closed while building: the folder may belong to another process now
         self.ann = ann  # one reference assignment: searches see the old or the new index
+        self.store.keep_hot_from(ann.covers)  # the tail it no longer needs leaves the memory
         self.last_build_error = None
         self._failed_at = None
         try:

@@ -51,6 +51,14 @@ class CorruptIndex(SearchError):
     code = "index_corrupt"
 
 
+class InsufficientStorage(SearchError):
+    """The filesystem holding an index is full: the write was not stored, nothing stored before
+    is lost, and the same call succeeds once space is freed (the detail names the place)."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
 class BackendUnavailable(SearchError):
     """The search database cannot be reached or used (down, wrong URL, no pgvector): the
     detail names the cause and the fix; the call may succeed once it is fixed."""

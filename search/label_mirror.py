@@ -1,10 +1,12 @@
-"""The embedded back end's labels in memory, beside the rows (table.py): which keys are
-rated, hidden and tagged. Only labelled keys take room, so an index of millions with a few
-thousand reviewed items costs a few thousand entries.
+"""The embedded back end's labels in memory: which keys are rated, hidden and tagged, and
+the current id of each such key. Only labelled keys take room, so an index of millions with a
+few thousand reviewed items costs a few thousand entries.
 
-Loaded from the database at start-up, changed by the store after each commit (under its
-write lock), and compared with the database by `check`. Searches use it to build a row mask
-(`row_mask`) without a query: hidden rows out, or only the rows a rating or tags select.
+Loaded from the database at start-up (through a partial index: O(labelled), never O(items)),
+changed by the store after each commit (under its memory lock), and compared with the database
+by `check`. Searches turn a label filter into an IdFilter (sorted id arrays) without a query:
+hidden ids out, or only the ids a rating or tags select. A labelled key that is replaced gets
+a new id, which the store passes on (`track`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 
 from .errors import TagNotFound
 from .labels import LabelFilter
+from .store_view import IdFilter
 
 
 class LabelMirror:
@@ -23,28 +26,36 @@ class LabelMirror:
         self.members: dict[int, set[str]] = {}
         self.names: dict[int, str] = {}  # tag id -> name
         self.ids: dict[str, int] = {}  # tag name -> id
+        self.id_of: dict[str, int] = {}  # labelled key -> its item's current id
+        self.version = 0  # bumped by every change (the hidden-ids cache below)
+        self._hidden_ids: tuple[int, np.ndarray] | None = None
 
     # -- changes (after the transaction committed) ------------------------------------------
     def add_tag(self, tag_id: int, name: str) -> None:
+        self.version += 1
         self.names[tag_id] = name
         self.ids[name] = tag_id
         self.members.setdefault(tag_id, set())
 
     def set_rating(self, key: str, rating: int) -> None:
+        self.version += 1
         if rating:
             self.rating[key] = rating
         else:
             self.rating.pop(key, None)
 
     def set_hidden(self, key: str, hidden: bool) -> None:
+        self.version += 1
         (self.hidden.add if hidden else self.hidden.discard)(key)
 
     def add_tags(self, key: str, tag_ids) -> None:
+        self.version += 1
         for t in tag_ids:
             self.tags_of.setdefault(key, set()).add(t)
             self.members[t].add(key)
 
     def remove_tags(self, key: str, tag_ids) -> None:
+        self.version += 1
         mine = self.tags_of.get(key)
         if not mine:
             return
@@ -62,6 +73,20 @@ class LabelMirror:
         self.set_rating(key, 0)
         self.hidden.discard(key)
         self.remove_tags(key, list(self.tags_of.get(key, ())))
+        self.id_of.pop(key, None)
+
+    def labelled(self, key: str) -> bool:
+        return key in self.rating or key in self.hidden or key in self.tags_of
+
+    def track(self, pairs) -> None:
+        """(key, id) of items just written or labelled: remember the ids of labelled keys."""
+        for key, id_ in pairs:
+            if self.labelled(key):
+                if self.id_of.get(key) != id_:
+                    self.id_of[key] = int(id_)
+                    self.version += 1
+            elif self.id_of.pop(key, None) is not None:
+                self.version += 1
 
     # -- reading ----------------------------------------------------------------------------
     def labels_of(self, key: str) -> tuple[int, bool, list[tuple[int, str]]]:
@@ -87,24 +112,22 @@ class LabelMirror:
             keys &= other
         return keys
 
-    def row_mask(self, f: LabelFilter, key_to_row: dict[str, int], n: int) -> np.ndarray | None:
-        """Rows [0, n) the filter keeps, None for all; `key_to_row` and `n` of one view (the
-        caller holds the store's write lock, so they agree)."""
+    def id_filter(self, f: LabelFilter) -> IdFilter | None:
+        """The ids the filter keeps, None for all (the caller holds the store's memory lock)."""
         self.check_tag_ids(f.tag_ids)
         if f.selective:
             keys = self.selected_keys(f)
             if not f.include_hidden:
                 keys -= self.hidden
-            mask = np.zeros(n, bool)
-            rows = [key_to_row[k] for k in keys if k in key_to_row]
-        elif not f.include_hidden and self.hidden:
-            mask = np.ones(n, bool)
-            rows = [key_to_row[k] for k in self.hidden if k in key_to_row]
-        else:
-            return None
-        rows = np.asarray([r for r in rows if r < n], np.int64)
-        mask[rows] = f.selective
-        return mask
+            return IdFilter(allowed=self._ids(keys))
+        if not f.include_hidden and self.hidden:
+            if self._hidden_ids is None or self._hidden_ids[0] != self.version:
+                self._hidden_ids = (self.version, self._ids(self.hidden))
+            return IdFilter(excluded=self._hidden_ids[1])
+        return None
+
+    def _ids(self, keys) -> np.ndarray:
+        return np.unique(np.fromiter((self.id_of[k] for k in keys if k in self.id_of), np.int64))
 
     def snapshot(self) -> tuple[dict, set, dict, dict]:
         """(ratings, hidden, key -> tag ids, tag id -> name), to compare with the database."""

@@ -52,7 +52,8 @@ class SearchSettings:
                 hnsw_m=s.search_hnsw_m,
                 ef_construction=s.search_ef_construction,
             )
-        return cls(data_dir=default_data_dir(), store=StoreSettings(), ann=ann, pg=pg)
+        store = StoreSettings(vector_dtype=s.index_vector_dtype)
+        return cls(data_dir=default_data_dir(), store=store, ann=ann, pg=pg)
 
     @classmethod
     def from_env(cls) -> "SearchSettings":
@@ -79,4 +80,4 @@ def catalog_at(place: str, ann: AnnSettings | None = None):
         return PgCatalog(PgSettings(url=place))
     from .catalog import Catalog
 
-    return Catalog(Path(place).expanduser(), StoreSettings(), ann or AnnSettings())
+    return Catalog(Path(place).expanduser(), StoreSettings(vector_dtype=load_settings().index_vector_dtype), ann or AnnSettings())

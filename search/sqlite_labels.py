@@ -5,7 +5,9 @@
     tags           (id INTEGER PRIMARY KEY, name TEXT UNIQUE)
     item_tags      (key, tag_id), one row per tag of an item; by key, like thumbnails
     items_browse   an index on items (key, hidden, rating): browse pages in key order and
-                   their counts read it alone, never the rows with their vectors
+                   their counts read it alone, never the rows
+    items_labelled a partial index of the rated or hidden items: loading the labels at
+                   start-up reads those, not every item
 
 An index made before labels existed gains the columns and tables when it is opened
 (`migrate`, additive: nothing is rewritten). Every function here runs inside the store's
@@ -37,6 +39,8 @@ COLUMNS = {
     "phash": "INTEGER",
 }
 BROWSE_INDEX = "CREATE INDEX IF NOT EXISTS items_browse ON items (key, hidden, rating)"
+LABELLED = "rating > 0 OR hidden = 1"  # as written here, so that SQLite uses the partial index
+LABELLED_INDEX = f"CREATE INDEX IF NOT EXISTS items_labelled ON items (key) WHERE {LABELLED}"
 CHUNK = 500  # keys per IN (...) list
 
 
@@ -49,19 +53,37 @@ def migrate(conn: sqlite3.Connection) -> None:
     for statement in TABLES.strip().split(";\n"):
         conn.execute(statement)
     conn.execute(BROWSE_INDEX)
+    conn.execute(LABELLED_INDEX)
 
 
 def load(conn: sqlite3.Connection) -> LabelMirror:
+    """The labels and the ids of the labelled items: O(labelled), through the partial index."""
     mirror = LabelMirror()
     for tag_id, name in conn.execute("SELECT id, name FROM tags"):
         mirror.add_tag(tag_id, name)
-    for key, rating, hidden in conn.execute("SELECT key, rating, hidden FROM items WHERE rating > 0 OR hidden"):
+    for key, id_, rating, hidden in conn.execute(f"SELECT key, id, rating, hidden FROM items WHERE {LABELLED}"):
         mirror.set_rating(key, rating)
         mirror.set_hidden(key, bool(hidden))
-    for key, tag_id in conn.execute("SELECT key, tag_id FROM item_tags"):
+        mirror.id_of[key] = id_
+    for key, tag_id, id_ in conn.execute("SELECT it.key, it.tag_id, i.id FROM item_tags it JOIN items i ON i.key = it.key"):
         mirror.tags_of.setdefault(key, set()).add(tag_id)
         mirror.members.setdefault(tag_id, set()).add(key)
+        mirror.id_of[key] = id_
     return mirror
+
+
+def tags_of(conn, keys: list[str]) -> dict[str, list[tuple[int, str]]]:
+    """key -> [(tag id, name)] by tag id, for these keys (from the database)."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for start in range(0, len(keys), CHUNK):
+        part = keys[start : start + CHUNK]
+        marks = ",".join("?" * len(part))
+        for key, tag_id, name in conn.execute(
+            f"SELECT it.key, t.id, t.name FROM item_tags it JOIN tags t ON t.id = it.tag_id WHERE it.key IN ({marks}) ORDER BY t.id",
+            part,
+        ):
+            out.setdefault(key, []).append((tag_id, name))
+    return out
 
 
 def signed(phash: int | None) -> int | None:
@@ -151,13 +173,14 @@ def _where(f: LabelFilter) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def browse(conn, f: LabelFilter, offset: int, limit: int, mirror: LabelMirror) -> BrowsePage:
-    """Items in key order (SQLite's binary order: by code point), `limit` from `offset` on."""
-    mirror.check_tag_ids(f.tag_ids)
+def browse(conn, f: LabelFilter, offset: int, limit: int) -> BrowsePage:
+    """Items in key order (SQLite's binary order: by code point), `limit` from `offset` on
+    (the caller checked the tag ids)."""
     where, params = _where(f)
     (total,) = conn.execute(f"SELECT count(*) FROM items INDEXED BY items_browse{where}", params).fetchone()
     keys = [r[0] for r in conn.execute(f"SELECT key FROM items INDEXED BY items_browse{where} ORDER BY key LIMIT ? OFFSET ?", [*params, limit, offset])]
     rows = {}
+    tags = tags_of(conn, keys)
     if keys:
         marks = ",".join("?" * len(keys))
         for key, rating, hidden, meta, thumb in conn.execute(
@@ -165,7 +188,7 @@ def browse(conn, f: LabelFilter, offset: int, limit: int, mirror: LabelMirror) -
             f"FROM items WHERE key IN ({marks})",
             keys,
         ):
-            rows[key] = BrowseItem(key, rating, bool(hidden), mirror.labels_of(key)[2], None if meta is None else json.loads(meta), bool(thumb))
+            rows[key] = BrowseItem(key, rating, bool(hidden), tags.get(key, []), None if meta is None else json.loads(meta), bool(thumb))
     return BrowsePage(total=total, items=[rows[k] for k in keys if k in rows])
 
 
@@ -189,9 +212,12 @@ def check(conn, mirror: LabelMirror) -> list[str]:
     (bad,) = conn.execute("SELECT count(*) FROM items WHERE rating NOT BETWEEN 0 AND 5 OR hidden NOT IN (0, 1)").fetchone()
     if bad:
         problems.append(f"{bad} items have a rating or hidden flag out of range")
-    stored = load(conn).snapshot()
+    loaded = load(conn)
+    stored = loaded.snapshot()
     if stored != mirror.snapshot():
         names = ("ratings", "hidden flags", "item tags", "tag names")
         differ = [n for n, a, b in zip(names, stored, mirror.snapshot()) if a != b]
         problems.append(f"the labels in memory differ from the database ({', '.join(differ)})")
+    elif loaded.id_of != mirror.id_of:
+        problems.append("the ids of labelled items in memory differ from the database")
     return problems

@@ -1,27 +1,30 @@
-"""The embedded store of one index: a SQLite database, mirrored in memory for search.
+"""The embedded store of one index: a SQLite database and a vector file, sized by the disk.
 
-    <data dir>/<name>/index.sqlite3   the items, the binding and the id counter (WAL mode)
+    <data dir>/<name>/index.sqlite3   keys, metadata, labels, the binding and the id watermark
+                                      (WAL mode; sqlite_schema.py)
+    <data dir>/<name>/vectors.f16     the vectors, row i = id i, memory-mapped (vector_file.py)
     <data dir>/<name>/LOCK            flock'd while open: one server process owns an index
     <data dir>/<name>/ann-*/          the saved approximate index (a cache, see ann.py)
 
-Thumbnails (small WebP images for the UI) are a table of their own in the same database,
-written in the item's transaction and read on demand, never loaded into memory; an index
-made before they existed gains the (empty) table when it is opened. Labels (rating, hidden,
-tags) and the perceptual hash live in the same database too (sqlite_labels.py), written in
-the item's transaction; the labels are mirrored in memory (label_mirror.py) for search.
+Nothing per item lives in Python objects: the memory holds numpy arrays by id (which ids are
+live: one byte each) and the labelled keys' ids (label_mirror.py). Keys and metadata are read
+from SQLite for the hits of a search; vectors from the memory map (store_view.py).
 
-One database per index, not one for all: SQLite has one writer per database, so ingest
-into one index never waits for another's; `drop_index` removes a folder; and the FAISS
-cache sits beside its data.
+A write (upsert) goes, under the write lock:
+1. the new rows to the vector file at fresh ids (allocated in order, never reused), fsync;
+2. one SQLite transaction: the items with each row's checksum, thumbnails, labels, and the
+   watermark `next_id` past the new ids; COMMIT fsyncs the WAL (synchronous=FULL), so the
+   write is durable when it returns (`kill -9`, power cut);
+3. the memory: the new ids live, the ids they replace dead (`dead_ids`, by trigger), a new
+   view published.
+A crash between 1 and 2 leaves rows past the watermark, which the next open cuts off; the
+write was not acknowledged. The reverse (a committed id without its row) cannot happen, and
+an open that finds it refuses the index (vector_file.py). Crash points for tests:
+crash_points.py.
 
-Durability: journal_mode=WAL with synchronous=FULL, so each commit fsyncs the WAL before it
-returns; an acknowledged upsert or delete survives `kill -9` and a power cut. (NORMAL would
-survive `kill -9` but may lose the last commits on a power cut; a batch is one transaction
-and one fsync, so FULL costs little.)
-
-Every write goes to SQLite first, in one transaction (executemany), then to the in-memory
-rows (table.py): vectors as float32 BLOBs, bulk-loaded into numpy at start-up. The memory
-holds what the database holds, so start-up reads the database once and replays nothing.
+Readers (searches, get, iterate) never take the write lock: each takes the current view and
+reads keys and metadata on a connection of its own, in a read transaction that sees exactly
+the view's commit (`consistent_read`), so a hit's key, metadata and score come from one state.
 """
 
 from __future__ import annotations
@@ -34,62 +37,44 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import crash_points
 from . import sqlite_labels as labels_sql
-from .errors import CorruptIndex, IndexBusy, IndexNotFound, KeyNotFound
+from . import sqlite_reads as reads
+from .sqlite_reads import ItemReads
+from .sqlite_upkeep import Upkeep
+from .errors import CorruptIndex, IndexBusy, IndexNotFound
 from .items import MAX_METADATA_BYTES, check_key
 from .labels import LabelFilter, LabelWrite, check_rating, check_tag_names, prepare_labels
 from .manifest import Binding, check_binding, check_name
-from .storage import CheckReport, Item, Storage, check_vectors, last_wins, prepare_items, prepare_phashes, prepare_thumbnails
-from .sqlite_check import check_store
-from .table import Table, View
+from .sqlite_check import check_store, startup_check
+from .sqlite_schema import DB_FILE, connect, open_database, transaction
+from .storage import CheckReport, Storage, last_wins, prepare_items, prepare_phashes, prepare_thumbnails
+from .store_view import HotRows, IdFilter, View
+from .vector_file import DTYPES, VectorFile, checksums, file_name, insufficient_storage, storage_error
 
 logger = logging.getLogger("image_embed.search.sqlite")
 
-DB_FILE = "index.sqlite3"
-FORMAT = 2
-LOAD_CHUNK = 65536
-PAGE_SIZE = 16384
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS binding (
-    one INTEGER PRIMARY KEY CHECK (one = 1),
-    format INTEGER NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL,
-    metric TEXT NOT NULL, normalized INTEGER NOT NULL, created_at REAL NOT NULL,
-    next_id INTEGER NOT NULL DEFAULT 0, changes INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, vector BLOB NOT NULL, metadata TEXT, source TEXT
-);
-CREATE TABLE IF NOT EXISTS thumbnails (key TEXT PRIMARY KEY, webp BLOB NOT NULL);
-"""
+READ_ATTEMPTS = 3  # stale snapshots (a write landed meanwhile) before a read waits for the writers
+ALIVE_GROWTH = 1.5
+SQLITE_FULL, SQLITE_IOERR = 13, 10
+FULL_FREE_BYTES = 1 << 20  # an I/O error with less free space than this is a full disk
 
 
 @dataclass(frozen=True, kw_only=True)
 class StoreSettings:
-    compact_ratio: float = 0.25  # drop tombstoned rows from memory beyond this share
+    vector_dtype: str = "float16"  # a new index's vector file (IMAGE_EMBED_INDEX_VECTOR_DTYPE)
+    hot_bytes: int = 256 << 20  # newest rows kept as float32 in memory (store_view.py), at most
     max_metadata_bytes: int = MAX_METADATA_BYTES  # per item, as JSON
 
 
 def is_index(folder: Path) -> bool:
     return (folder / DB_FILE).is_file()
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-    # 16 KiB pages (for a new file): a 512-d float32 row (2 KiB) per page of 4 KiB wastes
-    # space and writes; measured at 200k x 512-d: ingest 30k/s with 4 KiB pages, 40k/s with 16.
-    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    # checkpoint the log into the database every 8,192 pages (128 MiB) instead of 1,000: bulk
-    # ingest rewrites the key index's pages less often (durability is the log's, unchanged)
-    conn.execute("PRAGMA wal_autocheckpoint=8192")
-    return conn
 
 
 def open_store(
@@ -116,26 +101,29 @@ def drop_store(data_dir: Path, name: str) -> bool:
     return True
 
 
-class SqliteStore(Storage):
+class SqliteStore(ItemReads, Upkeep, Storage):
     def __init__(self, folder: Path, name: str, create: Binding | None, wanted: Binding | None, settings: StoreSettings) -> None:
         self.folder, self.name, self.settings = folder, name, settings
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one write at a time, for its whole length
+        self._mem_lock = threading.Lock()  # the memory's state and the published view
         self._lock_fd = self._acquire()
         self.closed = False
         self.conn: sqlite3.Connection | None = None
+        self.file: VectorFile | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self.checkpoint_at: float | None = None
         try:
             started = time.perf_counter()
             self.conn = connect(folder / DB_FILE)
-            self.binding = self._bind(create)
+            self.binding, self.vector_dtype = open_database(self.conn, folder, name, create, settings.vector_dtype)
             if wanted is not None:
                 check_binding(name, self.binding, wanted)
-            self.table = Table(self.binding.dim)
             self._load()
-            self.load_s = round(time.perf_counter() - started, 3)
-            self.checkpoint_at: float | None = None
-            report = self.check()
+            report = startup_check(self)
             if not report.ok:
                 raise CorruptIndex(f"index {name!r} failed its start-up check: " + "; ".join(report.problems[:5]))
+            self.load_s = round(time.perf_counter() - started, 3)
         except sqlite3.DatabaseError as exc:
             self._release()
             raise CorruptIndex(f"index {name!r}: {folder / DB_FILE} is unreadable: {exc}") from None
@@ -160,65 +148,86 @@ class SqliteStore(Storage):
         return fd
 
     def _release(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        for conn in [*self._readers, self.conn]:
+            if conn is not None:
+                conn.close()
+        self._readers, self.conn = [], None
+        if self.file is not None:
+            self.file.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # closing the descriptor drops the flock
             self._lock_fd = -1
 
-    def _bind(self, create: Binding | None) -> Binding:
-        conn = self.conn
-        conn.executescript(SCHEMA)  # idempotent
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            labels_sql.migrate(conn)  # an index made before labels gains them (additive)
-            row = conn.execute("SELECT format, model, dim, metric, normalized FROM binding").fetchone()
-            if row is None:
-                if create is None:
-                    raise IndexNotFound(f"there is no index named {self.name!r}")
-                b = create
-                conn.execute(
-                    "INSERT INTO binding (one, format, model, dim, metric, normalized, created_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
-                    (FORMAT, b.model, b.dim, b.metric, int(b.normalized), time.time()),
-                )
-                row = (FORMAT, b.model, b.dim, b.metric, int(b.normalized))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        if row[0] != FORMAT:
-            raise CorruptIndex(f"index {self.name!r}: format {row[0]!r} is not {FORMAT}")
-        return Binding(model=row[1], dim=int(row[2]), metric=row[3], normalized=bool(row[4]))
-
     def _load(self) -> None:
-        """Bulk-load every row into numpy, in id order, chunk by chunk."""
-        dim, t = self.binding.dim, self.table
+        """The memory from the database's watermark, its dead ids and its labels: O(dead +
+        labelled), never a read of every item."""
+        dim = self.binding.dim
         next_id, self.changes = self.conn.execute("SELECT next_id, changes FROM binding").fetchone()
-        n = self.conn.execute("SELECT count(*) FROM items").fetchone()[0]
-        cap = max(1024, int(n * 1.25))
-        ids, vectors = np.empty(cap, np.int64), np.empty((cap, dim), np.float32)
-        keys, metas, sources = [], [], []
-        loads = json.loads
-        cur = self.conn.execute("SELECT id, key, vector, metadata, source FROM items ORDER BY id")
-        m = 0
-        while rows := cur.fetchmany(LOAD_CHUNK):
-            if m + len(rows) > cap:
-                raise CorruptIndex(f"index {self.name!r}: rows appeared while loading")
-            cols = list(zip(*rows))
-            blob = b"".join(cols[2])
-            if len(blob) != len(rows) * dim * 4:
-                raise CorruptIndex(f"index {self.name!r}: a stored vector is not {dim} float32 values")
-            ids[m : m + len(rows)] = cols[0]
-            vectors[m : m + len(rows)] = np.frombuffer(blob, "<f4").reshape(-1, dim)
-            keys.extend(cols[1])
-            metas.extend(None if s is None else loads(s) for s in cols[3])
-            sources.extend(cols[4])
-            m += len(rows)
-        t.adopt(ids, vectors, m, keys, metas, sources)
-        t.next_id = max(t.next_id, int(next_id))
-        t.lsn = int(self.changes)
+        self.file = VectorFile(self.folder / file_name(self.vector_dtype), dim, self.vector_dtype, next_id)
+        dead = np.fromiter((r[0] for r in self.conn.execute("SELECT id FROM dead_ids")), np.int64)
+        self.dead_seq = self.conn.execute("SELECT coalesce(max(seq), 0) FROM dead_ids").fetchone()[0]
+        self.alive = np.zeros(max(1024, int(next_id * ALIVE_GROWTH)), bool)
+        self.alive[:next_id] = True
+        dead = np.unique(dead[(dead >= 0) & (dead < next_id)])
+        self.alive[dead] = False
         self.labels = labels_sql.load(self.conn)
+        self.hot = HotRows.empty(next_id, dim)
+        self._publish(next_id, next_id - len(dead))
+
+    def _publish(self, next_id: int, count: int) -> None:
+        """A new view of the current state (the memory lock held, or no readers yet)."""
+        self._view = View(self.changes, next_id, count, self.alive, self.file.publish(next_id), self.hot, self.file)
+
+    # -- the views and consistent reads ----------------------------------------------------
+    def view(self) -> View:
+        return self._view
+
+    @property
+    def next_id(self) -> int:
+        return self._view.next_id
+
+    def snapshot(self, f: LabelFilter | None = None) -> tuple[View, IdFilter | None]:
+        """The current view, and the ids `f` keeps in it (None: all)."""
+        with self._mem_lock:
+            return self._view, (None if f is None else self.labels.id_filter(f))
+
+    def consistent_read(self, fn: Callable, f: LabelFilter | None = None, *, strict: bool = True):
+        """fn(view, id filter, connection), where the connection's read transaction sees the
+        database exactly as the view does; `strict`: and no write committed while fn ran (its
+        deaths flip `alive` in place). Retried on a newer commit; at last, writers wait."""
+        for _ in range(READ_ATTEMPTS):
+            self._check_open()
+            view, ids = self.snapshot(f)
+            conn = self._reader()
+            try:
+                conn.execute("BEGIN")
+                try:
+                    if conn.execute("SELECT changes FROM binding").fetchone()[0] == view.lsn:
+                        result = fn(view, ids, conn)
+                        if not strict or self.changes == view.lsn:
+                            return result
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error:  # closed under the read (drop_index, shutdown): not found, not a 500
+                self._check_open()
+                raise
+        with self._write_lock:
+            self._check_open()
+            view, ids = self.snapshot(f)
+            return fn(view, ids, self.conn)
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.folder / DB_FILE, reader=True)
+            self._local.conn = conn
+            with self._mem_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise IndexNotFound(f"index {self.name!r} was closed")
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, keys, vectors, metadata=None, sources=None, thumbnails=None, *, phashes=None, labels=None) -> list[int]:
@@ -231,20 +240,27 @@ class SqliteStore(Storage):
         if not keys:
             return []
         texts = [None if m is None else json.dumps(m, separators=(",", ":")) for m in metas]
-        blobs = vecs.astype("<f4", copy=False)
+        keep = last_wins(keys)
         with self._write_lock:
             self._check_open()
-            t = self.table
-            ids = list(range(t.next_id, t.next_id + len(keys)))
-            keep = last_wins(keys)
-            rows = [(ids[i], keys[i], blobs[i].tobytes(), texts[i], srcs[i], labels_sql.signed(hashes[i])) for i in keep]
+            first = self.next_id
+            try:
+                stored = self.file.write(first, vecs[keep])
+                crash_points.reached("vectors_written")
+                self.file.sync()
+            except OSError as exc:  # nothing committed: the rows past the watermark are overwritten next time
+                raise storage_error(exc, self.name, self.folder) from None
+            crash_points.reached("vectors_synced")
+            crcs = checksums(stored)
+            kept = [keys[i] for i in keep]
+            rows = [(first + j, keys[i], texts[i], srcs[i], crcs[j], labels_sql.signed(hashes[i])) for j, i in enumerate(keep)]
 
             def work(c: sqlite3.Connection) -> list:
                 # an upsert, not a replace: the row (and its labels) stays, with a new id and vector
                 c.executemany(
-                    "INSERT INTO items (id, key, vector, metadata, source, phash) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET id = excluded.id, vector = excluded.vector, "
-                    "metadata = excluded.metadata, source = excluded.source, phash = excluded.phash",
+                    "INSERT INTO items (id, key, metadata, source, vcheck, phash) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET id = excluded.id, metadata = excluded.metadata, "
+                    "source = excluded.source, vcheck = excluded.vcheck, phash = excluded.phash",
                     rows,
                 )
                 # an item replaced without a thumbnail loses its old one; with no thumbnails stored
@@ -255,22 +271,22 @@ class SqliteStore(Storage):
                     "INSERT OR REPLACE INTO thumbnails (key, webp) VALUES (?, ?)",
                     [(keys[i], thumbs[i]) for i in keep if thumbs[i] is not None],
                 )
-                return labels_sql.write_item_labels(c, [keys[i] for i in keep], [labs[i] for i in keep], self.labels)
+                return labels_sql.write_item_labels(c, kept, [labs[i] for i in keep], self.labels)
 
-            self._apply(self._transaction(work, ids[-1] + 1, len(keys)))
-            t.append(ids, vecs, keys, metas, srcs)
-            t.lsn = self.changes
-        return ids
+            applies, dead = self._transaction(work, first + len(keep), len(keys))
+            crash_points.reached("committed")
+            new_ids = range(first, first + len(keep))
+            self._apply(applies, dead, new_ids, zip(kept, new_ids), stored)
+        id_of = dict(zip(kept, new_ids))
+        return [id_of[k] for k in keys]
 
     def delete(self, keys) -> tuple[list[str], list[str]]:
         """Delete items by key; durable when it returns. Returns (deleted, missing)."""
-        keys = [check_key(k) for k in keys]
+        keys = list(dict.fromkeys(check_key(k) for k in keys))
         with self._write_lock:
             self._check_open()
-            t = self.table
-            targets, missing = [], []
-            for key in dict.fromkeys(keys):
-                (targets if t.row_of(key) is not None else missing).append(key)
+            present = reads.by_keys(self.conn, keys)
+            targets = [k for k in keys if k in present]
             if targets:
                 gone = [(k,) for k in targets]
 
@@ -279,46 +295,62 @@ class SqliteStore(Storage):
                     c.executemany("DELETE FROM thumbnails WHERE key = ?", gone)
                     return labels_sql.forget(c, targets)
 
-                self._apply(self._transaction(work, t.next_id, len(targets)))
-                for key in targets:
-                    t.tombstone(key)
-                t.lsn = self.changes
-        return targets, missing
+                applies, dead = self._transaction(work, self.next_id, len(targets))
+                self._apply(applies, dead)
+        return targets, [k for k in keys if k not in present]
 
-    def _transaction(self, work, next_id: int, changes: int):
+    def _transaction(self, work, next_id: int, changes: int) -> tuple[list, np.ndarray]:
         """One write transaction with the counters; committed (fsync'd) when it returns.
-        Returns what `work` returned."""
-        conn = self.conn
+        Returns what `work` returned and the ids it killed."""
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.conn) as conn:
                 result = work(conn)
+                dead = conn.execute("SELECT seq, id FROM dead_ids WHERE seq > ? ORDER BY seq", (self.dead_seq,)).fetchall()
                 conn.execute("UPDATE binding SET next_id = ?, changes = changes + ?", (next_id, changes))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.OperationalError as exc:  # disk full, read-only, I/O error: nothing was applied
-            raise CorruptIndex(f"index {self.name!r}: the write was not stored: {exc}") from None
-        self.changes += changes
-        return result
+            raise self._write_error(exc) from None
+        if dead:
+            self.dead_seq = dead[-1][0]
+        self.changes += changes  # before the memory changes: readers that see it retry (consistent_read)
+        return result, np.asarray([d[1] for d in dead], np.int64)
 
-    def _apply(self, applies) -> None:
-        """The label changes of a committed transaction, into the memory mirror."""
-        for apply in applies or ():
-            apply(self.labels)
+    def _write_error(self, exc: sqlite3.OperationalError) -> Exception:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        try:
+            free = shutil.disk_usage(self.folder).free
+        except OSError:
+            free = 0
+        if code == SQLITE_FULL or (code == SQLITE_IOERR and free < FULL_FREE_BYTES):
+            return insufficient_storage(self.name, self.folder, str(exc))
+        return CorruptIndex(f"index {self.name!r}: the write was not stored: {exc}")
+
+    def _apply(self, applies, dead: np.ndarray, new_ids=range(0), pairs=(), stored: np.ndarray | None = None) -> None:
+        """A committed transaction into the memory: new ids live, dead ones dead, labels."""
+        with self._mem_lock:
+            next_id = max(self.next_id, new_ids.stop)
+            if next_id > len(self.alive):  # a new array: older views keep theirs
+                grown = np.zeros(int(next_id * ALIVE_GROWTH), bool)
+                grown[: len(self.alive)] = self.alive
+                self.alive = grown
+            self.alive[new_ids.start : new_ids.stop] = True
+            self.alive[dead] = False
+            for apply in applies or ():
+                apply(self.labels)
+            self.labels.track(pairs)
+            if stored is not None and len(stored):
+                self.hot = self.hot.appended(new_ids.start, stored.astype(np.float32), self._hot_max_rows())
+            self._publish(next_id, self._view.count + len(new_ids) - len(dead))
 
     # -- labels ------------------------------------------------------------------------------
     def _label_write(self, keys, work_of) -> LabelWrite:
         keys = list(dict.fromkeys(check_key(k) for k in keys))
         with self._write_lock:
             self._check_open()
-            found = [k for k in keys if self.table.row_of(k) is not None]
+            present = reads.by_keys(self.conn, keys)
+            found = [k for k in keys if k in present]
             if found:
-                self._apply(self._transaction(lambda c: work_of(c, found), self.table.next_id, len(found)))
-                self.table.lsn = self.changes
-        present = set(found)
+                applies, dead = self._transaction(lambda c: work_of(c, found), self.next_id, len(found))
+                self._apply(applies, dead, pairs=[(k, present[k][0]) for k in found])
         return LabelWrite(updated=found, missing=[k for k in keys if k not in present])
 
     def set_rating(self, keys, rating: int) -> LabelWrite:
@@ -330,120 +362,48 @@ class SqliteStore(Storage):
         return self._label_write(keys, lambda c, found: labels_sql.tag_items(c, found, add, remove, hidden, self.labels))
 
     def tags(self) -> list[tuple[int, str, int]]:
-        with self._write_lock:
+        with self._mem_lock:
             return self.labels.tag_counts()
 
-    def browse(self, f: LabelFilter, offset: int, limit: int):
-        with self._write_lock:
-            self._check_open()
-            return labels_sql.browse(self.conn, f, offset, limit, self.labels)
-
-    def phashes(self, include_hidden: bool = False):
-        with self._write_lock:
-            self._check_open()
-            return labels_sql.phashes(self.conn, include_hidden)
-
-    def view_and_mask(self, f: LabelFilter | None) -> tuple[View, "np.ndarray | None"]:
-        """A view of the rows and the rows the label filter keeps (None: all), consistent."""
-        with self._write_lock:
-            t = self.table
-            view = t.view()
-            return view, None if f is None else self.labels.row_mask(f, t.key_to_row, view.n)
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise IndexNotFound(f"index {self.name!r} was closed")
-
-    def compact_if_due(self) -> None:
-        """Drop tombstoned rows from memory once they are more than `compact_ratio` of them."""
-        with self._write_lock:
-            t = self.table
-            if t.n - t.count > self.settings.compact_ratio * max(t.n, 1024):
-                t.compact()
-
-    # -- reading ---------------------------------------------------------------------------
-    def get(self, keys, with_vectors: bool = False) -> list[Item | None]:
-        out: list[Item | None] = []
-        with self._write_lock:  # a consistent row lookup (compaction renumbers rows)
-            t = self.table
-            for key in keys:
-                row = t.row_of(key)
-                if row is None:
-                    out.append(None)
-                    continue
-                vec = t.vectors[row].copy() if with_vectors else None
-                rating, hidden, tags = self.labels.labels_of(key)
-                out.append(Item(key, int(t.ids[row]), t.metas[row], t.sources[row], vec, rating, hidden, [n for _, n in tags]))
-        return out
-
-    def thumbnail(self, key: str) -> bytes | None:
-        with self._write_lock:
-            self._check_open()
-            if self.table.row_of(key) is None:
-                raise KeyNotFound(f"index {self.name!r} has no item {key!r}")
-            row = self.conn.execute("SELECT webp FROM thumbnails WHERE key = ?", (key,)).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def iterate(self, batch: int = 10_000) -> Iterator[list[Item]]:
-        """From the database itself (not the memory), so a migration reads what is durable."""
-        last = -1
-        dim = self.binding.dim
-        while True:
-            with self._write_lock:
-                self._check_open()
-                rows = self.conn.execute(
-                    "SELECT id, key, vector, metadata, source, rating, hidden, phash FROM items WHERE id > ? ORDER BY id LIMIT ?",
-                    (last, batch),
-                ).fetchall()
-                tags: dict[str, list[str]] = {}
-                marks = ",".join("?" * len(rows))
-                for key, name in self.conn.execute(
-                    f"SELECT it.key, t.name FROM item_tags it JOIN tags t ON t.id = it.tag_id WHERE it.key IN ({marks}) ORDER BY t.id",
-                    [r[1] for r in rows],
-                ):
-                    tags.setdefault(key, []).append(name)
-            if not rows:
-                return
-            yield [
-                Item(k, i, None if m is None else json.loads(m), s, np.frombuffer(v, "<f4").reshape(dim).astype(np.float32),
-                     r, bool(h), tags.get(k, []), labels_sql.unsigned(p))
-                for i, k, v, m, s, r, h, p in rows
-            ]
-            last = rows[-1][0]
-
-    def keys(self) -> list[str]:
-        with self._write_lock:
-            return list(self.table.key_to_row)
-
+    # -- reading (more in sqlite_reads.ItemReads) ---------------------------------------------
     @property
     def count(self) -> int:
-        return self.table.count
+        return self._view.count
+
+    def stored_vectors(self, vectors) -> np.ndarray:
+        """The vectors as this index keeps them (float16 rounding, back as float32)."""
+        return self.prepare_vectors(vectors).astype(DTYPES[self.vector_dtype]).astype(np.float32)
 
     # -- checks and stats ------------------------------------------------------------------
     def check(self, vectors: bool = True) -> CheckReport:
-        """Alignment of the memory with itself and with the database (sqlite_check.py)."""
+        """Every item's vector row against its checksum, liveness, counts, labels (sqlite_check.py):
+        O(n), for verify_index; the start-up check is O(tail)."""
         with self._write_lock:
+            self._check_open()
             return check_store(self, vectors)
 
     def stats(self) -> dict:
-        t = self.table
+        view = self._view
+        files = [p for p in self.folder.rglob("*") if p.is_file() and p.name != self.file.path.name]
         return {
             "name": self.name,
             "backend": "sqlite",
-            "count": t.count,
+            "count": view.count,
             "dim": self.binding.dim,
             "model": self.binding.model,
             "metric": self.binding.metric,
             "normalized": self.binding.normalized,
-            "rows": t.n,
-            "tombstones": t.n - t.count,
-            "next_id": t.next_id,
-            "lsn": t.lsn,
-            "bytes_on_disk": sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file()),
+            "vector_dtype": self.vector_dtype,
+            "rows": view.next_id,
+            "tombstones": view.next_id - view.count,
+            "hot_rows": view.hot.n,
+            "next_id": view.next_id,
+            "lsn": view.lsn,
+            "bytes_on_disk": sum(p.stat().st_size for p in files) + (self.file.disk_bytes() if not self.closed else 0),
             "load_s": self.load_s,
             # The last WAL checkpoint this process made (at close, or when asked).
             "last_snapshot": {
-                "lsn": t.lsn if self.checkpoint_at else None,
+                "lsn": view.lsn if self.checkpoint_at else None,
                 "at": self.checkpoint_at,
                 "age_s": None if self.checkpoint_at is None else max(0.0, time.time() - self.checkpoint_at),
             },
@@ -466,7 +426,6 @@ class SqliteStore(Storage):
                 except sqlite3.Error:
                     logger.exception("index %r: the checkpoint at close failed (the WAL keeps the data)", self.name)
         finally:
-            with self._write_lock:
+            with self._write_lock, self._mem_lock:
                 self.closed = True
                 self._release()
-

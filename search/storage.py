@@ -180,3 +180,7 @@ class Storage(ABC):
 
     def prepare_vectors(self, vectors) -> np.ndarray:
         return prepare_vectors(self.binding, vectors)
+
+    def stored_vectors(self, vectors) -> np.ndarray:
+        """The vectors as this back end stores them and scores with them (as float32)."""
+        return self.prepare_vectors(vectors)

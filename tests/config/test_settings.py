@@ -25,10 +25,11 @@ OLD_DEFAULTS = {  # what each module read before config.settings existed
     "search_ef_search": 100, "search_hnsw_m": 16, "search_ef_construction": 64,
     "thumbnails": True, "thumbnail_size": 256,
 }
-# settings added since (ONNX engine, JPEG draft, the batching wait's bound, CLIP models by name)
+# settings added since (ONNX engine, JPEG draft, the batching wait's bound, CLIP models by name, the
+# embedded index's vector file)
 NEW_DEFAULTS = {
     "engine": "auto", "cpu_precision": "fp32", "jpeg_draft": False, "batch_wait": "bounded", "test_forward_delay_ms": 0,
-    "extra_clip": (),
+    "extra_clip": (), "index_vector_dtype": "float16", "test_index_crash_at": "",
 }
 
 

@@ -96,3 +96,7 @@ def test_index_refusals_become_client_errors():
         run(runners.index.stats(index="x"))
     assert (err.value.status, err.value.code) == (404, "index_not_found")
     assert run(runners.index.delete(index="x", keys=["k"])) == {"deleted": 1}
+    full = Fake(upsert={"error": "insufficient_storage", "detail": "the filesystem holding /d/x is full", "status": 507})
+    with pytest.raises(ClientError) as err:
+        run(RunnerClient({"index": full}, []).index.upsert(index="x"))
+    assert (err.value.status, err.value.code) == (507, "insufficient_storage")

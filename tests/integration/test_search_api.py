@@ -226,7 +226,7 @@ def test_python_client(search_server, index, tmp_path):
         assert client.index_stats(index=index)["count"] == 2
         assert client.delete(keys=["p21"], index=index)["deleted"] == ["p21"]
         vec = np.asarray(client.get(keys=["p22"], index=index, with_vectors=True)["items"][0]["vector"])
-        assert abs(np.linalg.norm(vec) - 1) < 1e-5
+        assert abs(np.linalg.norm(vec) - 1) < 1e-3  # stored as float16 (docs/search.md)
 
 
 @pytest.mark.parametrize("path", ["/search/text?q=a&top_k=abc", "/image/k/similar?top_k=1.5", "/search/text"])

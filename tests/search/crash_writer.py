@@ -1,6 +1,7 @@
-"""A child process for test_crash.py: streams upserts and deletes into an index and prints
-one line per acknowledged call ("ACK <first> <last>" or "DEL <key>", and "DELETING <key>"
-before a delete starts) until it is killed.
+"""A child process for test_crash.py and test_vector_file_crash.py: streams upserts and
+deletes into an index and prints one line per acknowledged call ("ACK <first> <last>" or
+"DEL <key>"; "WRITING <first> <last>" before an upsert starts and "DELETING <key>" before a
+delete starts) until it is killed (or kills itself at a test-only crash point).
 
     python -m tests.search.crash_writer <data dir or postgresql:// URL> <seed> <first key>
 
@@ -26,6 +27,7 @@ def main() -> None:
     while True:
         size = int(rng.integers(1, 16))
         keys = [str(i) for i in range(next_key, next_key + size)]
+        print(f"WRITING {keys[0]} {keys[-1]}", flush=True)  # in flight: it may or may not survive a kill
         ix.upsert(keys, vectors_for(keys), [{"n": int(k)} for k in keys])
         print(f"ACK {keys[0]} {keys[-1]}", flush=True)
         next_key += size

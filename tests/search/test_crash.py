@@ -75,7 +75,7 @@ def test_acknowledged_writes_survive_kill_9(place):
             assert (acked_all - started_all) <= live, f"round {round_}: acknowledged items lost"
             assert not (live & deleted_all), f"round {round_}: acknowledged deletes came back"
             items = store.get(sorted(live), with_vectors=True)
-            expected = store.store.prepare_vectors(vectors_for([it.key for it in items]))
+            expected = store.store.stored_vectors(vectors_for([it.key for it in items]))
             for item, vec in zip(items, expected):
                 np.testing.assert_array_equal(item.vector, vec)  # exactly its own vector
                 assert item.metadata == {"n": int(item.key)}

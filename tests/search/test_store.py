@@ -37,7 +37,7 @@ def test_upsert_get_delete(ix):
     ix.upsert(["a", "b"], vectors_for(["a", "b"]), [{"n": 1}, None], ["https://x/a.jpg", None])
     a, b, missing = ix.get(["a", "b", "zzz"], with_vectors=True)
     assert (a.key, a.metadata, a.source) == ("a", {"n": 1}, "https://x/a.jpg")
-    np.testing.assert_allclose(a.vector, vector_for("a"), atol=1e-7)
+    np.testing.assert_array_equal(a.vector, ix.store.stored_vectors(vector_for("a"))[0])
     assert b.metadata is None and missing is None
     assert ix.delete(["a", "nope", "a"]) == (["a"], ["nope"])
     assert ix.get(["a"]) == [None] and ix.count == 1
@@ -48,7 +48,7 @@ def test_upsert_replaces_and_the_last_wins(ix):
     ix.upsert(["a", "b", "a"], vectors_for(["x", "b", "y"]), [{"v": 2}, None, {"v": 3}])
     (item,) = ix.get(["a"], with_vectors=True)
     assert item.metadata == {"v": 3} and ix.count == 2
-    np.testing.assert_allclose(item.vector, vector_for("y"), atol=1e-7)
+    np.testing.assert_array_equal(item.vector, ix.store.stored_vectors(vector_for("y"))[0])
 
 
 def test_iterate_yields_every_item_once(ix):
@@ -58,7 +58,7 @@ def test_iterate_yields_every_item_once(ix):
     seen = [it for batch in ix.store.iterate(batch=7) for it in batch]
     assert sorted(it.key for it in seen) == sorted(set(keys) - {"k3"})
     for it in seen:
-        np.testing.assert_allclose(it.vector, vector_for(it.key), atol=1e-6)
+        np.testing.assert_array_equal(it.vector, ix.store.stored_vectors(vector_for(it.key))[0])
         assert it.metadata == {"i": int(it.key[1:])}
 
 
@@ -123,7 +123,7 @@ def test_bad_metadata_is_refused(ix, meta):
 def test_vectors_are_normalized(ix):
     ix.upsert(["a"], vector_for("a")[None] * 7.5)
     (item,) = ix.get(["a"], with_vectors=True)
-    assert abs(np.linalg.norm(item.vector) - 1) < 1e-6
+    assert abs(np.linalg.norm(item.vector) - 1) < 1e-3  # float16 on disk (SQLite): within 1e-3
     assert ix.check().ok
 
 
@@ -155,7 +155,8 @@ def test_ids_are_never_reused(tmp_path):
     store = open_store(tmp_path, "ix", BINDING)
     assert store.upsert(["c"], vectors_for(["c"])) == [2]
     assert store.upsert(["a"], vectors_for(["a"])) == [3]  # a replaced item gets a new id
-    assert store.table.n == 3 and store.count == 2  # the old row is a tombstone in memory
+    stats = store.stats()
+    assert (stats["rows"], stats["tombstones"], store.count) == (4, 2, 2)  # ids 0 and 1 are dead for good
     store.close()
 
 
@@ -174,13 +175,20 @@ def test_the_database_is_in_wal_mode_with_full_sync(tmp_path):
     store.close()
 
 
-def test_a_damaged_database_is_refused(tmp_path):
+def test_a_damaged_index_is_refused(tmp_path):
     store = open_store(tmp_path, "ix", BINDING, create=True)
     store.upsert(["a", "b"], vectors_for(["a", "b"]))
     store.close()
-    with sqlite3.connect(tmp_path / "ix" / DB_FILE) as conn:
-        conn.execute("UPDATE items SET vector = x'00' WHERE key = 'a'")  # a 1-byte vector
-    with pytest.raises(CorruptIndex, match="float32"):
+    vectors = tmp_path / "ix" / "vectors.f16"
+    data = vectors.read_bytes()
+    vectors.write_bytes(data[: len(data) // 2])  # a committed row is missing
+    with pytest.raises(CorruptIndex, match="shorter than the database"):
+        open_store(tmp_path, "ix", BINDING)
+    vectors.write_bytes(data[len(data) // 2 :] + data[: len(data) // 2])  # rows swapped: each key meets another's vector
+    with pytest.raises(CorruptIndex, match="does not match its checksum"):
+        open_store(tmp_path, "ix", BINDING)
+    vectors.unlink()
+    with pytest.raises(CorruptIndex, match="missing"):
         open_store(tmp_path, "ix", BINDING)
     (tmp_path / "ix" / DB_FILE).write_bytes(b"not a database" * 100)
     with pytest.raises(CorruptIndex, match="unreadable"):
@@ -189,13 +197,19 @@ def test_a_damaged_database_is_refused(tmp_path):
 
 def test_check_finds_misalignment(tmp_path):
     store = open_store(tmp_path, "ix", BINDING, create=True)
-    store.upsert(["a", "b"], vectors_for(["a", "b"]))
+    keys = [f"k{i}" for i in range(3000)]
+    store.upsert(keys, vectors_for(keys))
     assert store.check().ok
-    store.table.keys[0] = "b"  # a row that names another key
+    row = store.file.row_bytes
+    with open(store.file.path, "r+b") as f:  # the row of k5 (id 5) now holds k6's vector
+        f.seek(6 * row)
+        other = f.read(row)
+        f.seek(5 * row)
+        f.write(other)
     report = store.check()
-    assert not report.ok and "'a'" in report.problems[0]
-    store.conn.execute("DELETE FROM items WHERE key = 'a'")  # the database and the memory disagree
-    assert any("database holds 1" in p for p in store.check().problems)
+    assert not report.ok and "'k5' (id 5) does not match its checksum" in report.problems[0]
+    store.conn.execute("DELETE FROM items WHERE key = 'k7'")  # the database and the memory disagree
+    assert any("database holds 2999" in p for p in store.check().problems)
     store.close()
 
 
@@ -208,4 +222,44 @@ def test_a_failed_write_is_not_acknowledged(tmp_path):
     with pytest.raises(CorruptIndex):
         store.delete(["a"])
     assert store.keys() == ["a"] and store.check().ok  # the memory did not move either
+    store.close()
+
+
+def test_punching_dead_rows_spares_the_live_and_the_newer(tmp_path):
+    from search.vector_file import VectorFile
+
+    vf = VectorFile(tmp_path / "v.f16", 512, "float16", 0, create=True)  # 1 KiB rows: 4 per 4 KiB block
+    rows = np.random.default_rng(0).standard_normal((64, 512)).astype(np.float32)
+    vf.write(0, rows)
+    vf.sync()
+    vf.publish(64)
+    alive = np.zeros(64, bool)
+    alive[20:24] = True  # live in the middle; 48..63: "dead" in a stale liveness array, but past `upto`
+    before = vf.disk_bytes()
+    assert vf.punch(alive, upto=48) == 44 * 1024  # ids 0-19 and 24-47: 11 whole blocks
+    assert vf.disk_bytes() == before - 44 * 1024
+    kept = vf.read(0, 64).astype(np.float32)
+    stored = rows.astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(kept[20:24], stored[20:24])
+    np.testing.assert_array_equal(kept[48:], stored[48:])
+    assert not kept[:20].any() and not kept[24:48].any()  # holes read as zeros
+    vf.close()
+
+
+def test_metadata_filters_narrowed_in_sql_keep_every_match(tmp_path):
+    from search.queries import matches
+    from search.sqlite_reads import where_ids
+
+    metas = [
+        {"a": 1}, {"a": 1.0}, {"a": True}, {"a": "1"}, {"a": None}, {"a": [1]}, {"a": {"b": 1}}, {}, None,
+        {"a": 2**70}, {"a": -5, "b c": "x"}, {"a": "é\u00e9", "z": False}, {"a": 0.1}, {"a": [1, 2]},
+    ]
+    store = open_store(tmp_path, "ix", BINDING, create=True)
+    keys = [f"k{i}" for i in range(len(metas))]
+    ids = store.upsert(keys, vectors_for(keys), metas)
+    wheres = [{"a": 1}, {"a": True}, {"a": "1"}, {"a": None}, {"a": [1]}, {"a": {"b": 1}}, {"a": 2**70}, {"b c": "x"},
+              {"a": -5, "b c": "x"}, {"a": "é\u00e9"}, {"z": False}, {"a": 0.1}, {"missing": 1}, {"a": [1, 2]}]
+    for where in wheres:
+        expected = [ids[i] for i, m in enumerate(metas) if matches(m, where)]
+        assert where_ids(store.conn, where).tolist() == expected, where
     store.close()
