@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from scripts.docker_images import build_bento, containerize, image_size, modules_present, run_container
+from scripts.docker_images import build_bento, containerize, docker, image_size, modules_present, run_container
 from tests.conftest import ROOT, encode, noise_image, photo
 from tests.integration.conftest import BENTOML, FIGURES, free_port, server_env, start_server
 from tests.postgres import fresh_database, tcp_url
@@ -80,6 +80,9 @@ def cosine(a, b) -> float:
 def test_the_lean_image_has_no_pytorch_and_fits(lean_image):
     assert modules_present(lean_image, [*TORCH_STACK, "onnxruntime"]) == ["onnxruntime"]
     assert image_size(lean_image) <= SIZE_LIMIT
+    models = docker("run", "--rm", "--entrypoint", "find", lean_image, "/home/bentoml/bento/models", "-type", "f").stdout
+    assert "/onnx/image.fp32.onnx" in models and "/onnx/text.int8.onnx" in models
+    assert ".safetensors" not in models  # the torch weights stay on the build machine
 
 
 def test_it_is_ready_and_serves_clip_on_onnx_runtime(container):
@@ -87,6 +90,7 @@ def test_it_is_ready_and_serves_clip_on_onnx_runtime(container):
     health = httpx.get(f"{container.url}/health", timeout=30).json()
     assert health["served_models"] == ["clip"]
     assert health["models"]["clip"]["engine"] == "onnx"
+    assert health["models"]["clip"]["logit_scale"] == pytest.approx(1 / 0.07)  # stored: no weights here
     assert health["models"]["index"]["data_dir"] == "/data"
 
 
@@ -105,6 +109,16 @@ def test_encode_text_works_and_equals_the_hosts(container, host_server):
     for vector, reference in zip(got.json(), want):
         assert len(vector) == 512 and abs(np.linalg.norm(vector) - 1) < 1e-4
         assert cosine(vector, reference) >= 0.99999
+
+
+def test_rank_equals_the_hosts(container, host_server):
+    request = {"files": {"image": ("a.jpg", JPEG)}, "data": {"texts": json.dumps(["an astronaut", "a cat", "a car"])}}
+    got, want = (post(server, "/rank", **request) for server in (container, host_server))
+    assert got.status_code == 200, got.text
+    assert got.json()["logit_scale"] == pytest.approx(want.json()["logit_scale"])
+    assert [r["index"] for r in got.json()["results"]] == [r["index"] for r in want.json()["results"]]
+    for ours, theirs in zip(got.json()["results"], want.json()["results"]):
+        assert abs(ours["probability"] - theirs["probability"]) < 1e-4
 
 
 def test_bad_input_gets_its_4xx(container):
