@@ -14,7 +14,7 @@ everything is testable in-process.
     queries.py      pages, filters, hits and example queries, duplicates, shared by both back ends
     labels.py       ratings, tags and hidden: what they may be, the filters, browse pages
     label_mirror.py the embedded back end's labels in memory (for search masks)
-    perceptual_hash.py  the 64-bit pHash of an image (imagehash)
+    perceptual_hash.py  the 64-bit pHash of an image (imagehash's, DCT in numpy)
     phash_groups.py near-identical groups by pHash (multi-index hashing, FAISS binary)
     sqlite_store.py the embedded store: SQLite (WAL, synchronous=FULL) + the in-memory rows
     sqlite_labels.py, sqlite_check.py   its labels and pHashes in SQL; its self-check

@@ -1,0 +1,79 @@
+"""search/perceptual_hash.py computes imagehash's pHash without SciPy: the same 64 bits as
+`imagehash.phash` (the reference, a test dependency) on photographs, noise of many sizes,
+images with exact symmetries and flat images (where the DCT cancels exactly); on block
+patterns, where SciPy's own coefficients are rounding noise, the other bits; and the
+box-reduced hash of a large image stays within a few bits of the full-size one."""
+
+from __future__ import annotations
+
+import imagehash
+import numpy as np
+import pytest
+import skimage.data
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from search.perceptual_hash import REDUCE_ABOVE, as_hex, phash_of
+from tests.conftest import photo
+
+PHOTOS = ["astronaut", "camera", "coffee", "chelsea", "rocket", "moon", "page", "coins", "horse", "brick", "grass"]
+
+
+def reference(image: Image.Image) -> int:
+    """imagehash's own pHash, as the 64-bit integer phash_of returns."""
+    return int(str(imagehash.phash(image, hash_size=8)), 16)
+
+
+def test_photographs_hash_as_imagehash_hashes_them():
+    for name in PHOTOS:
+        image = Image.fromarray(getattr(skimage.data, name)())
+        image = image.reduce(2) if max(image.size) > REDUCE_ABOVE else image  # phash_of would reduce it
+        assert phash_of(image) == reference(image), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(0, 2**32 - 1), st.sampled_from(["RGB", "L", "RGBA"]))
+def test_noise_of_any_size_hashes_as_imagehash(width, height, seed, mode):
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, len(mode)), dtype=np.uint8)
+    image = Image.fromarray(pixels.squeeze(-1) if mode == "L" else pixels, mode)
+    assert phash_of(image) == reference(image)
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 255])
+def test_flat_images_hash_as_imagehash(value):
+    """Every frequency but the first cancels exactly: SciPy gets 0 there, and so must we."""
+    image = Image.new("RGB", (40, 30), (value, value, value))
+    assert phash_of(image) == reference(image)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_symmetric_images_hash_as_imagehash(seed):
+    """Mirror symmetry cancels the odd frequencies exactly; stripes cancel a whole axis."""
+    rng = np.random.default_rng(seed)
+    half = rng.integers(0, 256, (32, 16), dtype=np.uint8)
+    stripes = np.tile(rng.integers(0, 256, (1, 32), dtype=np.uint8), (32, 1))
+    for pixels in [np.hstack([half, half[:, ::-1]]), np.vstack([half.T, half.T[::-1]]), stripes, stripes.T]:
+        image = Image.fromarray(pixels)
+        assert phash_of(image) == reference(image)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_where_scipy_gives_rounding_noise_only_those_bits_may_differ(seed):
+    """A block pattern cancels frequencies that SciPy's FFT leaves as noise of about 1e-12,
+    some above its median of 0 (bit 1), some not: imagehash's bits there are rounding; ours
+    are 0. Every other bit is the same."""
+    import scipy.fftpack
+
+    image = Image.fromarray(np.kron(np.random.default_rng(seed).integers(0, 2, (4, 4)), np.ones((8, 8))).astype(np.uint8) * 255)
+    grey = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS))
+    coefficients = scipy.fftpack.dct(scipy.fftpack.dct(grey, axis=0), axis=1)[:8, :8].ravel()
+    defined = np.abs(coefficients) > 1e-6 * np.abs(coefficients).max()
+    ours, theirs = (np.unpackbits(np.array([h], ">u8").view(np.uint8)) for h in (phash_of(image), reference(image)))
+    assert (ours[defined] == theirs[defined]).all() and not ours[~defined].any()
+
+
+def test_a_large_image_is_reduced_first_within_a_few_bits():
+    large = photo().resize((1920, 1080))
+    assert bin(phash_of(large) ^ reference(large)).count("1") <= 2
+    assert as_hex(phash_of(large)) == f"{phash_of(large):016x}" and as_hex(None) is None
