@@ -8,8 +8,9 @@ The DCT is computed here with numpy, as a 32 x 32 matrix product, not with image
 imagehash computes it with SciPy, 150 MB that the lean image (docs/deploy.md) would carry for
 this one transform. The hashes are imagehash's bit for bit (tests/search/test_perceptual_hash.py
 compares them on photographs, noise, flat, tiny and mirror-symmetric images; imagehash is a
-test dependency), except where SciPy's own coefficient is rounding noise (about 1e-12, on
-synthetic block patterns that cancel a frequency exactly): 0 here, a coin toss there.
+test dependency), except where SciPy's own coefficient is rounding noise (about 1e-12 where an
+exact symmetry cancels a frequency: block patterns, images one or two pixels across): 0 here,
+a coin toss there.
 
 Computed at index time from the image already decoded for CLIP (gateway/images.py), and by
 scripts/import_library.py from the original files, through the same safe decoder."""
