@@ -99,7 +99,8 @@ def loadable_dir(spec: ModelSpec, device: DeviceChoice, engine: str | None = Non
     if engine == "onnx" and stored is not None:
         _refuse_torch_needs(spec, onnx_engine.torch_free_gaps(spec, Path(stored.path)))
     if stored is None or missing:
-        what = f"no entry {spec.onnx_store_tag}" if stored is None else f"{', '.join(missing)} not in {spec.onnx_store_tag}"
+        tag = spec.onnx_store_tag
+        what = f"no entry {tag}" if stored is None else f"{', '.join(missing)} not in {tag}"
         raise ModelNotImportedError(
             f"model {spec.key!r} is in the model store without the files of its ONNX engine "
             f"({what}): an older version imported it. `{import_command(spec)}` adds "
@@ -162,7 +163,9 @@ def onnx_dir(spec: ModelSpec) -> Path:
     """The folder of `spec`'s ONNX entry (graphs and stored files)."""
     stored = find(spec, spec.onnx_store_tag)
     if stored is None:
-        raise ModelNotImportedError(f"model {spec.key!r} has no ONNX entry {spec.onnx_store_tag}: `{import_command(spec)}`")
+        raise ModelNotImportedError(
+            f"model {spec.key!r} has no ONNX entry {spec.onnx_store_tag}: `{import_command(spec)}`"
+        )
     return Path(stored.path)
 
 

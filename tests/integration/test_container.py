@@ -80,7 +80,8 @@ def cosine(a, b) -> float:
 def test_the_lean_image_has_no_pytorch_and_fits(lean_image):
     assert modules_present(lean_image, [*TORCH_STACK, "onnxruntime"]) == ["onnxruntime"]
     assert image_size(lean_image) <= SIZE_LIMIT
-    models = docker("run", "--rm", "--entrypoint", "find", lean_image, "/home/bentoml/bento/models", "-type", "f").stdout
+    find = ("run", "--rm", "--entrypoint", "find", lean_image, "/home/bentoml/bento/models", "-type", "f")
+    models = docker(*find).stdout
     assert "/onnx/image.fp32.onnx" in models and "/onnx/text.int8.onnx" in models
     assert ".safetensors" not in models  # the torch weights stay on the build machine
 

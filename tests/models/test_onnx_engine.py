@@ -95,7 +95,8 @@ def test_import_writes_both_precisions_of_every_graph_into_the_onnx_entry(tiny_m
         assert not (model_dir(spec) / "onnx").exists()  # the weights entry has none
         assert not list(onnx_dir(spec).rglob("*.safetensors"))  # and the ONNX entry no weights
     person = get_spec("person", "tiny")
-    assert entries(person) == entries(person, "torch") == [person.store_tag] and find(person, person.onnx_store_tag) is None
+    assert entries(person) == entries(person, "torch") == [person.store_tag]
+    assert find(person, person.onnx_store_tag) is None
 
 
 @pytest.mark.parametrize(
@@ -192,7 +193,8 @@ def test_an_entry_without_graphs_fails_clearly_and_import_completes_it(tiny_mode
     with bentoml.models.create(spec.store_tag, metadata=spec.to_metadata()) as stored:
         family_module(spec).materialize(spec, stored.path)  # weights only, as imports did before
     try:
-        refusal = f"files of its ONNX engine \\(no entry {spec.onnx_store_tag}\\).*import_models.py --profile tiny --models dinov2`"
+        command = "import_models.py --profile tiny --models dinov2`"
+        refusal = f"files of its ONNX engine \\(no entry {spec.onnx_store_tag}\\).*{command}"
         with pytest.raises(ModelNotImportedError, match=refusal):
             load(spec, CPU)
         with pytest.raises(ModelNotImportedError):  # what service.py checks before any runner starts
@@ -202,7 +204,8 @@ def test_an_entry_without_graphs_fails_clearly_and_import_completes_it(tiny_mode
         assert load(spec, CPU).encode_images(np.zeros((1, 224, 224, 3), np.uint8)).shape == (1, 32)
         monkeypatch.delenv("IMAGE_EMBED_ENGINE")
         result = import_spec(spec)
-        assert not result.new and result.added == (f"the ONNX entry {spec.onnx_store_tag} (graphs exported from the weights)",)
+        assert not result.new
+        assert result.added == (f"the ONNX entry {spec.onnx_store_tag} (graphs exported from the weights)",)
         assert graph_path(onnx_dir(spec), "image", "int8").is_file()
         assert isinstance(load(spec, CPU), OnnxModel)
         assert not import_spec(spec).created  # complete now: a no-op

@@ -115,7 +115,8 @@ def test_the_onnx_entry_holds_what_onnx_runtime_serving_reads_and_no_weights(tin
     spec = get_spec("clip", "tiny")
     stored = bentoml.models.get(spec.onnx_store_tag)
     assert stored.info.labels == {"key": "clip", "profile": "tiny", "project": "image-embed", "engine": "onnx"}
-    assert stored.info.metadata == bentoml.models.get(spec.store_tag).info.metadata  # the spec: extra CLIPs are described from it
+    # the spec: the models of IMAGE_EMBED_EXTRA_CLIP are described from it
+    assert stored.info.metadata == bentoml.models.get(spec.store_tag).info.metadata
     files = sorted(str(p.relative_to(stored.path)) for p in Path(stored.path).rglob("*") if p.is_file())
     graphs = [f"onnx/{g}.{p}.onnx" for g in ("image", "text") for p in ("fp32", "int8")]
     assert files == sorted([*graphs, CONFIG_FILE, TOKENIZER_FILE, LOGIT_SCALE_FILE, "model.yaml"])
@@ -138,7 +139,9 @@ def test_an_entry_of_an_older_version_is_completed_offline_from_its_weights(tiny
         with no_network():
             result = import_spec(spec)
         assert not result.new and result.added == (
-            TOKENIZER_FILE, LOGIT_SCALE_FILE, f"the ONNX entry {spec.onnx_store_tag} (graphs moved out of the weights entry)"
+            TOKENIZER_FILE,
+            LOGIT_SCALE_FILE,
+            f"the ONNX entry {spec.onnx_store_tag} (graphs moved out of the weights entry)",
         )
         assert is_imported(spec) and not (old / "onnx").exists()
         assert {p.name: p.read_bytes() for p in (onnx_dir(spec) / "onnx").iterdir()} == graphs  # moved, not exported

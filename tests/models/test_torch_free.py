@@ -102,7 +102,8 @@ def test_every_onnx_model_is_served_without_pytorch_from_the_lean_entries(tiny_m
     assert not list(tmp_path.rglob("*.safetensors"))
     env = {**os.environ, "BENTOML_HOME": str(tmp_path), "IMAGE_EMBED_EXTRA_CLIP": EXTRA_CLIP,
            "IMAGE_EMBED_MODELS": ",".join([*keys, extra.key]), "IMAGE_EMBED_DEVICE": "auto"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    command = [sys.executable, "-c", SCRIPT]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     for key in ("clip", extra.key):
@@ -134,7 +135,8 @@ def test_a_clip_whose_tokenizer_needs_open_clip_is_refused(tiny_models):
             loadable_dir(spec, CPU, "onnx")
         assert load(spec, CPU).encode_texts(["a cat"]).shape == (1, 512)  # the full image: open_clip tokenizes
         path.unlink()  # an entry without its stored tokenizer: the import copies it from the weights entry
-        refusal = f"{TOKENIZER_FILE} not in {spec.onnx_store_tag}.*`python scripts/import_models.py --profile tiny --models clip`"
+        command = "`python scripts/import_models.py --profile tiny --models clip`"
+        refusal = f"{TOKENIZER_FILE} not in {spec.onnx_store_tag}.*{command}"
         with pytest.raises(ModelNotImportedError, match=refusal):
             loadable_dir(spec, CPU, "onnx")
         assert import_spec(spec).added == (f"{TOKENIZER_FILE} to {spec.onnx_store_tag}",)

@@ -81,7 +81,8 @@ def test_where_scipy_gives_rounding_noise_only_those_bits_may_differ(seed):
     """A block pattern cancels frequencies that SciPy's FFT leaves as noise of about 1e-12,
     some above its median of 0 (bit 1), some not: imagehash's bits there are rounding; ours
     are 0. Every other bit is the same."""
-    image = Image.fromarray(np.kron(np.random.default_rng(seed).integers(0, 2, (4, 4)), np.ones((8, 8))).astype(np.uint8) * 255)
+    blocks = np.random.default_rng(seed).integers(0, 2, (4, 4))
+    image = Image.fromarray(np.kron(blocks, np.ones((8, 8))).astype(np.uint8) * 255)
     noise = rounding_noise(image)
     ours, theirs = bits(phash_of(image)), bits(reference(image))
     assert noise.any() and (ours[~noise] == theirs[~noise]).all() and not ours[noise].any()
