@@ -470,7 +470,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         thumbnails: list[str | None] = [],
         phashes: list[str | None] = [],
         index: str = DEFAULT_INDEX,
-        model: Model | None = None,
+        model: str | None = None,
     ) -> IndexVectorsResponse:
         """Store vectors computed elsewhere (up to 1000 a call) under `keys`, replacing items
         with the same key; durable when it returns. The vectors must be in the space of the
@@ -567,4 +567,4 @@ ImageEmbed.add_asgi_middleware(AdmissionMiddleware, max_in_flight=LIMITS.max_in_
 if API_KEYS := load_api_keys(SETTINGS):
     ImageEmbed.add_asgi_middleware(APIKeyMiddleware, keys=API_KEYS)
 ImageEmbed.add_asgi_middleware(BodyLimitMiddleware, max_bytes=LIMITS.max_body_bytes)
-ImageEmbed.add_asgi_middleware(UnroutablePathMiddleware)  # JSON, not BentoML's plain-text 404
+ImageEmbed.add_asgi_middleware(UnroutablePathMiddleware)  # a JSON 404 where no route matched, not plain text

@@ -3,6 +3,7 @@
 - ClientError (bad input)            -> its 4xx, `{"error": code, "detail": message}`
 - a runner shedding load (503/429)   -> 503 with Retry-After, the same JSON shape
 - a runner that cannot be reached    -> 503 with Retry-After
+- a runner's own 503 refusal (the search database down) -> 503 with Retry-After, its code
 - a runner that does not answer within its traffic timeout -> 504 `model_timeout`
 BentoML's own handler would render 4xx bodies as a one-element list and hide 5xx causes,
 so API methods are wrapped with `api_errors` and return these responses themselves. The
@@ -48,7 +49,9 @@ class RunnerTimeout(RunnerUnavailable):
 
 
 def client_error_response(exc: ClientError) -> JSONResponse:
-    return JSONResponse(exc.to_json(), status_code=exc.status)
+    # A 503 passed on from a runner (the search database down, an index busy) may succeed later.
+    headers = {"Retry-After": RETRY_AFTER_S} if exc.status == 503 else None
+    return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
 
 
 def unavailable_response(exc: RunnerUnavailable) -> JSONResponse:

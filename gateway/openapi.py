@@ -34,7 +34,7 @@ ERROR_STATUSES = {
     "415": "The upload is not an allowed image format",
     "429": "`overloaded`: more requests in flight than IMAGE_EMBED_MAX_IN_FLIGHT; retry after `Retry-After` seconds",
     "500": "Internal error",
-    "503": "A model is overloaded or restarting; retry after `Retry-After` seconds",
+    "503": "A model is overloaded or restarting, or the search database is unreachable; retry after `Retry-After` seconds",
     "504": "A model did not answer within its timeout",
 }
 # Refusals a client should retry carry Retry-After (gateway/admission.py, gateway/errors.py).

@@ -12,14 +12,18 @@ intake fetches safely. tests/integration/test_bad_inputs.py proves no fetch happ
 `MultiPartException` or its `HTTPException(400)`, which BentoML answers with 500. It is the
 client's fault: 400.
 
-3. BentoML logs every schema-violating request as an ERROR with a full traceback: log noise,
-and a way for a client to flood the logs. Those are client errors (the access log records
-their 400); real server faults keep their tracebacks.
+3. BentoML logs every schema-violating request, and every body cut off as too large while
+it streamed, as an ERROR with a full traceback: log noise, and a way for a client to flood the
+logs. Those are client errors (the access log records their 400 or 413); real server faults
+keep their tracebacks.
 
 4. BentoML mounts the gateway's own routes (gateway/web.py) with a Starlette Mount, whose
 path pattern `.*` stops at a line break: a key with one (keys may hold any character but
 NUL) in a path such as POST /rating/{key} never reached its route and got a plain-text 404.
 The mount matches across line breaks.
+
+5. The gateway's connections to its runners outlived the runners' keep-alive, so a request
+could meet a connection the runner was closing: gateway/runner_connections.py.
 """
 
 from __future__ import annotations
@@ -65,8 +69,10 @@ def _parse_or_400(original):
 
 class _DropClientErrorTracebacks(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        from .body_limit import BodyTooLarge  # an oversized body streamed without a length: the 413 is ours
+
         exc_type = record.exc_info[0] if record.exc_info else None
-        return not (exc_type is not None and issubclass(exc_type, ValidationError))
+        return not (exc_type is not None and issubclass(exc_type, (ValidationError, BodyTooLarge)))
 
 
 _FILTER = _DropClientErrorTracebacks()
@@ -88,6 +94,10 @@ def apply_bentoml_patches() -> None:
     """Install the guards (idempotent)."""
     from _bentoml_impl.serde import MultipartSerde
     from _bentoml_impl.server.mount import PassiveMount
+
+    from . import runner_connections
+
+    runner_connections.install()  # 5. (its own module) the runner connections' keep-alive
 
     if not hasattr(PassiveMount.__init__, "__wrapped__"):
         PassiveMount.__init__ = _across_line_breaks(PassiveMount.__init__)

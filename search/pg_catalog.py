@@ -13,6 +13,7 @@ import logging
 from . import pg_labels
 from .errors import IndexNotFound, SearchError
 from .manifest import Binding, check_binding, check_name
+from .pg_bulk import cancel_builds, hnsw_sql
 from .pg_index import PgIndex
 from .pg_store import CATALOG, SCHEMA_LOCK, PgDatabase, PgSettings, PgStore, table_name
 
@@ -70,10 +71,7 @@ class PgCatalog:
             )
             if binding.dim <= PLAIN_MAX_DIM:  # rows stay in the heap page (not TOAST): faster scans and fetches
                 conn.execute(f"ALTER TABLE {t} ALTER COLUMN embedding SET STORAGE PLAIN")
-            conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {t}_embedding ON {t} USING hnsw (embedding vector_cosine_ops) "
-                f"WITH (m = {int(s.hnsw_m)}, ef_construction = {int(s.ef_construction)})"
-            )
+            conn.execute(hnsw_sql(t, s.hnsw_m, s.ef_construction))
             conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_metadata ON {t} USING gin (metadata jsonb_path_ops)")
             pg_labels.ensure(conn, t, index_id)
         logger.info("index %r created in %s as %s", name, self.db.where, t)
@@ -85,6 +83,7 @@ class PgCatalog:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             row = conn.execute(f"DELETE FROM {CATALOG} WHERE name = %s RETURNING id", (name,)).fetchone()
             if row is not None:
+                cancel_builds(conn, table_name(row[0]))
                 pg_labels.drop(conn, row[0])
                 conn.execute(f"DROP TABLE IF EXISTS {table_name(row[0])}")
         return row is not None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InvalidItem
+from .pg_bulk import hnsw_state
 from .pg_store import PgStore
 from .labels import LabelFilter
 from .queries import Hit, SearchIndex, check_filter, check_page
@@ -122,10 +123,12 @@ class PgIndex(SearchIndex):
     def stats(self) -> dict:
         stats = self.store.stats()
         settings = self.store.db.settings
+        with self.store.db.connection() as conn:
+            hnsw = hnsw_state(conn, self.store.table)  # "absent" while a bulk load defers it (pg_bulk.py)
         stats.update(
             {
-                "index_type": "approximate",
-                "approximate": {"kind": "pgvector-hnsw", "m": settings.hnsw_m, "ef_search": settings.ef_search},
+                "index_type": "approximate" if hnsw == "built" else "exact",
+                "approximate": {"kind": "pgvector-hnsw", "m": settings.hnsw_m, "ef_search": settings.ef_search, "hnsw": hnsw},
             }
         )
         return stats

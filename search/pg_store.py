@@ -12,8 +12,9 @@ afresh, so an index dropped or re-created by another server is seen at once. A w
 transaction, durable when it returns (synchronous_commit, PostgreSQL's default).
 
 A database that is down, a wrong URL, a refused login or a missing pgvector answer 503 with
-the cause and the fix (BackendUnavailable), within the connect timeout: never a hang. Every
-statement runs under a statement timeout.
+the cause and the fix (BackendUnavailable), within the connect timeout: never a hang. Once a
+connection has failed, a circuit breaker (pg_breaker.py) answers every call at once until a
+background probe reaches the database again. Every statement runs under a statement timeout.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import numpy as np
 
 from . import pg_labels
 from .errors import BackendUnavailable, IndexNotFound, KeyNotFound, SearchError
+from .pg_breaker import CircuitBreaker
+from . import pg_bulk
 from .items import MAX_METADATA_BYTES, check_key
 from .labels import LabelFilter, LabelWrite, check_rating, check_tag_names, prepare_labels
 from .manifest import Binding
@@ -97,6 +100,8 @@ class PgDatabase:
         self.where = describe_url(settings.url)
         self._pool = None
         self._lock = threading.Lock()
+        self.breaker = CircuitBreaker(self._probe, self.where, on_recover=self._after_outage)
+        self.builder = pg_bulk.HnswBuilder(self)  # builds HNSW indexes deferred by bulk writes (pg_bulk.py)
 
     def _connect_kwargs(self) -> dict:
         s = self.settings
@@ -121,18 +126,27 @@ class PgDatabase:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 conn.execute(CATALOG_SCHEMA)
-                # Tables made before thumbnails and labels existed gain them (a no-op for the others).
-                for (index_id,) in conn.execute(f"SELECT id FROM {CATALOG}").fetchall():
-                    if conn.execute("SELECT to_regclass(%s)", (table_name(index_id),)).fetchone()[0] is None:
-                        continue
+                # Tables made before thumbnails and labels existed gain them. Only those: ALTER
+                # TABLE waits for an HNSW build of another server's (pg_bulk.py), even as a no-op.
+                for (index_id,) in conn.execute(
+                    f"SELECT id FROM {CATALOG} c WHERE to_regclass('image_embed_items_' || c.id) IS NOT NULL "
+                    "AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('image_embed_items_' || c.id) "
+                    "AND attname IN ('thumbnail', 'phash') AND NOT attisdropped) < 2"
+                ).fetchall():
                     conn.execute(f"ALTER TABLE {table_name(index_id)} ADD COLUMN IF NOT EXISTS thumbnail bytea")
                     pg_labels.ensure(conn, table_name(index_id), index_id)
+            for table in pg_bulk.unbuilt_tables(conn, CATALOG, table_name(0)[:-1]):  # an import or a build cut short
+                self.builder.arm(table)
 
     def _open_pool(self):
         from pgvector.psycopg import register_vector
         from psycopg_pool import ConnectionPool
 
-        with self._lock:
+        # Bounded: a caller never waits longer than the connect timeout behind another's attempt.
+        if not self._lock.acquire(timeout=self.settings.connect_timeout):
+            raise BackendUnavailable(f"PostgreSQL at {self.where}: still connecting (another call is trying)")
+        try:
+            self.breaker.check()  # it may have opened while this call waited
             if self._pool is None:
                 self._prepare()
                 pool = ConnectionPool(
@@ -152,6 +166,8 @@ class PgDatabase:
                     raise
                 self._pool = pool
             return self._pool
+        finally:
+            self._lock.release()
 
     @contextmanager
     def connection(self):
@@ -160,6 +176,7 @@ class PgDatabase:
         from psycopg_pool import PoolTimeout
 
         try:
+            self.breaker.check()  # the database is known to be down: answer at once
             pool = self._pool or self._open_pool()
             with pool.connection(timeout=self.settings.connect_timeout) as conn:
                 yield conn
@@ -174,6 +191,7 @@ class PgDatabase:
             ) from None
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
             self._reset_if_broken()
+            self.breaker.failed(exc, str(exc).strip()[:300])
             raise BackendUnavailable(
                 f"PostgreSQL at {self.where} is unreachable or refused the connection "
                 f"(check IMAGE_EMBED_SEARCH_URL and that the database is up): {str(exc).strip()[:300]}"
@@ -187,11 +205,26 @@ class PgDatabase:
             if self._pool is not None and self._pool.closed:
                 self._pool = None
 
+    def _probe(self) -> None:
+        """The breaker's probe: a fresh connection (not the pool's) and one query."""
+        import psycopg
+
+        with psycopg.connect(self.settings.url, **self._connect_kwargs()) as conn:
+            conn.execute("SELECT 1")
+
+    def _after_outage(self) -> None:
+        """The database answers again: the pool drops the connections the outage broke."""
+        pool = self._pool
+        if pool is not None and not pool.closed:
+            pool.check()
+
     def check_reachable(self) -> None:
         with self.connection() as conn:
             conn.execute("SELECT 1")
 
     def close(self) -> None:
+        self.breaker.close()
+        self.builder.close()
         with self._lock:
             if self._pool is not None:
                 self._pool.close()
@@ -226,6 +259,14 @@ class PgStore(Storage):
             (keys[i], vecs[i], None if metas[i] is None else Jsonb(metas[i]), srcs[i], thumbs[i], pg_labels.signed(hashes[i]))
             for i in keep
         ]
+
+        def write_labels(conn) -> None:
+            self.labels.write_item_labels(conn, [keys[i] for i in keep], [labs[i] for i in keep])
+
+        if len(rows) >= pg_bulk.BULK_MIN_ROWS:  # binary COPY; may defer the HNSW index (pg_bulk.py)
+            columns = ("key", "embedding", "metadata", "source", "thumbnail", "phash")
+            ids = pg_bulk.upsert_rows(self, columns, rows, then=write_labels)
+            return [ids[k] for k in keys]
         sql = (
             f"INSERT INTO {self.table} (key, embedding, metadata, source, thumbnail, phash) VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (key) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, "
@@ -240,7 +281,7 @@ class PgStore(Storage):
                     ids[key] = id_
                     if not cur.nextset():
                         break
-            self.labels.write_item_labels(conn, [keys[i] for i in keep], [labs[i] for i in keep])
+            write_labels(conn)
         return [ids[k] for k in keys]
 
     # -- labels (pg_labels.py) -------------------------------------------------------------

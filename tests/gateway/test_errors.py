@@ -46,6 +46,13 @@ def test_client_errors_become_json_with_their_status(exc, status, code):
     assert "retry-after" not in response.headers
 
 
+def test_a_503_refusal_passed_on_carries_retry_after():
+    exc = ClientError("PostgreSQL at postgresql://u@db/x is unreachable", status=503, code="search_backend_unavailable")
+    response = asyncio.run(raising(exc)(None))
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert body(response) == {"error": "search_backend_unavailable", "detail": exc.detail}
+
+
 def test_runner_unavailable_becomes_503_with_retry_after():
     response = asyncio.run(raising(RunnerUnavailable("clip", "overloaded, retry shortly"))(None))
     assert response.status_code == 503

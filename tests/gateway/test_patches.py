@@ -92,6 +92,12 @@ def test_client_error_tracebacks_are_dropped_and_server_faults_kept():
         except ValidationError:
             logger.error("Exception on /x [POST]", exc_info=True)
         try:
+            from gateway.body_limit import BodyTooLarge
+
+            raise BodyTooLarge()
+        except BodyTooLarge:
+            logger.error("Exception on /z [POST]", exc_info=True)
+        try:
             raise RuntimeError("a real fault")
         except RuntimeError:
             logger.error("Exception on /y [POST]", exc_info=True)

@@ -20,7 +20,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 JPEG = encode(photo(), "JPEG")
 CLIENTS = 4
 LOAD_S = 20.0  # the load runs at least this long, and until the runner is back and serving
-KILL_AFTER_S = 4.0
+KILL_AFTER_S = 7.0
+# Each forward of the tiny model sleeps this long per item, warm-ups included: the restarted
+# runner then takes longer to come back than the gateway's readiness probe waits (5 s). A tiny
+# runner otherwise restarts within the probe's wait: the probe's new connection waits in the
+# arbiter's socket backlog and is answered by the new runner, and /readyz never says 503.
+FORWARD_DELAY_MS = "3000"
 RECOVERY_TIMEOUT_S = 180.0
 REQUEST_TIMEOUT_S = 75.0  # above the gateway's own 60 s: an answer past it is a hang
 
@@ -78,7 +83,7 @@ def probe(url: str, path: str, record: Record, stop: threading.Event) -> None:
 
 @pytest.fixture(scope="module")
 def server(tiny_models):
-    srv = start_server()
+    srv = start_server(IMAGE_EMBED_TEST_FORWARD_DELAY_MS=FORWARD_DELAY_MS)
     yield srv
     srv.stop()
 

@@ -18,10 +18,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from search import pg_bulk
 from search.ann import AnnSettings
 from tests.search.backends import open_catalog
 from tests.search.helpers import BINDING, DIM
 
+BULK_MIN_ROWS = pg_bulk.BULK_MIN_ROWS
 KEYS = st.sampled_from([f"img/{i}.jpg" for i in range(12)])
 SEEDS = st.integers(0, 2**16)
 
@@ -154,6 +156,20 @@ class PostgresStoreMachine(StoreMachine):
         return PostgresStoreMachine.database
 
 
+class PostgresBulkStoreMachine(PostgresStoreMachine):
+    """The same sequences with every upsert on PostgreSQL's bulk path (binary COPY; the HNSW
+    index dropped by writes and built again by the background builder meanwhile)."""
+
+    def open(self) -> None:
+        pg_bulk.BULK_MIN_ROWS = 1
+        super().open()
+        self.catalog.db.builder.quiet_s = 0.1  # builds race the next steps' writes and searches
+
+    def teardown(self):
+        super().teardown()
+        pg_bulk.BULK_MIN_ROWS = BULK_MIN_ROWS
+
+
 class ApproximateStoreMachine(StoreMachine):
     """The same sequences with an approximate index always in use (built in the background,
     extended, retrained): alignment must hold whatever the index proposes."""
@@ -171,3 +187,5 @@ TestApproximateAlignment = ApproximateStoreMachine.TestCase
 TestApproximateAlignment.settings = PROFILE
 TestPostgresAlignment = PostgresStoreMachine.TestCase
 TestPostgresAlignment.settings = PROFILE
+TestPostgresBulkAlignment = PostgresBulkStoreMachine.TestCase
+TestPostgresBulkAlignment.settings = PROFILE

@@ -1,0 +1,30 @@
+"""scripts/bench_search.py, PostgreSQL part, at a tiny size on the session's PostgreSQL: the
+import takes the bulk path (the HNSW index deferred, then built by the server's own builder),
+and the run reports the load, the wait for the index, all told, and recall after it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+from tests.conftest import ROOT
+from tests.postgres import url_for
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("bench_search", ROOT / "scripts" / "bench_search.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_tiny_postgres_import_is_measured(tmp_path):
+    out = tmp_path / "search.json"
+    argv = ["--backends", "postgresql", "--pg-n", "3000", "--dim", "32", "--clusters", "30", "--queries", "20",
+            "--filtered-queries", "10", "--pg-incremental", "100", "--pg-url", url_for("postgres"), "--json", str(out)]
+    assert load_script().main(argv) == 0
+    pg = json.loads(out.read_text())["results"]["postgresql"]
+    assert pg["n"] == 3000 and pg["hnsw_after_load"] == "absent" and pg["exact_while_deferred_p50_ms"] > 0
+    assert pg["build_s"] is not None and pg["index_ready_s"] >= pg["build_s"]
+    assert 0 < pg["all_told_per_s"] < pg["ingest_per_s"]
+    assert pg["incremental"]["n"] == 100 and pg["queries"]["recall_at_10"] >= 0.8
