@@ -11,6 +11,7 @@ build, start-up and stop times are printed under "container figures", not assert
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 
@@ -70,6 +71,12 @@ def host_server(lean_bento):
 def post(server, path: str, **request):
     """POST to a container or the host server (anything with a `url`)."""
     return httpx.post(f"{server.url}{path}", timeout=60, **request)
+
+
+def server_errors(box) -> list[str]:
+    """The container's log lines that show a server error: a 5xx in the gateway's JSON access
+    log, or a traceback."""
+    return [line for line in box.logs(tail=100_000).splitlines() if re.search(r'"status":5\d\d|Traceback', line)]
 
 
 def cosine(a, b) -> float:
@@ -146,6 +153,7 @@ def test_docker_stop_ends_it_cleanly_within_the_grace_period(container):
     FIGURES["lean container: docker stop"] = f"{seconds:.1f} s"
     assert code == 0, container.logs()
     assert seconds < GRACE_S  # ended by itself: docker did not need its SIGKILL
+    assert server_errors(container) == [], container.logs(200)  # nothing above answered 5xx
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +185,7 @@ def test_an_item_indexed_through_one_replica_is_found_through_the_other(replicas
     assert found.status_code == 200, found.text
     assert found.json()["results"][0]["key"] == "astronaut.jpg" and found.json()["results"][0]["score"] > 0.9999
     assert post(b, "/index_stats", json={"index": "shared"}).json()["details"]["backend"] == "postgresql"
+    assert [server_errors(box) for box in replicas] == [[], []]
 
 
 def test_the_container_benchmark_measures_the_lean_image(lean_image, tmp_path, monkeypatch):
