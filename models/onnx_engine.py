@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .device import DeviceChoice, DeviceUnavailableError
+from .device import CPU, DeviceChoice, DeviceUnavailableError
 from .families import Graph, family_of
 from .settings import ModelSettings, model_settings
 from .specs import ModelSpec
@@ -45,7 +45,6 @@ PRECISIONS = ("fp32", "int8")
 EXPORTER = f"torch.onnx.export, TorchScript exporter (dynamo=False), opset {OPSET}"
 INPUT, OUTPUT = "input", "embedding"
 QUANTIZED_OPS = ["MatMul"]  # the transformer's linear layers; the patch convolution stays fp32
-_CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 
 
 @dataclass(frozen=True)
@@ -165,7 +164,7 @@ def export_graphs(spec: ModelSpec, model_dir: Path, target: Path) -> list[Path]:
     if not family.graphs:
         return []
     module = _family_module(spec)
-    model = getattr(module, family.model_class)(spec, model_dir, _CPU)
+    model = getattr(module, family.model_class)(spec, model_dir, CPU)
     modules = module.graph_modules(model)
     (Path(target) / GRAPHS_DIR).mkdir(exist_ok=True)
     written = []

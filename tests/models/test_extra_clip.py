@@ -12,7 +12,7 @@ import pytest
 from models import get_spec
 from models.catalog.extra_clip import spec_of
 from models.clip import CONFIG_FILE, ClipModel, stored_logit_scale
-from models.device import DeviceChoice
+from models.device import CPU
 from models.families import embeds_texts
 from models.onnx_engine import OnnxModel
 from models.open_clip_names import describe, parse_entries, stored_fields
@@ -23,7 +23,6 @@ from tests.clip_reference import OpenClipReference
 from tests.conftest import noise_image, photo
 
 ENTRIES = {e.key: e for e in parse_entries(["ViT-L-14/openai", "RN50x16/openai"])}
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 TEXTS = ["a photo of an astronaut", "a cat", "x " * 200]
 TOL = 1e-5
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from models import get_spec, list_models
-from models.device import DeviceChoice
+from models.device import CPU, DeviceChoice
 from models.families import family_of
 from models.onnx_engine import (
     PRECISIONS,
@@ -38,7 +38,6 @@ from models.store import (
 )
 from tests.models.engine_cases import max_abs_and_min_cosine, neighbours_agreement, parity_images, search_set
 
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 CUDA = DeviceChoice(device="cuda", dtype="float16", name="a GPU")
 GRAPH_KEYS = [spec.key for spec in list_models("tiny") if family_of(spec).graphs]
 TEXTS = ["a photo of an astronaut", "a cat on a sofa", "", "🐱 cat " * 40]

@@ -14,14 +14,13 @@ import dataclasses
 import pytest
 
 from models import get_spec
-from models.device import DeviceChoice
+from models.device import CPU
 from models.onnx_engine import PRECISIONS, OnnxModel
 from models.preprocess import prepare_images
 from models.store import import_spec, model_dir, onnx_dir, remove
 from tests.models.engine_cases import max_abs_and_min_cosine, neighbours_agreement, parity_images, search_set
 
 pytestmark = pytest.mark.slow
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 TEXTS = ["a photo of an astronaut", "a cat on a sofa", "a cup of coffee", "a rocket on its launch pad"]
 
 

@@ -14,7 +14,7 @@ import pytest
 from models import get_spec
 from models.clip import CONFIG_FILE, LOGIT_SCALE_FILE, WEIGHTS_FILE, stored_logit_scale
 from models.clip_tokenizer import TOKENIZER_FILE
-from models.device import DeviceChoice
+from models.device import CPU
 from models.store import (
     ModelNotImportedError,
     family_module,
@@ -28,8 +28,6 @@ from models.store import (
     remove,
 )
 from tests.models.old_store import make_old_entry, no_network
-
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 
 
 def test_tiny_import_is_idempotent(tiny_models):

@@ -21,7 +21,7 @@ import pytest
 from models import get_spec
 from models.catalog.extra_clip import spec_of
 from models.clip_tokenizer import TOKENIZER_FILE
-from models.device import DeviceChoice, DeviceUnavailableError, select_device
+from models.device import CPU, DeviceUnavailableError, select_device
 from models.onnx_engine import EngineUnavailableError, runner_threads, torch_free_models
 from models.open_clip_names import parse_entries
 from models.selection import ServeArguments
@@ -40,7 +40,6 @@ from models.store import (
 )
 from tests.conftest import ROOT
 
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 NOT_IN_THE_LEAN_IMAGE = (
     "torch", "torchvision", "open_clip", "transformers", "timm", "facenet_pytorch", "onnx", "sklearn", "safetensors"
 )

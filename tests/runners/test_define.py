@@ -8,14 +8,13 @@ import pytest
 
 from models import get_spec, list_models
 from models.detection import MAX_DETECTIONS
-from models.device import DeviceChoice
+from models.device import CPU
 from models.registry import UnknownModelError
 from runners import common
 from models.store import entries, onnx_dir
 from runners.define import define_runner, runner_info
 from runners.services import RUNNER_ORDER, runner_of, runner_service, runner_services
 
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 # The runner APIs the gateway calls, per runner, with every model of the profile hosted.
 API_NAMES = {
     "clip": {"encode_images", "encode_texts"},

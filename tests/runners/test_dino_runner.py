@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 
 from models import get_spec
-from models.device import DeviceChoice
+from models.device import CPU
 from models.dino import DinoModel
 from models.preprocess import prepare_images
 from models.store import entries, model_dir
 from tests.conftest import noise_image, photo
 
 KEYS = ("dinov2", "dinov2_giant", "dinov3")
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 
 
 @pytest.fixture(scope="module")
