@@ -3,8 +3,9 @@
 A stored CLIP model is an open_clip `local-dir:` folder: `open_clip_config.json` (model and
 preprocess config) beside `open_clip_model.safetensors`. open_clip itself can therefore load
 exactly what the server loads (`create_model_and_transforms("local-dir:<path>")`), which is
-what the parity tests do. Beside them, the text tokenizer open_clip builds for the model is
-exported (models/clip_tokenizer.py), so the ONNX Runtime engine tokenizes without torch.
+what the parity tests do. Beside them, what serving reads without torch (SERVING_FILES, copied
+into the model's ONNX entry by models/store.py): the text tokenizer open_clip builds for the
+model (models/clip_tokenizer.py) and the logit scale of the weights (LOGIT_SCALE_FILE).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .clip_tokenizer import export_tokenizer, load_tokenizer
+from .clip_tokenizer import TOKENIZER_FILE, export_tokenizer, load_tokenizer
 from .device import DeviceChoice
 from .hub import WeightsDownloadError, ensure_hub_reachable
 from .preprocess import to_model_input
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
+LOGIT_SCALE_FILE = "logit_scale.json"  # {"logit_scale": exp(logit_scale) of the weights}
+# What ONNX Runtime serving reads beside the graphs (models/families.py `stored_files`): the
+# config (open_clip's own tokenizer reads it, for tokenizers without a port), the tokenizer, the
+# logit scale of /rank.
+SERVING_FILES = (CONFIG_FILE, TOKENIZER_FILE, LOGIT_SCALE_FILE)
 
 
 def _preprocess_cfg(spec: ModelSpec) -> dict:
@@ -69,7 +75,26 @@ def materialize(spec: ModelSpec, target: Path) -> None:
             raise WeightsDownloadError(f"could not download {spec.weights_source}: {exc}") from exc
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     save_file(state, str(target / WEIGHTS_FILE))
-    export_tokenizer(open_clip.get_tokenizer(f"local-dir:{target}"), target)
+    complete(spec, target)
+
+
+def complete(spec: ModelSpec, folder: Path) -> list[str]:
+    """Write the SERVING_FILES that `folder` (config and weights) lacks, from what is in it:
+    offline (the tokenizer open_clip builds from the config, the OpenAI CLIPs' from open_clip's
+    bundled vocabulary; the logit scale from the weights). An entry imported by an older version
+    lacks some. Returns the names written."""
+    folder = Path(folder)
+    written = []
+    if not (folder / TOKENIZER_FILE).is_file():
+        import open_clip
+
+        export_tokenizer(open_clip.get_tokenizer(f"local-dir:{folder}"), folder)
+        written.append(TOKENIZER_FILE)
+    if not (folder / LOGIT_SCALE_FILE).is_file():
+        scale = _weights_logit_scale(str(folder / WEIGHTS_FILE))
+        (folder / LOGIT_SCALE_FILE).write_text(json.dumps({"logit_scale": scale}) + "\n")
+        written.append(LOGIT_SCALE_FILE)
+    return written
 
 
 def _check_preprocess_matches_tag(spec: ModelSpec, open_clip) -> None:
@@ -93,6 +118,7 @@ class ClipModel:
 
         self.spec = spec
         self.device = device
+        self.model_dir = Path(model_dir)
         self.dtype = torch.float16 if device.dtype == "float16" else torch.float32
         precision = "fp16" if device.dtype == "float16" else "fp32"
         self.model = open_clip.create_model(f"local-dir:{model_dir}", device=device.device, precision=precision)
@@ -131,24 +157,23 @@ def tokenizer(model_dir: Path):
     return load_tokenizer(model_dir)
 
 
-def stored_logit_scale(spec: ModelSpec) -> float:
-    """exp(logit_scale) of `spec`'s stored weights: the temperature of its zero-shot softmax
-    (open_clip: `logit_scale.exp() * image @ text.T`). Read with numpy: no torch needed."""
-    return _logit_scale(str(_model_dir(spec) / WEIGHTS_FILE))
+def stored_logit_scale(folder: Path) -> float:
+    """exp(logit_scale) of the weights `folder` was made from (a loaded model's `model_dir`: the
+    weights entry or the ONNX entry): the temperature of the zero-shot softmax (open_clip:
+    `logit_scale.exp() * image @ text.T`). Read from LOGIT_SCALE_FILE, without torch or
+    safetensors; a weights entry of an older import has none, and the weights tell it."""
+    path = Path(folder) / LOGIT_SCALE_FILE
+    if path.is_file():
+        return float(json.loads(path.read_text())["logit_scale"])
+    return _weights_logit_scale(str(Path(folder) / WEIGHTS_FILE))
 
 
 @functools.cache
-def _logit_scale(weights_file: str) -> float:
+def _weights_logit_scale(weights_file: str) -> float:
     from safetensors import safe_open
 
     with safe_open(weights_file, framework="np") as weights:
         return float(np.exp(np.asarray(weights.get_tensor("logit_scale"), dtype=np.float64)).reshape(-1)[0])
-
-
-def _model_dir(spec: ModelSpec) -> Path:
-    from .store import model_dir
-
-    return model_dir(spec)
 
 
 def _normalized(features: "torch.Tensor") -> np.ndarray:

@@ -30,6 +30,8 @@ class DeviceChoice:
         return "cuda" if self.device.startswith("cuda") else "cpu"
 
 
+CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")  # the CPU in full precision
+
 # (library, init function or None, device-count function): CUDA's driver, then ROCm's HIP.
 _GPU_RUNTIMES = (("libcuda.so.1", "cuInit", "cuDeviceGetCount"), ("libamdhip64.so", None, "hipGetDeviceCount"))
 
@@ -109,7 +111,7 @@ def select_device(settings: ModelSettings | None = None, *, cuda_available: bool
             raise DeviceUnavailableError(
                 "IMAGE_EMBED_REQUIRE_GPU=1 contradicts IMAGE_EMBED_DEVICE=cpu; unset one of them."
             )
-        return DeviceChoice(device="cpu", dtype="float32", name="cpu")
+        return CPU
 
     if not cuda_available:
         if settings.device == "cuda" or settings.require_gpu:
@@ -119,7 +121,7 @@ def select_device(settings: ModelSettings | None = None, *, cuda_available: bool
                 "Check the driver, CUDA_VISIBLE_DEVICES and that a CUDA build of torch is installed, "
                 "or unset it to run on CPU."
             )
-        return DeviceChoice(device="cpu", dtype="float32", name="cpu")
+        return CPU
 
     import torch
 

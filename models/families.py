@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .clip_tokenizer import TOKENIZER_FILE
+from .clip import SERVING_FILES as CLIP_SERVING_FILES
 from .specs import ModelSpec
 
 IO_KINDS = ("images", "texts", "captions")  # how an API's batch looks (runners/io.py)
@@ -64,7 +64,10 @@ class Family:
     # The ONNX graphs the import exports (empty: the family runs on torch only, whatever
     # IMAGE_EMBED_ENGINE says). Each replaces one method of `apis`.
     graphs: tuple[Graph, ...] = ()
-    # files of the model-store entry the ONNX engine reads beside the graphs (the text tokenizer)
+    # files the ONNX engine reads beside the graphs (CLIP's text tokenizer, its logit scale):
+    # the family module's materialize writes them beside the weights, and its
+    # `complete(spec, dir)` adds those an older import left out, from the weights (offline);
+    # models/store.py copies them into the model's ONNX entry
     stored_files: tuple[str, ...] = ()
     # the family's own fields of the runner's `info` answer, from the spec and the loaded model
     info: Callable[[ModelSpec, Any], dict[str, Any]] = _no_extra
@@ -93,9 +96,10 @@ def _embedding(pooling: str | None = None) -> Callable[[ModelSpec, Any], dict[st
 
 
 def _clip(spec: ModelSpec, model: Any) -> dict[str, Any]:
+    """The logit scale comes from the loaded model's own entry (the ONNX entry in the lean image)."""
     from .clip import stored_logit_scale
 
-    return {"embedding_size": spec.output_dim, "logit_scale": stored_logit_scale(spec)}
+    return {"embedding_size": spec.output_dim, "logit_scale": stored_logit_scale(model.model_dir)}
 
 
 def _detector(spec: ModelSpec, model: Any) -> dict[str, Any]:
@@ -154,7 +158,7 @@ FAMILIES: dict[str, Family] = {
             Graph(name="image", method="encode_images"),
             Graph(name="text", method="encode_texts", inputs="tokens"),
         ),
-        stored_files=(TOKENIZER_FILE,),
+        stored_files=CLIP_SERVING_FILES,
         info=_clip,
     ),
     "dino": _embedder(

@@ -11,7 +11,8 @@ module's `graph_modules(model)` gives one torch module per graph whose forward r
 final embedding from the runner's own input (the uint8 batch, or token ids), preprocessing and
 L2 normalization included, so a graph returns exactly what the torch model's method returns.
 Each is exported with the TorchScript exporter (`torch.onnx.export(..., dynamo=False)`, opset
-OPSET, dynamic batch dimension) into `onnx/<graph>.fp32.onnx` of the model-store entry, and
+OPSET, dynamic batch dimension) into `onnx/<graph>.fp32.onnx` of the model's ONNX entry in the
+model store (`spec.onnx_store_tag`: the graphs and the family's `stored_files`, no weights), and
 quantized beside it (`onnx/<graph>.int8.onnx`: onnxruntime's `quantize_dynamic`, 8-bit weights
 of every weight MatMul, per output channel, activations quantized per batch at run time). Nothing is exported at serve time.
 
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .device import DeviceChoice, DeviceUnavailableError
+from .device import CPU, DeviceChoice, DeviceUnavailableError
 from .families import Graph, family_of
 from .settings import ModelSettings, model_settings
 from .specs import ModelSpec
@@ -44,7 +45,6 @@ PRECISIONS = ("fp32", "int8")
 EXPORTER = f"torch.onnx.export, TorchScript exporter (dynamo=False), opset {OPSET}"
 INPUT, OUTPUT = "input", "embedding"
 QUANTIZED_OPS = ["MatMul"]  # the transformer's linear layers; the patch convolution stays fp32
-_CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,9 @@ def graph_path(model_dir: Path, name: str, precision: str) -> Path:
 
 
 def missing_graphs(spec: ModelSpec, model_dir: Path) -> list[str]:
-    """The files ONNX Runtime needs for `spec` not in `model_dir`: its family's graphs and the
-    files stored beside them (the text tokenizer). Relative paths; [] when complete."""
+    """The files ONNX Runtime needs for `spec` not in `model_dir` (its ONNX entry): its family's
+    graphs and the files stored beside them (CLIP's text tokenizer and logit scale). Relative
+    paths; [] when complete."""
     family = family_of(spec)
     if not family.graphs:
         return []
@@ -98,7 +99,8 @@ class EngineUnavailableError(RuntimeError):
 
 def torch_free_gaps(spec: ModelSpec, model_dir: Path | None = None) -> list[str]:
     """Why `spec` cannot be served by ONNX Runtime alone, without torch ([] when it can): model
-    methods without a graph, or a stored text tokenizer that only open_clip (torch) can run."""
+    methods without a graph, or a text tokenizer stored in `model_dir` (its ONNX entry) that
+    only open_clip (torch) can run."""
     from .clip_tokenizer import TORCH_FREE_KINDS, TOKENIZER_FILE, stored_kind
 
     family = family_of(spec)
@@ -135,7 +137,8 @@ def embedding_module(net: "torch.nn.Module", features: Callable[[Any, Any], Any]
 
 
 def _example(graph: Graph, spec: ModelSpec, model_dir: Path) -> "torch.Tensor":
-    """A batch of two inputs for tracing (two, so nothing specializes on a batch of one)."""
+    """A batch of two inputs for tracing (two, so nothing specializes on a batch of one); token
+    ids from the tokenizer stored in `model_dir`."""
     import torch
 
     if graph.inputs == "tokens":
@@ -151,8 +154,9 @@ def _family_module(spec: ModelSpec):
     return family_module(spec)
 
 
-def export_graphs(spec: ModelSpec, model_dir: Path) -> list[Path]:
-    """Export `spec`'s graphs (fp32 and int8) from the weights in `model_dir` into it."""
+def export_graphs(spec: ModelSpec, model_dir: Path, target: Path) -> list[Path]:
+    """Export `spec`'s graphs (fp32 and int8) from the weights in `model_dir` (its weights
+    entry, with the family's stored files) into `target` (its ONNX entry)."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -160,9 +164,9 @@ def export_graphs(spec: ModelSpec, model_dir: Path) -> list[Path]:
     if not family.graphs:
         return []
     module = _family_module(spec)
-    model = getattr(module, family.model_class)(spec, model_dir, _CPU)
+    model = getattr(module, family.model_class)(spec, model_dir, CPU)
     modules = module.graph_modules(model)
-    (Path(model_dir) / GRAPHS_DIR).mkdir(exist_ok=True)
+    (Path(target) / GRAPHS_DIR).mkdir(exist_ok=True)
     written = []
     fastpath = torch.backends.mha.get_fastpath_enabled()
     # nn.MultiheadAttention's fused inference kernel (open_clip) has no ONNX form; the
@@ -170,7 +174,7 @@ def export_graphs(spec: ModelSpec, model_dir: Path) -> list[Path]:
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         for graph in family.graphs:
-            fp32, int8 = graph_path(model_dir, graph.name, "fp32"), graph_path(model_dir, graph.name, "int8")
+            fp32, int8 = graph_path(target, graph.name, "fp32"), graph_path(target, graph.name, "int8")
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
                 torch.onnx.export(
@@ -249,6 +253,7 @@ class OnnxModel:
     def __init__(self, spec: ModelSpec, model_dir: Path, device: DeviceChoice, precision: str) -> None:
         self.spec = spec
         self.device = device
+        self.model_dir = Path(model_dir)  # its ONNX entry
         self.precision = precision
         self.threads = runner_threads()
         self.sessions = {}

@@ -148,7 +148,14 @@ class ModelSpec:
 
     @property
     def store_tag(self) -> str:
+        """The entry of the weights (what torch loads); the model's identity (indexes record it)."""
         return f"{self.store_name}:{self.fingerprint}"
+
+    @property
+    def onnx_store_tag(self) -> str:
+        """The entry of what ONNX Runtime serving reads (graphs, text tokenizer, logit scale),
+        made from the weights by the import: the lean image packs it alone (models/store.py)."""
+        return f"{self.store_name}-onnx:{self.fingerprint}"
 
     def batch_limits(self, api: str, device_kind: str) -> BatchLimits:
         try:

@@ -1,19 +1,33 @@
-"""Weights in the BentoML model store: import (write once) and locate (for runners).
+"""Models in the BentoML model store: import (write once, complete what is missing) and locate.
 
-Each spec is stored under `spec.store_tag` (`<readable name>:<fingerprint>`), with the spec
-as metadata, so `bentoml models list` shows what is there, an import of the same spec is a
-no-op, and a runner can never load weights that belong to another spec.
+A model has one entry, or two for the families that run on ONNX Runtime (models/families.py
+`graphs`), each with the spec as metadata and its key and profile as labels, so `bentoml models
+list` shows what is there and a runner can never load files that belong to another spec:
 
-An entry holds the weights and, for the families that run on ONNX Runtime, their ONNX graphs
-(models/onnx_engine.py) in `onnx/`, exported by the import, and the files the graphs need
-(CLIP's text tokenizer, models/clip_tokenizer.py). An entry imported by an older version
-lacks some: the import replaces it, and a runner that would run it on ONNX Runtime refuses to
-start with a message saying so (no silent fallback to torch).
+    spec.store_tag        <name>:<fingerprint>       the weights (what torch loads) and the
+                                                     family's stored files (CLIP: text tokenizer,
+                                                     logit scale)
+    spec.onnx_store_tag   <name>-onnx:<fingerprint>  what ONNX Runtime serving reads: the graphs
+                                                     in both precisions (models/onnx_engine.py)
+                                                     and copies of the stored files; no weights
+
+A runner declares the entries of its engine (`entries`), and `bentoml build` packs exactly
+those: the lean Bento (`--arg engine=onnx`) the ONNX entries alone, so its image has no torch
+weights; a full Bento both (its engine is chosen at start, by device).
+
+Moving in: a store written by an older version has weights entries without some stored files
+(before the stored tokenizer and logit scale), with the graphs inside (`onnx/`, before the ONNX
+entry), or with no graphs at all (before the ONNX engine). `import_spec` completes them from the
+weights already in the store, offline: the family's `complete` writes the stored files, the
+graphs move into the ONNX entry (or are exported). A runner that needs what is missing refuses
+to start with the command that does it (`import_command`); there is no silent fallback to torch.
 """
 
 from __future__ import annotations
 
 import importlib
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -25,12 +39,32 @@ from .specs import ModelSpec
 
 
 class ModelNotImportedError(RuntimeError):
-    """A runner's weights are not in the model store; the message says how to put them there."""
+    """A runner's files are not in the model store; the message says how to put them there."""
 
 
 def family_module(spec: ModelSpec) -> ModuleType:
     """The module with `materialize(spec, dir)` and the model class of `spec`'s family."""
     return importlib.import_module(family_of(spec).module)
+
+
+def import_command(spec: ModelSpec) -> str:
+    """The command that puts `spec` in the store, or completes it there."""
+    from config.settings import load_settings
+
+    from .catalog.extra_clip import ENTRIES
+
+    extra = load_settings().extra_clip
+    prefix = f"IMAGE_EMBED_EXTRA_CLIP={','.join(extra)} " if any(e.key == spec.key for e in ENTRIES) else ""
+    return f"{prefix}python scripts/import_models.py --profile {spec.profile} --models {spec.key}"
+
+
+def entries(spec: ModelSpec, engine: str | None = None) -> list[str]:
+    """The store tags a runner of `spec` declares for `engine` (the Bento's `--arg engine=`):
+    onnx: the ONNX entry alone (the lean image); torch: the weights; None: both. A family
+    without graphs has its weights entry only."""
+    if not family_of(spec).graphs or engine == "torch":
+        return [spec.store_tag]
+    return [spec.onnx_store_tag] if engine == "onnx" else [spec.store_tag, spec.onnx_store_tag]
 
 
 def load(spec: ModelSpec, device: DeviceChoice, engine: str | None = None) -> Any:
@@ -47,86 +81,187 @@ def load(spec: ModelSpec, device: DeviceChoice, engine: str | None = None) -> An
 
 
 def loadable_dir(spec: ModelSpec, device: DeviceChoice, engine: str | None = None) -> Path:
-    """`spec`'s folder, with everything its engine on `device` needs; else a clear error
-    (service.py calls it before any runner starts, with the probed device kind, so `bentoml
-    build` and `bentoml serve` stop there). With `engine="onnx"` (the lean image, no torch)
-    a model that ONNX Runtime cannot run alone is refused."""
+    """The folder `spec`'s engine on `device` loads from (its weights entry on torch, its ONNX
+    entry on ONNX Runtime), with everything that engine needs; else a clear error (service.py
+    calls it before any runner starts, with the probed device kind, so `bentoml build` and
+    `bentoml serve` stop there). With `engine="onnx"` (the lean image, no torch) a model that
+    ONNX Runtime cannot run alone is refused."""
     from . import onnx_engine
 
-    folder = model_dir(spec)
     if engine == "onnx":
-        gaps = onnx_engine.torch_free_gaps(spec, folder)
-        if gaps:
-            raise onnx_engine.EngineUnavailableError(
-                f"model {spec.key!r} cannot be served without PyTorch ({'; '.join(gaps)}), and "
-                "--arg engine=onnx builds the lean image, which serves every model on ONNX Runtime "
-                f"alone (these can: {', '.join(onnx_engine.torch_free_models(spec.profile))}). Leave "
-                f"{spec.key!r} out of --arg models=..., or build without --arg engine=onnx (the full image)."
-            )
-    if onnx_engine.select_engine(spec, device, engine=engine).engine == "onnx":
-        missing = onnx_engine.missing_graphs(spec, folder)
-        if missing:
-            raise ModelNotImportedError(
-                f"model {spec.key!r} is in the model store as {spec.store_tag} without the files of its "
-                f"ONNX engine ({', '.join(missing)}): an older version imported it. Re-import it "
-                f"(`python scripts/import_models.py --profile {spec.profile}` replaces it)"
-                + (", or set IMAGE_EMBED_ENGINE=torch." if engine != "onnx" else ".")
-            )
-    return folder
+        _refuse_torch_needs(spec, onnx_engine.torch_free_gaps(spec))
+    if onnx_engine.select_engine(spec, device, engine=engine).engine == "torch":
+        return model_dir(spec)
+    stored = find(spec, spec.onnx_store_tag)
+    if stored is None and find(spec) is None:
+        model_dir(spec)  # never imported: says so
+    missing = [] if stored is None else onnx_engine.missing_graphs(spec, Path(stored.path))
+    if engine == "onnx" and stored is not None:
+        _refuse_torch_needs(spec, onnx_engine.torch_free_gaps(spec, Path(stored.path)))
+    if stored is None or missing:
+        tag = spec.onnx_store_tag
+        what = f"no entry {tag}" if stored is None else f"{', '.join(missing)} not in {tag}"
+        raise ModelNotImportedError(
+            f"model {spec.key!r} is in the model store without the files of its ONNX engine "
+            f"({what}): an older version imported it. `{import_command(spec)}` adds "
+            "them offline, from the weights already in the store"
+            + (", or set IMAGE_EMBED_ENGINE=torch." if engine != "onnx" else ".")
+        )
+    return Path(stored.path)
 
 
-def find(spec: ModelSpec):
-    """The stored bentoml Model of `spec`, or None."""
+def _refuse_torch_needs(spec: ModelSpec, gaps: list[str]) -> None:
+    from .onnx_engine import EngineUnavailableError, torch_free_models
+
+    if gaps:
+        raise EngineUnavailableError(
+            f"model {spec.key!r} cannot be served without PyTorch ({'; '.join(gaps)}), and "
+            "--arg engine=onnx builds the lean image, which serves every model on ONNX Runtime "
+            f"alone (these can: {', '.join(torch_free_models(spec.profile))}). Leave "
+            f"{spec.key!r} out of --arg models=..., or build without --arg engine=onnx (the full image)."
+        )
+
+
+def find(spec: ModelSpec, tag: str | None = None):
+    """The stored bentoml Model of `spec` (its weights entry, or `tag`: one of `entries`), or None."""
     import bentoml
     from bentoml.exceptions import NotFound
 
     try:
-        return bentoml.models.get(spec.store_tag)
+        return bentoml.models.get(tag or spec.store_tag)
     except NotFound:
         return None
 
 
 def is_imported(spec: ModelSpec) -> bool:
-    """`spec` is in the store with everything an import writes (weights and ONNX graphs)."""
-    from .onnx_engine import missing_graphs
+    """Every entry of `spec` is in the store with everything an import writes."""
+    from .onnx_engine import GRAPHS_DIR, missing_graphs
 
-    stored = find(spec)
-    return stored is not None and not missing_graphs(spec, Path(stored.path))
+    weights = find(spec)
+    if weights is None or _missing_stored_files(spec, Path(weights.path)):
+        return False
+    if not family_of(spec).graphs:
+        return True
+    onnx = find(spec, spec.onnx_store_tag)
+    legacy = Path(weights.path) / GRAPHS_DIR
+    return onnx is not None and not missing_graphs(spec, Path(onnx.path)) and not legacy.exists()
 
 
 def model_dir(spec: ModelSpec) -> Path:
-    """The folder holding `spec`'s weights; a clear error when they were never imported."""
+    """The folder of `spec`'s weights entry; a clear error when they were never imported."""
     stored = find(spec)
     if stored is None:
-        hint = f"python scripts/import_models.py --profile {spec.profile}"
         raise ModelNotImportedError(
             f"model {spec.key!r} (profile {spec.profile!r}) is not in the BentoML model store "
-            f"as {spec.store_tag}. Import it first: `{hint}`"
+            f"as {spec.store_tag}. Import it first: `{import_command(spec)}`"
             + (" (offline: use --profile tiny)" if spec.profile == "default" else "")
         )
     return Path(stored.path)
 
 
+def onnx_dir(spec: ModelSpec) -> Path:
+    """The folder of `spec`'s ONNX entry (graphs and stored files)."""
+    stored = find(spec, spec.onnx_store_tag)
+    if stored is None:
+        raise ModelNotImportedError(
+            f"model {spec.key!r} has no ONNX entry {spec.onnx_store_tag}: `{import_command(spec)}`"
+        )
+    return Path(stored.path)
+
+
+def remove(spec: ModelSpec) -> None:
+    """Delete every entry of `spec` from the store."""
+    import bentoml
+
+    for tag in entries(spec):
+        if find(spec, tag) is not None:
+            bentoml.models.delete(tag)
+
+
 @dataclass(frozen=True)
 class ImportResult:
     tag: str
-    created: bool
+    new: bool = False  # the weights entry was made (materialized: the pretrained weights downloaded)
+    added: tuple[str, ...] = ()  # what was added beside weights already in the store (offline)
+
+    @property
+    def created(self) -> bool:
+        """Anything was written."""
+        return self.new or bool(self.added)
 
 
 def import_spec(spec: ModelSpec) -> ImportResult:
-    """Materialize `spec` into the store, weights then ONNX graphs, unless it is already there
-    (idempotent). An entry without its graphs (imported before the ONNX engine) is replaced."""
+    """Put every entry of `spec` in the store, complete, writing only what is missing (module
+    docstring): the weights entry (materialize, the only step that may need the network), the
+    stored files an older import left out, the ONNX entry. Idempotent."""
+    weights = find(spec)
+    new = weights is None
+    added: list[str] = []
+    if new:
+        _create(spec, spec.store_tag, lambda folder: family_module(spec).materialize(spec, folder))
+        weights = find(spec)
+    else:
+        missing = _missing_stored_files(spec, Path(weights.path))
+        if missing:
+            family_module(spec).complete(spec, Path(weights.path))
+            added += missing
+    if family_of(spec).graphs:
+        onnx = _complete_onnx_entry(spec, Path(weights.path))
+        if not new:
+            added += onnx
+    return ImportResult(tag=spec.store_tag, new=new, added=tuple(added))
+
+
+def _missing_stored_files(spec: ModelSpec, folder: Path) -> list[str]:
+    return [name for name in family_of(spec).stored_files if not (folder / name).is_file()]
+
+
+def _create(spec: ModelSpec, tag: str, fill: Callable[[Path], None], **labels: str) -> None:
+    """A new entry `tag` of `spec`, filled by `fill(folder)`; nothing is left if it fails."""
     import bentoml
 
-    from .onnx_engine import export_graphs
+    labels = {"key": spec.key, "profile": spec.profile, "project": "image-embed", **labels}
+    with bentoml.models.create(tag, labels=labels, metadata=spec.to_metadata()) as stored:
+        fill(Path(stored.path))
 
-    if is_imported(spec):
-        return ImportResult(tag=spec.store_tag, created=False)
-    if find(spec) is not None:
-        bentoml.models.delete(spec.store_tag)
-    family = family_module(spec)
-    labels = {"key": spec.key, "profile": spec.profile, "project": "image-embed"}
-    with bentoml.models.create(spec.store_tag, labels=labels, metadata=spec.to_metadata()) as stored:
-        family.materialize(spec, Path(stored.path))
-        export_graphs(spec, Path(stored.path))
-    return ImportResult(tag=spec.store_tag, created=True)
+
+def _complete_onnx_entry(spec: ModelSpec, weights: Path) -> list[str]:
+    """Make `spec`'s ONNX entry when it is missing or incomplete: the stored files copied from
+    the weights entry `weights`, the graphs moved out of it (where an older import wrote them)
+    or exported from its weights. What was done, for the import's message."""
+    import bentoml
+
+    from .onnx_engine import GRAPHS_DIR, export_graphs, missing_graphs
+
+    done = []
+    legacy = weights / GRAPHS_DIR
+    stored = find(spec, spec.onnx_store_tag)
+    if stored is not None:
+        missing = missing_graphs(spec, Path(stored.path))
+        if set(missing) <= set(family_of(spec).stored_files):  # the graphs are there: copy the files
+            for name in missing:
+                shutil.copy2(weights / name, Path(stored.path) / name)
+            done += [f"{name} to {spec.onnx_store_tag}" for name in missing]
+        else:
+            bentoml.models.delete(spec.onnx_store_tag)
+            stored = None
+    made = stored is None
+    if made:
+        move = legacy.is_dir() and not missing_graphs(spec, weights)
+
+        def fill(folder: Path) -> None:
+            for name in family_of(spec).stored_files:
+                shutil.copy2(weights / name, folder / name)
+            if move:
+                shutil.copytree(legacy, folder / GRAPHS_DIR)
+            else:
+                export_graphs(spec, weights, folder)
+
+        _create(spec, spec.onnx_store_tag, fill, engine="onnx")
+        how = "moved out of the weights entry" if move else "exported from the weights"
+        done.append(f"the ONNX entry {spec.onnx_store_tag} (graphs {how})")
+    if legacy.exists():  # the graphs live in the ONNX entry now
+        shutil.rmtree(legacy)
+        if not made:
+            done.append(f"the old graphs removed from {spec.store_tag}")
+    return done

@@ -5,8 +5,9 @@ hosting `specs` (all with `spec.runner == runner`):
 
 - name `<runner>_runner`, one worker, traffic timeout RUNNER_TIMEOUT_S and the specs'
   max_concurrency, no session recycling, a GPU share on CUDA (runners/common.py);
-- one `bentoml.models.BentoModel(spec.store_tag)` per hosted spec, so `bentoml build` packs
-  exactly those weights;
+- one `bentoml.models.BentoModel(tag)` per model-store entry its engine reads (models/store.py
+  `entries`: with `--arg engine=onnx` the ONNX entry alone), so `bentoml build` packs exactly
+  those;
 - `__init__`: select the device, load each model from the model store on its engine (torch
   or ONNX Runtime, models/onnx_engine.py), one warm-up forward
   per API before /readyz turns green;
@@ -47,6 +48,7 @@ import bentoml
 
 from models.families import Api, family_of
 from models.onnx_engine import engine_fields
+from models.store import entries
 from models.specs import BatchLimits, ModelSpec
 from runners import batching_wait, common
 from runners.io import IO
@@ -173,8 +175,10 @@ def define_runner(runner: str, specs: Sequence[ModelSpec], engine: str | None = 
         "__init__": _init(specs, engine),
         "info": bentoml.api(info),
     }
-    for spec in specs:  # declared so `bentoml build` packs exactly these weights into the Bento
-        namespace[f"{spec.key}_model"] = bentoml.models.BentoModel(spec.store_tag)
+    for spec in specs:  # declared so `bentoml build` packs exactly these entries into the Bento
+        for tag in entries(spec, engine):
+            kind = "onnx_model" if tag == spec.onnx_store_tag else "model"
+            namespace[f"{spec.key}_{kind}"] = bentoml.models.BentoModel(tag)
     for name, spec, api in apis:
         namespace[name] = _batchable(runner, name, spec, api, limits[name])
     cls = type(class_name(runner), (OutliveGateway,), namespace)

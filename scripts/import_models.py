@@ -11,11 +11,14 @@ repository needs a token) when no Hugging Face token is set, and says so in one 
 `--print-served` prints the models to serve (comma-separated) on stdout, for `make serve`;
 everything else goes to stderr.
 
-Each model's entry holds its weights and, for the embedding models, its ONNX graphs (fp32 and
-dynamic int8, models/onnx_engine.py), so `bentoml build` carries both and a server exports
-nothing. Idempotent: a model already in the store (same spec fingerprint) is skipped; one
-imported before the ONNX engine (no graphs) is replaced. `bentoml models
-list` shows the results; each model carries its spec as metadata.
+Each model gets an entry with its weights and, for the embedding models, an ONNX entry with
+its graphs (fp32 and dynamic int8, models/onnx_engine.py) and what ONNX Runtime serving reads
+beside them (CLIP's text tokenizer and logit scale), so a server exports nothing and the lean
+image (`bentoml build --arg engine=onnx`) packs the ONNX entries alone (models/store.py).
+Idempotent: a model already in the store (same spec fingerprint) is skipped. A model an older
+version imported is completed offline from the weights already in the store (the missing
+files written, the ONNX entry made), with one line saying what was added. `bentoml models
+list` shows the results; each entry carries its spec as metadata.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from models import list_models
     from models.hub import WeightsDownloadError
-    from models.store import find, import_spec, is_imported
+    from models.store import import_spec, is_imported
 
     # open_clip logs a warning for every randomly initialized model: expected here.
     logging.getLogger().setLevel(logging.ERROR)
@@ -87,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         if is_imported(spec):
             tqdm.write(f"  {spec.store_tag}: already in the model store, skipped", file=sys.stderr)
             continue
-        if find(spec) is not None:
-            tqdm.write(f"  {spec.store_tag}: in the store without its ONNX graphs, re-importing", file=sys.stderr)
         started = time.monotonic()
         try:
             result = import_spec(spec)
@@ -104,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        tqdm.write(f"  {result.tag}: imported in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        seconds = time.monotonic() - started
+        if result.new:
+            tqdm.write(f"  {result.tag}: imported in {seconds:.1f} s", file=sys.stderr)
+        else:
+            added = ", ".join(result.added)
+            tqdm.write(f"  {result.tag}: completed offline from its weights in the store: added {added} "
+                       f"({seconds:.1f} s)", file=sys.stderr)
     print(f"done: {len(specs)} model(s) of profile {args.profile!r} in the store (see `bentoml models list`)", file=sys.stderr)
     if args.print_served:
         print(",".join(keys))

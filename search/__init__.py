@@ -14,7 +14,7 @@ everything is testable in-process.
     queries.py      pages, filters, hits and example queries, duplicates, shared by both back ends
     labels.py       ratings, tags and hidden: what they may be, the filters, browse pages
     label_mirror.py the embedded back end's labels in memory (for search filters)
-    perceptual_hash.py  the 64-bit pHash of an image (imagehash)
+    perceptual_hash.py  the 64-bit pHash of an image (imagehash's, DCT in numpy)
     phash_groups.py near-identical groups by pHash (multi-index hashing, FAISS binary)
     sqlite_store.py the embedded store: SQLite (WAL, synchronous=FULL) + the vector file
     sqlite_schema.py, sqlite_legacy.py  its schema and opening; the one-time conversion of

@@ -16,7 +16,7 @@ from gateway.compat import CompatRoutes, extract_mode_setting
 from gateway.internvit import InternVitRoutes
 from gateway.runner_client import RunnerClient
 from models import get_spec
-from models.device import DeviceChoice
+from models.device import CPU
 from models.preprocess import prepare_images
 from models.settings import SettingsError
 from models.store import model_dir
@@ -24,7 +24,6 @@ from models.views import LevelSettings, combine_levels, prepare_views
 from tests.conftest import encode, noise_image, photo
 
 SPEC = get_spec("internvit")
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 JPEG = encode(photo(), "JPEG")
 
 

@@ -8,6 +8,7 @@ import subprocess
 import httpx
 import pytest
 
+from models import get_spec
 from tests.conftest import ROOT, encode, photo
 from tests.integration.conftest import BENTOML, server_env, start_server
 
@@ -49,7 +50,7 @@ def test_build_with_a_model_subset_packs_only_those(tiny_models):
     info = json.loads(bentoml_cli("get", tag, "-o", "json").stdout)
     assert sorted(svc["name"] for svc in info["services"]) == ["clip_runner", "image_embed", "index_runner"]
     packed = {m["tag"] for svc in info["services"] for m in svc["models"]}
-    assert packed == {tiny_models["clip"]}
+    assert packed == {tiny_models["clip"], get_spec("clip").onnx_store_tag}  # torch's entry and ONNX Runtime's
     assert info["args"] == {"models": "clip"}  # a server of this Bento serves CLIP only
 
 
@@ -69,7 +70,11 @@ def test_the_lean_bento_has_no_pytorch_and_sets_its_environment(tiny_models, ben
     assert "ARG BENTOML_CONFIG=/home/bentoml/bento/src/configuration.yaml" in dockerfile
     assert "ENV BENTO_PATH=$BENTO_PATH" in dockerfile and "ARG BENTO_PATH=/home/bentoml/bento" in dockerfile
     assert (bento / "src" / "configuration.yaml").is_file()
-    assert json.loads(bentoml_cli("get", tag, "-o", "json").stdout)["args"] == {"models": "clip", "engine": "onnx"}
+    info = json.loads(bentoml_cli("get", tag, "-o", "json").stdout)
+    assert info["args"] == {"models": "clip", "engine": "onnx"}
+    # the ONNX entry alone: no torch weights in the Bento
+    assert {m["tag"] for svc in info["services"] for m in svc["models"]} == {get_spec("clip").onnx_store_tag}
+    assert not list((bento / "models").rglob("*.safetensors"))
 
 
 def test_the_lean_bento_refuses_a_model_that_needs_pytorch(tiny_models):

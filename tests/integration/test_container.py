@@ -11,6 +11,7 @@ build, start-up and stop times are printed under "container figures", not assert
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 
@@ -18,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 
-from scripts.docker_images import build_bento, containerize, image_size, modules_present, run_container
+from scripts.docker_images import build_bento, containerize, docker, image_size, modules_present, run_container
 from tests.conftest import ROOT, encode, noise_image, photo
 from tests.integration.conftest import BENTOML, FIGURES, free_port, server_env, start_server
 from tests.postgres import fresh_database, tcp_url
@@ -72,6 +73,12 @@ def post(server, path: str, **request):
     return httpx.post(f"{server.url}{path}", timeout=60, **request)
 
 
+def server_errors(box) -> list[str]:
+    """The container's log lines that show a server error: a 5xx in the gateway's JSON access
+    log, or a traceback."""
+    return [line for line in box.logs(tail=100_000).splitlines() if re.search(r'"status":5\d\d|Traceback', line)]
+
+
 def cosine(a, b) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
@@ -80,6 +87,10 @@ def cosine(a, b) -> float:
 def test_the_lean_image_has_no_pytorch_and_fits(lean_image):
     assert modules_present(lean_image, [*TORCH_STACK, "onnxruntime"]) == ["onnxruntime"]
     assert image_size(lean_image) <= SIZE_LIMIT
+    find = ("run", "--rm", "--entrypoint", "find", lean_image, "/home/bentoml/bento/models", "-type", "f")
+    models = docker(*find).stdout
+    assert "/onnx/image.fp32.onnx" in models and "/onnx/text.int8.onnx" in models
+    assert ".safetensors" not in models  # the torch weights stay on the build machine
 
 
 def test_it_is_ready_and_serves_clip_on_onnx_runtime(container):
@@ -87,6 +98,7 @@ def test_it_is_ready_and_serves_clip_on_onnx_runtime(container):
     health = httpx.get(f"{container.url}/health", timeout=30).json()
     assert health["served_models"] == ["clip"]
     assert health["models"]["clip"]["engine"] == "onnx"
+    assert health["models"]["clip"]["logit_scale"] == pytest.approx(1 / 0.07)  # stored: no weights here
     assert health["models"]["index"]["data_dir"] == "/data"
 
 
@@ -105,6 +117,16 @@ def test_encode_text_works_and_equals_the_hosts(container, host_server):
     for vector, reference in zip(got.json(), want):
         assert len(vector) == 512 and abs(np.linalg.norm(vector) - 1) < 1e-4
         assert cosine(vector, reference) >= 0.99999
+
+
+def test_rank_equals_the_hosts(container, host_server):
+    request = {"files": {"image": ("a.jpg", JPEG)}, "data": {"texts": json.dumps(["an astronaut", "a cat", "a car"])}}
+    got, want = (post(server, "/rank", **request) for server in (container, host_server))
+    assert got.status_code == 200, got.text
+    assert got.json()["logit_scale"] == pytest.approx(want.json()["logit_scale"])
+    assert [r["index"] for r in got.json()["results"]] == [r["index"] for r in want.json()["results"]]
+    for ours, theirs in zip(got.json()["results"], want.json()["results"]):
+        assert abs(ours["probability"] - theirs["probability"]) < 1e-4
 
 
 def test_bad_input_gets_its_4xx(container):
@@ -131,6 +153,7 @@ def test_docker_stop_ends_it_cleanly_within_the_grace_period(container):
     FIGURES["lean container: docker stop"] = f"{seconds:.1f} s"
     assert code == 0, container.logs()
     assert seconds < GRACE_S  # ended by itself: docker did not need its SIGKILL
+    assert server_errors(container) == [], container.logs(200)  # nothing above answered 5xx
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +185,7 @@ def test_an_item_indexed_through_one_replica_is_found_through_the_other(replicas
     assert found.status_code == 200, found.text
     assert found.json()["results"][0]["key"] == "astronaut.jpg" and found.json()["results"][0]["score"] > 0.9999
     assert post(b, "/index_stats", json={"index": "shared"}).json()["details"]["backend"] == "postgresql"
+    assert [server_errors(box) for box in replicas] == [[], []]
 
 
 def test_the_container_benchmark_measures_the_lean_image(lean_image, tmp_path, monkeypatch):

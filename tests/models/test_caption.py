@@ -12,13 +12,11 @@ from PIL import Image
 
 from models import get_spec
 from models.caption import BOS, SPECIAL, Captioner, materialize, synthetic_vocab, tiny_vocab
-from models.device import DeviceChoice
+from models.device import CPU
 from models.hub import WeightsDownloadError
 from models.preprocess import prepare_images
 from models.store import model_dir
 from tests.conftest import noise_image, photo
-
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 
 
 @pytest.fixture(scope="module")

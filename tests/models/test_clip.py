@@ -13,13 +13,12 @@ from intake.decode import decode_image
 from intake.settings import IntakeSettings
 from models import get_spec
 from models.clip import CONFIG_FILE, WEIGHTS_FILE, ClipModel
-from models.device import DeviceChoice
+from models.device import CPU
 from models.preprocess import prepare_images
 from models.store import model_dir
 from tests.conftest import encode, noise_image, photo
 
 SPEC = get_spec("clip", "tiny")
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 TEXTS = ["a photo of an astronaut", "a cat", "", "x " * 200]  # empty and over-long included
 TOL = 1e-5
 

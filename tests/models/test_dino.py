@@ -18,13 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models import get_spec
-from models.device import DeviceChoice
+from models.device import CPU
 from models.dino import CONFIG_FILE, PROCESSOR_FILE, WEIGHTS_FILE, DinoModel, processor_kwargs
 from models.preprocess import prepare_image, prepare_images
 from models.store import model_dir
 from tests.conftest import noise_image, photo
 
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 TOL = 1e-5
 END_TO_END_MIN_COSINE = 0.999
 KEYS = ("dinov2", "dinov2_giant", "dinov3")

@@ -12,18 +12,17 @@ import pytest
 from models import get_spec
 from models.catalog.extra_clip import spec_of
 from models.clip import CONFIG_FILE, ClipModel, stored_logit_scale
-from models.device import DeviceChoice
+from models.device import CPU
 from models.families import embeds_texts
 from models.onnx_engine import OnnxModel
 from models.open_clip_names import describe, parse_entries, stored_fields
 from models.preprocess import prepare_images
 from models.settings import SettingsError
-from models.store import import_spec, model_dir
+from models.store import import_spec, model_dir, onnx_dir
 from tests.clip_reference import OpenClipReference
 from tests.conftest import noise_image, photo
 
 ENTRIES = {e.key: e for e in parse_entries(["ViT-L-14/openai", "RN50x16/openai"])}
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 TEXTS = ["a photo of an astronaut", "a cat", "x " * 200]
 TOL = 1e-5
 
@@ -92,7 +91,7 @@ def images():
 @pytest.mark.parametrize("engine", ["torch", "onnx"])
 def test_both_engines_equal_open_clip(twin, engine):
     folder = model_dir(twin)
-    ours = ClipModel(twin, folder, CPU) if engine == "torch" else OnnxModel(twin, folder, CPU, "fp32")
+    ours = ClipModel(twin, folder, CPU) if engine == "torch" else OnnxModel(twin, onnx_dir(twin), CPU, "fp32")
     reference = OpenClipReference(folder)
     got = ours.encode_images(prepare_images(images(), twin))
     assert got.shape == (3, twin.output_dim)
@@ -101,6 +100,8 @@ def test_both_engines_equal_open_clip(twin, engine):
     assert np.abs(got[0] - got[1]).max() > 1e-3  # the random weights still tell images apart
 
 
-def test_logit_scale_is_read_from_the_stored_weights(twin):
-    reference = OpenClipReference(model_dir(twin))
-    assert abs(stored_logit_scale(twin) - float(reference.model.logit_scale.detach().exp())) < 1e-6
+def test_logit_scale_is_the_stored_weights_in_both_entries(twin):
+    expected = float(OpenClipReference(model_dir(twin)).model.logit_scale.detach().exp())
+    assert abs(stored_logit_scale(model_dir(twin)) - expected) < 1e-6
+    assert abs(stored_logit_scale(onnx_dir(twin)) - expected) < 1e-6  # the lean image's: no weights there
+    assert not list(onnx_dir(twin).glob("*.safetensors"))

@@ -11,13 +11,12 @@ from PIL import Image
 
 from models import get_spec
 from models.detection import MAX_DETECTIONS, from_canvas, prominent_face
-from models.device import DeviceChoice
+from models.device import CPU
 from models.face import CONFIG_FILE, WEIGHTS_FILE, FaceDetector
 from models.preprocess import prepare_images
 from models.store import model_dir
 from tests.conftest import noise_image, photo
 
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 # Where the astronaut's face is (MTCNN on the raw 512 x 512 photograph: about 181, 62, 268, 172).
 FACE = (181, 62, 268, 172)
 

@@ -13,7 +13,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from models import get_spec
-from models.device import DeviceChoice
+from models.device import CPU
 from models.preprocess import prepare_images, to_model_input
 from models.store import model_dir
 from models.timm_vit import CONFIG_FILE, WEIGHTS_FILE, InternVitModel, expected_data_config
@@ -21,7 +21,6 @@ from models.views import LevelSettings, combine_levels, prepare_views
 from tests.conftest import noise_image, photo
 
 SPEC = get_spec("internvit")
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 TOL = 1e-5
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from models import get_spec, list_models
-from models.device import DeviceChoice
+from models.device import CPU, DeviceChoice
 from models.families import family_of
 from models.onnx_engine import (
     PRECISIONS,
@@ -24,10 +24,20 @@ from models.onnx_engine import (
 )
 from models.preprocess import prepare_images
 from models.settings import ModelSettings
-from models.store import ModelNotImportedError, family_module, import_spec, load, loadable_dir, model_dir
+from models.store import (
+    ModelNotImportedError,
+    entries,
+    family_module,
+    find,
+    import_spec,
+    load,
+    loadable_dir,
+    model_dir,
+    onnx_dir,
+    remove,
+)
 from tests.models.engine_cases import max_abs_and_min_cosine, neighbours_agreement, parity_images, search_set
 
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 CUDA = DeviceChoice(device="cuda", dtype="float16", name="a GPU")
 GRAPH_KEYS = [spec.key for spec in list_models("tiny") if family_of(spec).graphs]
 TEXTS = ["a photo of an astronaut", "a cat on a sofa", "", "🐱 cat " * 40]
@@ -47,7 +57,7 @@ def engines(tiny_models):
     out = {}
     for key in GRAPH_KEYS:
         spec = get_spec(key, "tiny")
-        out[key] = (torch_model(spec), {p: OnnxModel(spec, model_dir(spec), CPU, p) for p in PRECISIONS})
+        out[key] = (torch_model(spec), {p: OnnxModel(spec, onnx_dir(spec), CPU, p) for p in PRECISIONS})
     return out
 
 
@@ -76,11 +86,16 @@ def test_detectors_and_captioner_stay_on_torch(key):
     assert select_engine(get_spec(key, "tiny"), CPU, settings("onnx", "int8")).engine == "torch"
 
 
-def test_import_writes_both_precisions_of_every_graph(tiny_models):
+def test_import_writes_both_precisions_of_every_graph_into_the_onnx_entry(tiny_models):
     for key in GRAPH_KEYS:
         spec = get_spec(key, "tiny")
-        assert missing_graphs(spec, model_dir(spec)) == [], key
-    assert missing_graphs(get_spec("person", "tiny"), model_dir(get_spec("person", "tiny"))) == []
+        assert entries(spec) == [spec.store_tag, spec.onnx_store_tag] and entries(spec, "onnx") == [spec.onnx_store_tag]
+        assert missing_graphs(spec, onnx_dir(spec)) == [], key
+        assert not (model_dir(spec) / "onnx").exists()  # the weights entry has none
+        assert not list(onnx_dir(spec).rglob("*.safetensors"))  # and the ONNX entry no weights
+    person = get_spec("person", "tiny")
+    assert entries(person) == entries(person, "torch") == [person.store_tag]
+    assert find(person, person.onnx_store_tag) is None
 
 
 @pytest.mark.parametrize(
@@ -167,24 +182,31 @@ def test_a_bad_batch_is_refused_with_a_value_error(engines):
         engines["clip"][1]["fp32"].encode_images(np.zeros((1, 224, 224, 3), np.float32))
 
 
-def test_an_entry_without_graphs_fails_clearly_and_import_replaces_it(tiny_models, monkeypatch):
-    """A model-store entry from before the ONNX engine: ONNX refuses with the fix, torch still
-    loads it, and the import replaces it with a complete one."""
+def test_an_entry_without_graphs_fails_clearly_and_import_completes_it(tiny_models, monkeypatch):
+    """A model-store entry from before the ONNX engine (weights only, no ONNX entry): ONNX
+    refuses with the command that fixes it, torch still loads it, and the import exports the
+    ONNX entry from the weights in the store."""
     import bentoml
 
     spec = dataclasses.replace(get_spec("dinov2", "tiny"), seed=41)  # its own store tag
     with bentoml.models.create(spec.store_tag, metadata=spec.to_metadata()) as stored:
         family_module(spec).materialize(spec, stored.path)  # weights only, as imports did before
-    assert missing_graphs(spec, model_dir(spec)) == ["onnx/image.fp32.onnx", "onnx/image.int8.onnx"]
-    with pytest.raises(ModelNotImportedError, match="files of its ONNX engine.*import_models.py --profile tiny"):
-        load(spec, CPU)
-    with pytest.raises(ModelNotImportedError):  # what service.py checks before any runner starts
-        loadable_dir(spec, DeviceChoice(device="cpu", dtype="", name=""))
-    assert loadable_dir(spec, CUDA) == model_dir(spec)  # torch on CUDA: the weights are enough
-    monkeypatch.setenv("IMAGE_EMBED_ENGINE", "torch")
-    assert load(spec, CPU).encode_images(np.zeros((1, 224, 224, 3), np.uint8)).shape == (1, 32)
-    monkeypatch.delenv("IMAGE_EMBED_ENGINE")
-    assert import_spec(spec).created
-    assert graph_path(model_dir(spec), "image", "int8").is_file()
-    assert isinstance(load(spec, CPU), OnnxModel)
-    assert not import_spec(spec).created  # complete now: a no-op
+    try:
+        command = "import_models.py --profile tiny --models dinov2`"
+        refusal = f"files of its ONNX engine \\(no entry {spec.onnx_store_tag}\\).*{command}"
+        with pytest.raises(ModelNotImportedError, match=refusal):
+            load(spec, CPU)
+        with pytest.raises(ModelNotImportedError):  # what service.py checks before any runner starts
+            loadable_dir(spec, DeviceChoice(device="cpu", dtype="", name=""))
+        assert loadable_dir(spec, CUDA) == model_dir(spec)  # torch on CUDA: the weights are enough
+        monkeypatch.setenv("IMAGE_EMBED_ENGINE", "torch")
+        assert load(spec, CPU).encode_images(np.zeros((1, 224, 224, 3), np.uint8)).shape == (1, 32)
+        monkeypatch.delenv("IMAGE_EMBED_ENGINE")
+        result = import_spec(spec)
+        assert not result.new
+        assert result.added == (f"the ONNX entry {spec.onnx_store_tag} (graphs exported from the weights)",)
+        assert graph_path(onnx_dir(spec), "image", "int8").is_file()
+        assert isinstance(load(spec, CPU), OnnxModel)
+        assert not import_spec(spec).created  # complete now: a no-op
+    finally:
+        remove(spec)

@@ -14,14 +14,13 @@ import dataclasses
 import pytest
 
 from models import get_spec
-from models.device import DeviceChoice
+from models.device import CPU
 from models.onnx_engine import PRECISIONS, OnnxModel
 from models.preprocess import prepare_images
-from models.store import import_spec, model_dir
+from models.store import import_spec, model_dir, onnx_dir, remove
 from tests.models.engine_cases import max_abs_and_min_cosine, neighbours_agreement, parity_images, search_set
 
 pytestmark = pytest.mark.slow
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 TEXTS = ["a photo of an astronaut", "a cat on a sofa", "a cup of coffee", "a rocket on its launch pad"]
 
 
@@ -30,15 +29,12 @@ def bench_clip(bentoml_home):
     """(spec, torch ClipModel, {precision: OnnxModel}) of a bench ViT-B/32, in the session's store
     while this module runs. Its own seed, so its store tag is not the bench profile's (other tests
     check that the profile's models are absent)."""
-    import bentoml
-
     from models.clip import ClipModel
 
     spec = dataclasses.replace(get_spec("clip", "bench"), seed=12)
     import_spec(spec)
-    path = model_dir(spec)
-    yield spec, ClipModel(spec, path, CPU), {p: OnnxModel(spec, path, CPU, p) for p in PRECISIONS}
-    bentoml.models.delete(spec.store_tag)
+    yield spec, ClipModel(spec, model_dir(spec), CPU), {p: OnnxModel(spec, onnx_dir(spec), CPU, p) for p in PRECISIONS}
+    remove(spec)
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,12 @@ import pytest
 
 from models import get_spec
 from models.detection import MAX_DETECTIONS, from_canvas, prominent_person
-from models.device import DeviceChoice
+from models.device import CPU
 from models.hub import WeightsDownloadError
 from models.person import CONFIG_FILE, WEIGHTS_FILE, PersonDetector, build, materialize
 from models.preprocess import prepare_images
 from models.store import model_dir
 from tests.conftest import noise_image, photo
-
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 
 
 @pytest.fixture(scope="module")

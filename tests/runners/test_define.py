@@ -8,13 +8,13 @@ import pytest
 
 from models import get_spec, list_models
 from models.detection import MAX_DETECTIONS
-from models.device import DeviceChoice
+from models.device import CPU
 from models.registry import UnknownModelError
 from runners import common
+from models.store import entries, onnx_dir
 from runners.define import define_runner, runner_info
 from runners.services import RUNNER_ORDER, runner_of, runner_service, runner_services
 
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 # The runner APIs the gateway calls, per runner, with every model of the profile hosted.
 API_NAMES = {
     "clip": {"encode_images", "encode_texts"},
@@ -44,7 +44,7 @@ def test_every_runner_with_all_its_models():
     for runner, service in services.items():
         assert service.name == f"{runner}_runner"
         assert set(service.apis) == API_NAMES[runner] | {"info"}, runner
-        assert hosted_tags(service) == sorted(s.store_tag for s in list_models() if s.runner == runner)
+        assert hosted_tags(service) == sorted(tag for s in list_models() if s.runner == runner for tag in entries(s))
         assert service.config["workers"] == 1
         assert service.config["traffic"]["timeout"] == common.RUNNER_TIMEOUT_S
         assert service.config["runner_connection"] == common.NO_SESSION_RECYCLING
@@ -68,8 +68,17 @@ def test_a_subset_hosts_only_its_models():
     assert list(services) == ["dino"]
     dino = services["dino"]
     assert set(dino.apis) == {"encode_dinov2", "info"}
-    assert hosted_tags(dino) == [get_spec("dinov2").store_tag]
+    assert hosted_tags(dino) == sorted([get_spec("dinov2").store_tag, get_spec("dinov2").onnx_store_tag])
     assert dino is not runner_service("dino")
+
+
+def test_the_engine_chooses_the_entries_a_runner_packs():
+    """--arg engine=onnx (the lean Bento): the ONNX entries alone, no weights; torch: the weights."""
+    clip, face = get_spec("clip"), get_spec("face")
+    assert hosted_tags(runner_services(["clip"], "onnx")["clip"]) == [clip.onnx_store_tag]
+    assert hosted_tags(runner_services(["clip"], "torch")["clip"]) == [clip.store_tag]
+    assert hosted_tags(runner_services(["clip"])["clip"]) == sorted([clip.store_tag, clip.onnx_store_tag])
+    assert hosted_tags(runner_services(["face"])["face"]) == [face.store_tag]  # no graphs: its weights, always
 
 
 def test_order_duplicates_and_memo():
@@ -136,11 +145,18 @@ class FakeFace:
     settings = {"min_face_size": 20}
 
 
+class FakeClip:
+    """A loaded CLIP as the info reads it: its entry's folder (the ONNX entry's here)."""
+
+    def __init__(self, folder):
+        self.model_dir = folder
+
+
 def limits_of(spec, api):
     return {api: spec.batch_limits(api, "cpu")}
 
 
-def test_info_of_a_one_model_runner(tiny_models):  # the store: CLIP's info reads its logit scale there
+def test_info_of_a_one_model_runner(tiny_models):  # the store: CLIP's info reads its logit scale from its entry
     spec = get_spec("face")
     info = runner_info("face", [spec], CPU, {"face": FakeFace()}, limits_of(spec, "detect"))
     assert info["key"] == "face" and info["store_tag"] == spec.store_tag and info["device"] == "cpu"
@@ -149,7 +165,7 @@ def test_info_of_a_one_model_runner(tiny_models):  # the store: CLIP's info read
     assert info["batching"] == {"detect": vars(spec.batch_limits("detect", "cpu"))}
     clip = get_spec("clip")
     limits = {**limits_of(clip, "encode_images"), **limits_of(clip, "encode_texts")}
-    info = runner_info("clip", [clip], CPU, {"clip": None}, limits)
+    info = runner_info("clip", [clip], CPU, {"clip": FakeClip(onnx_dir(clip))}, limits)
     assert info["embedding_size"] == 512 and set(info["batching"]) == {"encode_images", "encode_texts"}
     assert abs(info["logit_scale"] - 1 / 0.07) < 1e-4  # open_clip's initial temperature, in the tiny weights
 

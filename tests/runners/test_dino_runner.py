@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 
 from models import get_spec
-from models.device import DeviceChoice
+from models.device import CPU
 from models.dino import DinoModel
 from models.preprocess import prepare_images
-from models.store import model_dir
+from models.store import entries, model_dir
 from tests.conftest import noise_image, photo
 
 KEYS = ("dinov2", "dinov2_giant", "dinov3")
-CPU = DeviceChoice(device="cpu", dtype="float32", name="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,7 @@ def test_service_declaration():
     from runners.dino import DinoRunner
 
     assert DinoRunner.name == "dino_runner"
-    assert {str(m.tag) for m in DinoRunner.models} == {get_spec(key).store_tag for key in KEYS}
+    assert {str(m.tag) for m in DinoRunner.models} == {tag for key in KEYS for tag in entries(get_spec(key))}
     assert DinoRunner.config["runner_connection"]["max_requests"] > 10**9  # the session-recycling fix
     for key in KEYS:
         method = DinoRunner.apis[f"encode_{key}"]

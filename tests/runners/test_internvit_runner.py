@@ -25,7 +25,7 @@ def test_service_declaration():
     from runners.internvit import InternVitRunner
 
     assert InternVitRunner.name == "internvit_runner"
-    assert [str(m.tag) for m in InternVitRunner.models] == [SPEC.store_tag]
+    assert [str(m.tag) for m in InternVitRunner.models] == [SPEC.store_tag, SPEC.onnx_store_tag]
     method = InternVitRunner.apis["encode_images"]
     limits = SPEC.batch_limits("encode_images", "cpu")
     assert method.batchable and method.batch_dim == (0, 0)

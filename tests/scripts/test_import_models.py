@@ -8,8 +8,9 @@ import importlib.util
 import pytest
 
 from models import get_spec, list_models, registry
-from models.store import find
+from models.store import find, is_imported, remove
 from tests.conftest import ROOT
+from tests.models.old_store import make_old_entry, no_network
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,25 @@ def test_a_new_spec_is_imported_once(script, capsys, monkeypatch):
 
     assert script.main(["--profile", "tiny"]) == 0
     assert f"{variant.store_tag}: already in the model store, skipped" in capsys.readouterr().err
+
+
+def test_an_older_store_is_completed_offline_with_one_line(script, capsys, monkeypatch):
+    """An entry from before the ONNX engine and the stored tokenizer (`make serve` runs the
+    script every time): completed from the weights in the store, with no network."""
+    variant = dataclasses.replace(get_spec("clip", "tiny"), seed=4343)
+    monkeypatch.setattr(registry, "_SPECS", {**registry._SPECS, ("clip", "tiny"): variant})
+    make_old_entry(variant, graphs=False)
+    try:
+        with no_network():
+            assert script.main(["--profile", "tiny", "--models", "clip"]) == 0
+        lines = [line.strip() for line in capsys.readouterr().err.splitlines() if variant.store_tag + ":" in line]
+        assert len(lines) == 1 and lines[0].startswith(
+            f"{variant.store_tag}: completed offline from its weights in the store: added text_tokenizer.json.gz, "
+            f"logit_scale.json, the ONNX entry {variant.onnx_store_tag} (graphs exported from the weights) ("
+        ), lines
+        assert is_imported(variant)
+    finally:
+        remove(variant)
 
 
 def test_default_profile_offline_fails_with_a_way_out(script, capsys, monkeypatch):
