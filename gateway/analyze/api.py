@@ -18,8 +18,9 @@ from ..runner_client import RunnerClient
 from ..schemas import ItemError
 from .backends import RunnerBackends
 from .classifiers import ClassifierStore
-from .engine import AnalysisContext, run_tasks
-from .operations import ValidTask, available_operations, validate_tasks
+from .context import AnalysisContext, ValidTask
+from .engine import run_tasks
+from .operations import available_operations, validate_tasks
 from .schemas import AnalysisTask, AnalyzedImage, AnalyzeImagesResponse, AnalyzeResponse, AvailableOperations
 from .settings import AnalyzeSettings
 
