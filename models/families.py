@@ -8,8 +8,10 @@ never needs runner code of its own. Nothing here imports torch: the gateway impo
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from .clip_tokenizer import TOKENIZER_FILE
@@ -93,9 +95,8 @@ def _embedding(pooling: str | None = None) -> Callable[[ModelSpec, Any], dict[st
 
 
 def _clip(spec: ModelSpec, model: Any) -> dict[str, Any]:
-    from .clip import stored_logit_scale
-
-    return {"embedding_size": spec.output_dim, "logit_scale": stored_logit_scale(spec)}
+    scale = family_module(spec).stored_logit_scale(spec)  # models.clip, which reads the store
+    return {"embedding_size": spec.output_dim, "logit_scale": scale}
 
 
 def _detector(spec: ModelSpec, model: Any) -> dict[str, Any]:
@@ -209,6 +210,11 @@ def family_of(spec: ModelSpec) -> Family:
         return FAMILIES[spec.family]
     except KeyError:
         raise ValueError(f"no loader for model family {spec.family!r}") from None
+
+
+def family_module(spec: ModelSpec) -> ModuleType:
+    """The module with `materialize(spec, dir)` and the model class of `spec`'s family."""
+    return importlib.import_module(family_of(spec).module)
 
 
 def api_for(spec: ModelSpec, method: str) -> Api | None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .device import DeviceChoice, DeviceUnavailableError
-from .families import Graph, family_of
+from .families import Graph, family_module, family_of
 from .settings import ModelSettings, model_settings
 from .specs import ModelSpec
 
@@ -139,16 +139,10 @@ def _example(graph: Graph, spec: ModelSpec, model_dir: Path) -> "torch.Tensor":
     import torch
 
     if graph.inputs == "tokens":
-        tokenize = _family_module(spec).tokenizer(model_dir)
+        tokenize = family_module(spec).tokenizer(model_dir)
         return torch.from_numpy(tokenize(["a photo of a cat", "two dogs on a beach"]))
     rng = np.random.default_rng(0)
     return torch.from_numpy(rng.integers(0, 256, (2, spec.input_size, spec.input_size, 3), dtype=np.uint8))
-
-
-def _family_module(spec: ModelSpec):
-    from .store import family_module
-
-    return family_module(spec)
 
 
 def export_graphs(spec: ModelSpec, model_dir: Path) -> list[Path]:
@@ -159,7 +153,7 @@ def export_graphs(spec: ModelSpec, model_dir: Path) -> list[Path]:
     family = family_of(spec)
     if not family.graphs:
         return []
-    module = _family_module(spec)
+    module = family_module(spec)
     model = getattr(module, family.model_class)(spec, model_dir, _CPU)
     modules = module.graph_modules(model)
     (Path(model_dir) / GRAPHS_DIR).mkdir(exist_ok=True)
@@ -256,7 +250,7 @@ class OnnxModel:
             session = make_session(graph_path(model_dir, graph.name, precision), device, self.threads)
             self.sessions[graph.method] = session
             if graph.inputs == "tokens":
-                self._tokenize = _family_module(spec).tokenizer(model_dir)
+                self._tokenize = family_module(spec).tokenizer(model_dir)
                 setattr(self, graph.method, self._texts_runner(session))
             else:
                 setattr(self, graph.method, self._images_runner(session))

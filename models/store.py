@@ -13,24 +13,17 @@ start with a message saying so (no silent fallback to torch).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from .device import DeviceChoice
-from .families import family_of
+from .families import family_module, family_of
 from .specs import ModelSpec
 
 
 class ModelNotImportedError(RuntimeError):
     """A runner's weights are not in the model store; the message says how to put them there."""
-
-
-def family_module(spec: ModelSpec) -> ModuleType:
-    """The module with `materialize(spec, dir)` and the model class of `spec`'s family."""
-    return importlib.import_module(family_of(spec).module)
 
 
 def load(spec: ModelSpec, device: DeviceChoice, engine: str | None = None) -> Any:
