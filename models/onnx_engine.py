@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from config.sections import ModelSettings
+from config.settings import load_settings
+
 from .device import DeviceChoice, DeviceUnavailableError
 from .families import Graph, family_module, family_of
-from .settings import ModelSettings, model_settings
 from .specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ def select_engine(
 ) -> EngineChoice:
     """The engine and precision `spec` runs with on `device` (module docstring); `engine`
     (the Bento's `--arg engine=`) overrides IMAGE_EMBED_ENGINE."""
-    settings = settings or model_settings()
+    settings = settings or load_settings()
     engine = engine or settings.engine
     if engine == "auto":
         engine = "onnx" if device.kind == "cpu" else "torch"

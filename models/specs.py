@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The profiles a deployment chooses between with IMAGE_EMBED_PROFILE (declared with the variable).
-from config.settings import PROFILE_HELP, PROFILES  # noqa: F401  (PROFILE_HELP: re-exported)
+from config.fields import PROFILE_HELP, PROFILES  # noqa: F401  (PROFILE_HELP: re-exported)
 
 DEVICE_KINDS = ("cpu", "cuda")
 # The normalizations the catalog's models were trained with, defined once.

@@ -22,8 +22,8 @@ from models.onnx_engine import (
     missing_graphs,
     select_engine,
 )
+from config.sections import ModelSettings
 from models.preprocess import prepare_images
-from models.settings import ModelSettings
 from models.store import ModelNotImportedError, family_module, import_spec, load, loadable_dir, model_dir
 from tests.models.engine_cases import max_abs_and_min_cosine, neighbours_agreement, parity_images, search_set
 

@@ -15,12 +15,12 @@ import textwrap
 
 import pytest
 
+from config.sections import ModelSettings
 from models import get_spec
 from models.clip_tokenizer import TOKENIZER_FILE
 from models.device import DeviceChoice, DeviceUnavailableError, select_device
 from models.onnx_engine import EngineUnavailableError, runner_threads, torch_free_models
 from models.selection import ServeArguments
-from models.settings import ModelSettings
 from models.store import ModelNotImportedError, family_module, import_spec, load, loadable_dir, model_dir
 from tests.conftest import ROOT
 
