@@ -20,31 +20,22 @@ from typing import Any, Literal, get_args
 from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import sections
 from .fields import SettingsError, choices
-from .sections import (
-    AccessSettings,
-    AnalyzeSettings,
-    GatewaySettings,
-    IntakeSettings,
-    LevelSettings,
-    ModelSettings,
-    SearchSettings,
-    ThumbnailSettings,
-)
 
 ENV_PREFIX = "IMAGE_EMBED_"
 logger = logging.getLogger("image_embed.config")
 
 
 class Settings(  # the fields come in the reverse order of these bases: ModelSettings' first
-    ThumbnailSettings,
-    SearchSettings,
-    AccessSettings,
-    AnalyzeSettings,
-    GatewaySettings,
-    IntakeSettings,
-    LevelSettings,
-    ModelSettings,
+    sections.ThumbnailSettings,
+    sections.SearchSettings,
+    sections.AccessSettings,
+    sections.AnalyzeSettings,
+    sections.GatewaySettings,
+    sections.IntakeSettings,
+    sections.LevelSettings,
+    sections.ModelSettings,
     BaseSettings,
 ):
     """The server's configuration; field `x` is the variable IMAGE_EMBED_X."""
