@@ -113,7 +113,7 @@ def test_no_pytorch_means_the_cpu_and_a_clear_error_when_cuda_is_forced(monkeypa
     assert select_device(auto) == CPU
     assert models.device.probe_device_kind(auto) == "cpu"  # CPU batch limits too
     with pytest.raises(DeviceUnavailableError, match="no PyTorch"):
-        select_device(dataclasses.replace(auto, device="cuda"))
+        select_device(auto.model_copy(update={"device": "cuda"}))
 
 
 def test_runner_threads_follow_omp_num_threads(monkeypatch):
