@@ -19,6 +19,7 @@ import bentoml
 from pydantic import Field
 
 from config.image import bento_image
+from config.sections import GatewaySettings
 from config.settings import load_settings
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
 from gateway.admission import AdmissionMiddleware
@@ -43,7 +44,7 @@ from gateway.library_schemas import (
 from gateway.openapi import api_routes, complete_spec
 from gateway.patches import refuse_server_side_file_fetch
 from gateway.rank import RankResponse
-from gateway.routes import Routes, RouteSettings
+from gateway.routes import Routes
 from gateway.served import answer_not_served, prune_unserved_apis, requires, requires_one_of
 from gateway.runner_client import RunnerClient
 from gateway.schemas import EmbedImageResponse, EncodeImagesResponse
@@ -91,8 +92,7 @@ refuse_server_side_file_fetch()
 # and hold a request for company at most its model's max_batch_wait_ms (runners/batching_wait.py;
 # a BentoML whose dispatcher changed stops the start here).
 install_batching_patches(bounded=SETTINGS.batch_wait == "bounded")
-ROUTE_SETTINGS = RouteSettings.from_settings(SETTINGS)
-LIMITS = ROUTE_SETTINGS.limits
+LIMITS: GatewaySettings = SETTINGS  # the request-shape limits: a section of the settings
 # The APIs that take `model`: any image embedding model, or any CLIP (texts and images).
 IMAGE_MODELS, CLIP_MODELS = embedding_keys(), embedding_keys(texts=True)
 # The gateway's timeout is longer than every runner's, so a slow model is reported by the
@@ -120,7 +120,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     def __init__(self) -> None:
         self.pin_runner_sockets()  # first: before any runner attribute is used
         self.runners = RunnerClient({name: getattr(self, name) for name in ImageEmbed.dependencies}, SERVED)
-        self.routes = Routes(self.runners, ROUTE_SETTINGS)
+        self.routes = Routes(self.runners, SETTINGS)
         self.health = Health(self.runners)
 
     def api_names(self) -> list[str]:

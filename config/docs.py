@@ -11,11 +11,12 @@ DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 HEADER = """# Configuration
 
 Every `IMAGE_EMBED_*` environment variable of the server (all optional). They are declared,
-validated and described once, in `config/settings.py` (`Settings`); the server reads them once at
-start, and a bad value stops it with a message naming the variable, the value and what is
-accepted. Names are case-insensitive; a blank value means the default.
+validated and described once, in the sections of `config/sections.py`, and read together by
+`Settings` (`config/settings.py`); the server reads them once at start, and a bad value stops it
+with a message naming the variable, the value and what is accepted. Names are case-insensitive;
+a blank value means the default.
 
-This page is generated: edit `config/settings.py`, then run
+This page is generated: edit `config/sections.py`, then run
 `.venv/bin/python scripts/settings_table.py --write` (tests/config/test_docs.py checks it).
 
 | variable | type | default | accepted | description |

@@ -12,13 +12,13 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
+from config.sections import GatewaySettings
 from intake.errors import ClientError
 from models.specs import ModelSpec
 
 from .images import ImageLoader, ImageRef
 from .runner_client import RunnerClient
 from .schemas import EncodedItem, EncodeImagesResponse, ItemError
-from .settings import GatewaySettings
 
 DEFAULT_MODEL = "clip"
 # Declared in the schema (so clients and fuzzers know); the limits on length and count are

@@ -15,10 +15,11 @@ from pathlib import Path
 import anyio
 import numpy as np
 
+from config.sections import IntakeSettings
+from config.settings import load_settings
 from intake.decode import DecodedImage, decode_image
 from intake.errors import ClientError, ImageTooLarge, InvalidBase64
 from intake.fetch import fetch_image_bytes, make_client
-from intake.settings import IntakeSettings
 from models.preprocess import decoded_side, prepare_images
 from models.specs import ModelSpec
 
@@ -94,7 +95,7 @@ def decode_base64(text: str, max_bytes: int) -> bytes:
 
 class ImageLoader:
     def __init__(self, settings: IntakeSettings | None = None) -> None:
-        self.settings = settings or IntakeSettings.from_env()
+        self.settings = settings or load_settings()
         self._client = None
 
     @property

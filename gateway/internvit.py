@@ -10,9 +10,10 @@ import anyio
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from config.sections import LevelSettings
 from intake.decode import decode_image
 from models.specs import Box, ModelSpec
-from models.views import LevelSettings, combine_levels, prepare_views
+from models.views import combine_levels, prepare_views
 
 from .images import ImageLoader, ImageRef
 from .runner_client import RunnerClient

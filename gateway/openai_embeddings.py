@@ -36,13 +36,13 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import JSONResponse
 
+from config.sections import GatewaySettings
 from intake.errors import ClientError
 
 from .encode import EncodeRoutes
 from .errors import RETRY_AFTER_S, RunnerUnavailable
 from .images import ImageRef
 from .runner_client import RunnerClient
-from .settings import GatewaySettings
 
 IMAGE_URI = "data:image/"
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from config.settings import Settings
-from intake.settings import IntakeSettings
 from models import get_spec
-from models.views import LevelSettings
 
 from .analyze.api import AnalyzeRoutes
-from .analyze.settings import AnalyzeSettings
-from .compat import CompatRoutes, extract_mode_setting
+from .compat import CompatRoutes
 from .encode import EncodeRoutes
 from .images import ImageLoader
 from .index_admin import IndexAdminRoutes
@@ -21,43 +16,20 @@ from .openai_embeddings import OpenAIRoutes
 from .rank import RankRoutes
 from .runner_client import RunnerClient
 from .search import SearchRoutes
-from .settings import GatewaySettings
-from .thumbnails import ThumbnailSettings
-
-
-@dataclass(frozen=True, kw_only=True)
-class RouteSettings:
-    """The views of config.settings the routes read."""
-
-    limits: GatewaySettings
-    intake: IntakeSettings  # URL policy, allow-list, image limits
-    levels: LevelSettings  # InternViT's three-level views
-    analyze: AnalyzeSettings
-    test_extract: str  # seed 000's /embedding/test_extract: simple or combined
-    thumbnails: ThumbnailSettings  # stored at index time, for the UI
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> "RouteSettings":
-        return cls(
-            limits=GatewaySettings.from_settings(s),
-            intake=IntakeSettings.from_settings(s),
-            levels=LevelSettings.from_settings(s),
-            analyze=AnalyzeSettings.from_settings(s),
-            test_extract=extract_mode_setting(s),
-            thumbnails=ThumbnailSettings.from_settings(s),
-        )
 
 
 class Routes:
-    def __init__(self, runners: RunnerClient, settings: RouteSettings) -> None:
-        images = ImageLoader(settings=settings.intake)
+    """Each route module gets the one settings object, typed as the section it reads."""
+
+    def __init__(self, runners: RunnerClient, settings: Settings) -> None:
+        images = ImageLoader(settings=settings)
         self.images = images
-        self.encode = EncodeRoutes(runners, images, settings.limits)
-        self.internvit = InternVitRoutes(runners, images, get_spec("internvit"), settings.levels)
-        self.search = SearchRoutes(runners, images, self.encode, settings.thumbnails)
-        self.admin = IndexAdminRoutes(runners, self.encode, settings.limits.max_items)
-        self.analyze = AnalyzeRoutes(runners, images, settings.analyze)
+        self.encode = EncodeRoutes(runners, images, settings)
+        self.internvit = InternVitRoutes(runners, images, get_spec("internvit"), settings)
+        self.search = SearchRoutes(runners, images, self.encode, settings)
+        self.admin = IndexAdminRoutes(runners, self.encode, settings.max_items)
+        self.analyze = AnalyzeRoutes(runners, images, settings)
         self.compat = CompatRoutes(runners, images, self.encode, self.internvit, settings.test_extract)
-        self.openai = OpenAIRoutes(runners, self.encode, settings.limits)
+        self.openai = OpenAIRoutes(runners, self.encode, settings)
         self.rank = RankRoutes(runners, self.encode)
         self.library = LibraryRoutes(runners)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from config.sections import ThumbnailSettings
 from intake.errors import ClientError
 from models.registry import find_by_store_tag
 from models.specs import ModelSpec
@@ -22,7 +23,7 @@ from .images import ImageLoader, ImageRef, upload_name
 from .runner_client import RunnerClient
 from .schemas import ItemError
 from .search_schemas import IndexedItem, IndexImagesResponse, SearchHit, SearchResponse
-from .thumbnails import ThumbnailSettings, encode_for_runner
+from .thumbnails import encode_for_runner
 
 DEFAULT_INDEX = "default"
 MAX_TOP_K = 10_000
@@ -145,7 +146,7 @@ class SearchRoutes:
             except InvalidItem as exc:
                 problems[i] = ClientError(exc.detail, code="invalid_item")
         todo = [i for i in range(len(refs)) if i not in problems]
-        thumbnail_px = self.thumbnails.size if self.thumbnails.enabled else None
+        thumbnail_px = self.thumbnails.thumbnail_size if self.thumbnails.thumbnails else None
         embedded, parts = await self.encode.embed_for_index([refs[i] for i in todo], thumbnail_px, spec) if todo else ([], [])
         parts_of = dict(zip(todo, parts))
         for i, item in zip(todo, embedded):

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass
 
 import bentoml
 from fastapi import APIRouter, Depends
 from PIL import Image
 from starlette.responses import Response
 
-from config.settings import Settings, load_settings
 from intake.errors import ClientError
 
 from .errors import api_errors
@@ -31,17 +29,6 @@ WEBP_QUALITIES = (80, 60, 40)  # lower only when a busy image would exceed the s
 REDUCING_GAP = 2.0
 WEBP_METHOD = 2
 CACHE_CONTROL = "private, max-age=60"  # an item replaced under the same key gets a new one soon
-
-
-@dataclass(frozen=True)
-class ThumbnailSettings:
-    enabled: bool = True
-    size: int = 256
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> "ThumbnailSettings":
-        s = settings or load_settings()
-        return cls(enabled=s.thumbnails, size=s.thumbnail_size)
 
 
 def make_thumbnail(image: Image.Image, size: int) -> bytes | None:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
+from config.sections import IntakeSettings
+
 from .errors import CorruptImage, EmptyImage, ImageTooLarge, ImageTooSmall, UnsupportedImageFormat
-from .settings import IntakeSettings
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 
@@ -110,14 +111,14 @@ def decode_image(data: bytes, settings: IntakeSettings, min_side: int | None = N
             raise CorruptImage(f"could not read the {fmt} header: {exc}") from None
 
         width, height = img.size
-        if width * height > settings.max_pixels:
+        if width * height > settings.max_image_pixels:
             raise ImageTooLarge(
                 f"the {fmt} image is {width}x{height} = {width * height:,} pixels; "
-                f"the limit is {settings.max_pixels:,} pixels"
+                f"the limit is {settings.max_image_pixels:,} pixels"
             )
-        if min(width, height) < settings.min_side:
+        if min(width, height) < settings.min_image_side:
             raise ImageTooSmall(
-                f"the {fmt} image is {width}x{height}; each side must be at least {settings.min_side} pixels"
+                f"the {fmt} image is {width}x{height}; each side must be at least {settings.min_image_side} pixels"
             )
         if fmt == "JPEG" and settings.jpeg_draft and min_side:
             img.draft(None, (min_side, min_side))  # both sides >= min_side; a no-op below 2x

@@ -27,11 +27,13 @@ from urllib.parse import urljoin
 import anyio
 import httpx
 
+from config.sections import IntakeSettings
+
 from .errors import ImageTooLarge, URLFetchFailed, URLNotAllowed, URLTimeout
-from .settings import IntakeSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 USER_AGENT = "image-embed-server/1.0 (image fetcher)"
+MAX_URL_LENGTH = 2048  # characters: a longer image URL is refused before any lookup
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -77,8 +79,8 @@ def is_public(ip: IPAddress) -> bool:
 def parse_url(raw: str, settings: IntakeSettings) -> httpx.URL:
     if settings.url_policy == "off":
         raise URLNotAllowed("this server does not fetch image URLs (IMAGE_EMBED_URL_POLICY=off); upload the image")
-    if len(raw) > settings.max_url_length:
-        raise URLNotAllowed(f"the URL is {len(raw)} characters; the limit is {settings.max_url_length}")
+    if len(raw) > MAX_URL_LENGTH:
+        raise URLNotAllowed(f"the URL is {len(raw)} characters; the limit is {MAX_URL_LENGTH}")
     try:
         url = httpx.URL(raw.strip())
     except Exception as exc:
@@ -118,7 +120,7 @@ async def vet(url: httpx.URL, settings: IntakeSettings) -> VettedTarget:
         )
     addresses = await resolve(host, port)
     for ip in addresses:
-        admitted = any(rule.admits(host, ip, port) for rule in settings.allowlist)
+        admitted = any(rule.admits(host, ip, port) for rule in settings.allow_rules)
         if only_listed and not admitted:
             raise URLNotAllowed(
                 f"refusing to fetch from {host} ({ip}): not in IMAGE_EMBED_URL_ALLOWLIST (IMAGE_EMBED_URL_POLICY=allowlist)"
@@ -141,13 +143,13 @@ def _may_be_listed(host: str, port: int, settings: IntakeSettings) -> bool:
         ip = ipaddress.ip_address(host)
     except ValueError:
         name = host.lower().rstrip(".")
-        return any(rule.host == name and rule.port in (None, port) for rule in settings.allowlist)
-    return any(rule.admits(host, ip, port) for rule in settings.allowlist)
+        return any(rule.host == name and rule.port in (None, port) for rule in settings.allow_rules)
+    return any(rule.admits(host, ip, port) for rule in settings.allow_rules)
 
 
 def make_client(settings: IntakeSettings) -> httpx.AsyncClient:
     """The fetcher's HTTP client: no proxies from the environment, no automatic redirects."""
-    timeout = httpx.Timeout(settings.fetch_timeout_s, connect=settings.connect_timeout_s)
+    timeout = httpx.Timeout(settings.fetch_timeout, connect=settings.fetch_connect_timeout)
     return httpx.AsyncClient(
         trust_env=False,
         follow_redirects=False,
@@ -161,16 +163,16 @@ async def fetch_image_bytes(raw_url: str, settings: IntakeSettings, client: http
     """Download `raw_url` under the rules above, or raise a ClientError."""
     url = parse_url(raw_url, settings)
     try:
-        with anyio.fail_after(settings.fetch_timeout_s):
-            for _hop in range(settings.max_redirects + 1):
+        with anyio.fail_after(settings.fetch_timeout):
+            for _hop in range(settings.fetch_max_redirects + 1):
                 target = await vet(url, settings)
                 location = await _get(target, settings, client)
                 if isinstance(location, bytes):
                     return location
                 url = parse_url(urljoin(str(url), location), settings)
     except TimeoutError:
-        raise URLTimeout(f"fetching {raw_url} took longer than {settings.fetch_timeout_s:g} s") from None
-    raise URLFetchFailed(f"more than {settings.max_redirects} redirects fetching {raw_url}")
+        raise URLTimeout(f"fetching {raw_url} took longer than {settings.fetch_timeout:g} s") from None
+    raise URLFetchFailed(f"more than {settings.fetch_max_redirects} redirects fetching {raw_url}")
 
 
 async def _get(target: VettedTarget, settings: IntakeSettings, client: httpx.AsyncClient) -> bytes | str:

@@ -1,7 +1,6 @@
 """The model library the runners call: specs, registry, device choice, preprocessing, loaders."""
 
-from .registry import get_spec, list_models, register
-from .settings import current_profile, model_settings
+from .registry import current_profile, get_spec, list_models, register
 from .specs import PROFILES, BatchLimits, ModelSpec
 
 __all__ = [
@@ -11,6 +10,5 @@ __all__ = [
     "current_profile",
     "get_spec",
     "list_models",
-    "model_settings",
     "register",
 ]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .clip_files import CONFIG_FILE, LOGIT_SCALE_FILE, SERVING_FILES, WEIGHTS_FILE  # noqa: F401 (SERVING_FILES: the entry's)
 from .clip_tokenizer import TOKENIZER_FILE, export_tokenizer, load_tokenizer
 from .device import DeviceChoice
 from .hub import WeightsDownloadError, ensure_hub_reachable
@@ -26,13 +27,6 @@ from .specs import ModelSpec
 if TYPE_CHECKING:
     import torch
 
-CONFIG_FILE = "open_clip_config.json"
-WEIGHTS_FILE = "open_clip_model.safetensors"
-LOGIT_SCALE_FILE = "logit_scale.json"  # {"logit_scale": exp(logit_scale) of the weights}
-# What ONNX Runtime serving reads beside the graphs (models/families.py `stored_files`): the
-# config (open_clip's own tokenizer reads it, for tokenizers without a port), the tokenizer, the
-# logit scale of /rank.
-SERVING_FILES = (CONFIG_FILE, TOKENIZER_FILE, LOGIT_SCALE_FILE)
 
 
 def _preprocess_cfg(spec: ModelSpec) -> dict:

@@ -12,7 +12,8 @@ import importlib.util
 import os
 from dataclasses import dataclass
 
-from .settings import ModelSettings, model_settings
+from config.sections import ModelSettings
+from config.settings import load_settings
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -62,7 +63,7 @@ def probe_device_kind(settings: ModelSettings | None = None) -> str:
     and the gateway imports runner modules, so this must not pull in torch. The model's
     device is confirmed by `select_device` when it loads.
     """
-    settings = settings or model_settings()
+    settings = settings or load_settings()
     if settings.device != "auto":
         return settings.device
     return "cuda" if visible_gpu_count() > 0 and torch_installed() else "cpu"  # no torch: the lean image, CPU
@@ -74,7 +75,7 @@ def preflight(settings: ModelSettings | None = None) -> None:
     Called when `bentoml serve` imports service.py: without it BentoML would restart the
     failing runner every few seconds forever instead of exiting.
     """
-    settings = settings or model_settings()
+    settings = settings or load_settings()
     if settings.require_gpu and settings.device == "cpu":
         raise DeviceUnavailableError("IMAGE_EMBED_REQUIRE_GPU=1 contradicts IMAGE_EMBED_DEVICE=cpu; unset one of them.")
     if (settings.require_gpu or settings.device == "cuda") and visible_gpu_count() == 0:
@@ -93,7 +94,7 @@ def torch_installed() -> bool:
 def select_device(settings: ModelSettings | None = None, *, cuda_available: bool | None = None) -> DeviceChoice:
     """The runner's device. torch is imported only when a GPU is visible (or forced): on a
     machine without one, and in the lean image (no torch, ONNX Runtime on the CPU), never."""
-    settings = settings or model_settings()
+    settings = settings or load_settings()
     if settings.device == "cuda" and not torch_installed():
         raise DeviceUnavailableError(
             "IMAGE_EMBED_DEVICE=cuda, but this image has no PyTorch: the lean image (--arg engine=onnx) "

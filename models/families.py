@@ -8,11 +8,13 @@ never needs runner code of its own. Nothing here imports torch: the gateway impo
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
-from .clip import SERVING_FILES as CLIP_SERVING_FILES
+from .clip_files import SERVING_FILES as CLIP_SERVING_FILES
 from .specs import ModelSpec
 
 IO_KINDS = ("images", "texts", "captions")  # how an API's batch looks (runners/io.py)
@@ -97,9 +99,8 @@ def _embedding(pooling: str | None = None) -> Callable[[ModelSpec, Any], dict[st
 
 def _clip(spec: ModelSpec, model: Any) -> dict[str, Any]:
     """The logit scale comes from the loaded model's own entry (the ONNX entry in the lean image)."""
-    from .clip import stored_logit_scale
-
-    return {"embedding_size": spec.output_dim, "logit_scale": stored_logit_scale(model.model_dir)}
+    scale = family_module(spec).stored_logit_scale(model.model_dir)  # models.clip (by name: no import circle)
+    return {"embedding_size": spec.output_dim, "logit_scale": scale}
 
 
 def _detector(spec: ModelSpec, model: Any) -> dict[str, Any]:
@@ -213,6 +214,11 @@ def family_of(spec: ModelSpec) -> Family:
         return FAMILIES[spec.family]
     except KeyError:
         raise ValueError(f"no loader for model family {spec.family!r}") from None
+
+
+def family_module(spec: ModelSpec) -> ModuleType:
+    """The module with `materialize(spec, dir)` and the model class of `spec`'s family."""
+    return importlib.import_module(family_of(spec).module)
 
 
 def api_for(spec: ModelSpec, method: str) -> Api | None:

@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from config.sections import ModelSettings
+from config.settings import load_settings
+
 from .device import CPU, DeviceChoice, DeviceUnavailableError
-from .families import Graph, family_of
-from .settings import ModelSettings, model_settings
+from .families import Graph, family_module, family_of
 from .specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ def select_engine(
 ) -> EngineChoice:
     """The engine and precision `spec` runs with on `device` (module docstring); `engine`
     (the Bento's `--arg engine=`) overrides IMAGE_EMBED_ENGINE."""
-    settings = settings or model_settings()
+    settings = settings or load_settings()
     engine = engine or settings.engine
     if engine == "auto":
         engine = "onnx" if device.kind == "cpu" else "torch"
@@ -142,16 +144,10 @@ def _example(graph: Graph, spec: ModelSpec, model_dir: Path) -> "torch.Tensor":
     import torch
 
     if graph.inputs == "tokens":
-        tokenize = _family_module(spec).tokenizer(model_dir)
+        tokenize = family_module(spec).tokenizer(model_dir)
         return torch.from_numpy(tokenize(["a photo of a cat", "two dogs on a beach"]))
     rng = np.random.default_rng(0)
     return torch.from_numpy(rng.integers(0, 256, (2, spec.input_size, spec.input_size, 3), dtype=np.uint8))
-
-
-def _family_module(spec: ModelSpec):
-    from .store import family_module
-
-    return family_module(spec)
 
 
 def export_graphs(spec: ModelSpec, model_dir: Path, target: Path) -> list[Path]:
@@ -163,7 +159,7 @@ def export_graphs(spec: ModelSpec, model_dir: Path, target: Path) -> list[Path]:
     family = family_of(spec)
     if not family.graphs:
         return []
-    module = _family_module(spec)
+    module = family_module(spec)
     model = getattr(module, family.model_class)(spec, model_dir, CPU)
     modules = module.graph_modules(model)
     (Path(target) / GRAPHS_DIR).mkdir(exist_ok=True)
@@ -261,7 +257,7 @@ class OnnxModel:
             session = make_session(graph_path(model_dir, graph.name, precision), device, self.threads)
             self.sessions[graph.method] = session
             if graph.inputs == "tokens":
-                self._tokenize = _family_module(spec).tokenizer(model_dir)
+                self._tokenize = family_module(spec).tokenizer(model_dir)
                 setattr(self, graph.method, self._texts_runner(session))
             else:
                 setattr(self, graph.method, self._images_runner(session))

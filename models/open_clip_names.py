@@ -28,9 +28,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from config.settings import EXTRA_CLIP_ENTRY
+from config.fields import EXTRA_CLIP_ENTRY
+from config.settings import SettingsError
 
-from .settings import SettingsError
 
 ENV = "IMAGE_EMBED_EXTRA_CLIP"
 # The spec fields open_clip decides, read back from a stored entry's metadata.

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .settings import current_profile
+from config.settings import load_settings
+
 from .specs import PROFILES, ModelSpec
 
 Provider = Callable[[str], Iterable[ModelSpec]]  # profile -> the specs of that profile
@@ -51,6 +52,11 @@ def _provide(profile: str) -> None:
             raise
         for spec in specs:
             register(spec)
+
+
+def current_profile() -> str:
+    """IMAGE_EMBED_PROFILE: which weights the specs describe."""
+    return load_settings().profile
 
 
 def get_spec(key: str, profile: str | None = None) -> ModelSpec:

@@ -22,8 +22,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from config.settings import SettingsError, load_settings
+
 from .registry import list_models
-from .settings import SettingsError
 
 ENV = "IMAGE_EMBED_MODELS"
 HOW_TO_CHOOSE = f"--arg models=... (bentoml serve/build), {ENV}=... or make serve MODELS=..."
@@ -71,8 +72,6 @@ def served_models(arguments: ServeArguments | None = None, profile: str | None =
     """The model keys this server serves (registry order)."""
     if arguments is not None and arguments.models is not None:
         return check_models(arguments.models, profile, source="--arg models")
-    from config.settings import load_settings
-
     chosen = load_settings().models
     if chosen:
         return check_models(chosen, profile, source=ENV)

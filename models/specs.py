@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The profiles a deployment chooses between with IMAGE_EMBED_PROFILE (declared with the variable).
-from config.settings import PROFILE_HELP, PROFILES  # noqa: F401  (PROFILE_HELP: re-exported)
+from config.fields import PROFILE_HELP, PROFILES  # noqa: F401  (PROFILE_HELP: re-exported)
 
 DEVICE_KINDS = ("cpu", "cuda")
 # The normalizations the catalog's models were trained with, defined once.
@@ -129,9 +129,13 @@ class ModelSpec:
     @property
     def store_name(self) -> str:
         """The BentoML model-store name: readable, unique per architecture and weights."""
+        return _tag_name(self._readable_name)
+
+    @property
+    def _readable_name(self) -> str:
         weights = "random" if self.random_weights else self.pretrained
         arch = "tiny" if self.profile == "tiny" else self.arch
-        return _slug(f"{self.key}-{arch}-{weights}")
+        return f"{self.key}-{arch}-{weights}"
 
     @property
     def fingerprint(self) -> str:
@@ -155,7 +159,7 @@ class ModelSpec:
     def onnx_store_tag(self) -> str:
         """The entry of what ONNX Runtime serving reads (graphs, text tokenizer, logit scale),
         made from the weights by the import: the lean image packs it alone (models/store.py)."""
-        return f"{self.store_name}-onnx:{self.fingerprint}"
+        return f"{_tag_name(self._readable_name + '-onnx')}:{self.fingerprint}"
 
     def batch_limits(self, api: str, device_kind: str) -> BatchLimits:
         try:
@@ -181,3 +185,16 @@ def _without_none(value: Any) -> Any:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+MAX_TAG_NAME = 63  # BentoML refuses a longer tag name
+
+
+def _tag_name(text: str) -> str:
+    """A model-store name: the slug of `text`; a longer one than BentoML takes keeps its start
+    and ends with a hash of the whole (so names that share a long start stay apart)."""
+    slug = _slug(text)
+    if len(slug) <= MAX_TAG_NAME:
+        return slug
+    digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
+    return f"{slug[: MAX_TAG_NAME - 9].rstrip('-')}-{digest}"

@@ -25,26 +25,19 @@ to start with the command that does it (`import_command`); there is no silent fa
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from .device import DeviceChoice
-from .families import family_of
+from .families import family_module, family_of
 from .specs import ModelSpec
 
 
 class ModelNotImportedError(RuntimeError):
     """A runner's files are not in the model store; the message says how to put them there."""
-
-
-def family_module(spec: ModelSpec) -> ModuleType:
-    """The module with `materialize(spec, dir)` and the model class of `spec`'s family."""
-    return importlib.import_module(family_of(spec).module)
 
 
 def import_command(spec: ModelSpec) -> str:

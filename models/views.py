@@ -15,75 +15,21 @@ not kept, as InternVL resizes its tiles and thumbnail):
 Fusion (`combined`): tiles = L2norm(mean of the tile vectors); combined =
 L2norm(w_global * global + w_focused * focused + w_tiles * tiles), each input unit-length.
 
-Settings: IMAGE_EMBED_INTERNVIT_* (config/settings.py, docs/configuration.md), read at start.
+Settings: IMAGE_EMBED_INTERNVIT_* (LevelSettings, config/sections.py; docs/configuration.md), read at start.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from config.settings import MAX_GRID_SIDE, Settings, load_settings
+from config.sections import LevelSettings
 
 from .preprocess import _PIL_INTERPOLATION
-from .settings import SettingsError
 from .specs import Box, ModelSpec
-
-
-
-@dataclass(frozen=True, kw_only=True)
-class LevelSettings:
-    focus_area: float = 0.5
-    tile_rows: int = 2
-    tile_cols: int = 2
-    tile_overlap: float = 0.2
-    weights: tuple[float, float, float] = (0.5, 0.25, 0.25)  # global, focused, tiles
-
-    def __post_init__(self) -> None:
-        if not 0 < self.focus_area <= 1:
-            raise SettingsError(f"focus area {self.focus_area} must be in (0, 1]")
-        for side in (self.tile_rows, self.tile_cols):
-            if not 1 <= side <= MAX_GRID_SIDE:
-                raise SettingsError(f"tile grid sides must be 1..{MAX_GRID_SIDE}, got {self.tile_rows}x{self.tile_cols}")
-        if not 0 <= self.tile_overlap < 1:
-            raise SettingsError(f"tile overlap {self.tile_overlap} must be in [0, 1)")
-        if len(self.weights) != 3 or min(self.weights) < 0 or sum(self.weights) <= 0:
-            raise SettingsError(f"level weights {self.weights} must be three numbers >= 0 with a positive sum")
-
-    @property
-    def n_tiles(self) -> int:
-        return self.tile_rows * self.tile_cols
-
-    @property
-    def n_views(self) -> int:
-        return 2 + self.n_tiles
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "focus_area": self.focus_area,
-            "tiles": f"{self.tile_rows}x{self.tile_cols}",
-            "tile_overlap": self.tile_overlap,
-            "weights": {"global": self.weights[0], "focused": self.weights[1], "tiles": self.weights[2]},
-        }
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> "LevelSettings":
-        rows, cols = s.internvit_tiles
-        return cls(
-            focus_area=s.internvit_focus_area,
-            tile_rows=rows,
-            tile_cols=cols,
-            tile_overlap=s.internvit_tile_overlap,
-            weights=s.internvit_level_weights,
-        )
-
-    @classmethod
-    def from_env(cls) -> "LevelSettings":
-        return cls.from_settings(load_settings())
 
 
 def _spans(length: int, parts: int, overlap: float) -> list[tuple[int, int]]:
@@ -107,9 +53,10 @@ def focused_box(width: int, height: int, area: float) -> Box:
 
 def view_boxes(width: int, height: int, settings: LevelSettings) -> list[Box]:
     """[global, focused, tile (0, 0), tile (0, 1), ...] boxes of a width x height image."""
-    boxes: list[Box] = [(0, 0, width, height), focused_box(width, height, settings.focus_area)]
-    rows = _spans(height, settings.tile_rows, settings.tile_overlap)
-    cols = _spans(width, settings.tile_cols, settings.tile_overlap)
+    boxes: list[Box] = [(0, 0, width, height), focused_box(width, height, settings.internvit_focus_area)]
+    n_rows, n_cols = settings.internvit_tiles
+    rows = _spans(height, n_rows, settings.internvit_tile_overlap)
+    cols = _spans(width, n_cols, settings.internvit_tile_overlap)
     boxes += [(left, top, right, bottom) for top, bottom in rows for left, right in cols]
     return boxes
 
@@ -145,6 +92,6 @@ def combine_levels(vectors: np.ndarray, settings: LevelSettings) -> dict[str, An
         raise ValueError(f"expected {settings.n_views} view vectors, got {vectors.shape[0]}")
     global_, focused, tiles = vectors[0], vectors[1], vectors[2:]
     tiles_mean = _unit(tiles.astype(np.float64).mean(axis=0))
-    w_global, w_focused, w_tiles = settings.weights
+    w_global, w_focused, w_tiles = settings.internvit_level_weights
     combined = _unit(w_global * global_.astype(np.float64) + w_focused * focused + w_tiles * tiles_mean)
     return {"global": global_, "focused": focused, "tiles": tiles, "combined": combined}

@@ -1,7 +1,7 @@
 """Index runner: the search indexes, embedded (SQLite under the data directory, owned by this
 process) or in PostgreSQL (IMAGE_EMBED_SEARCH_URL, shared with every other server).
 
-Thin BentoML glue over a catalog (search.settings.open_catalog). Vectors arrive already embedded (the gateway runs
+Thin BentoML glue over a catalog (search.backend.open_catalog). Vectors arrive already embedded (the gateway runs
 CLIP); every call names its index and, for writes and vector searches, the binding
 (model, dim, metric, normalization) its vectors come from, which the index's manifest
 must match. Expected failures come back as {"error", "detail", "status"} so the gateway
@@ -81,9 +81,10 @@ def _decoded(thumbnails: list[str | None] | None) -> list[bytes | None] | None:
 @bentoml.service(**service_config("index_runner"))
 class IndexRunner(OutliveGateway):
     def __init__(self) -> None:
-        from search.settings import SearchSettings, open_catalog
+        from config.settings import load_settings
+        from search.backend import open_catalog
 
-        self.catalog = open_catalog(SearchSettings.from_env())
+        self.catalog = open_catalog(load_settings())
         self.opened = self.catalog.open_all()  # loads and checks every embedded index; reaches the database
         logger.info("indexes (%s): %s", self.catalog.describe(), self.opened or "none yet")
 

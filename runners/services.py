@@ -17,8 +17,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from models.registry import get_spec, list_models
-from models.settings import current_profile
+from models.registry import current_profile, get_spec, list_models
 from runners import common
 from runners.define import define_runner
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from config.settings import INDEX_KINDS
+from config.fields import INDEX_KINDS
 
 
 KINDS = INDEX_KINDS  # declared with IMAGE_EMBED_INDEX_KIND

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import sqlite_labels as labels_sql
@@ -77,9 +77,12 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
-def open_database(conn: sqlite3.Connection, folder: Path, name: str, create: Binding | None, dtype: str) -> tuple[Binding, str]:
+def open_database(
+    conn: sqlite3.Connection, folder: Path, name: str, create: Binding | None, dtype: str, convert_legacy: Callable
+) -> tuple[Binding, str]:
     """The index's binding and vector storage type; creates the index (bound to `create`) when
-    the database is new, converts one of the previous layout, adds what newer code needs."""
+    the database is new, converts one of the previous layout (`convert_legacy`:
+    sqlite_legacy.convert, which builds on this module), adds what newer code needs."""
     conn.executescript(SCHEMA)  # idempotent
     if "vector_dtype" not in {row[1] for row in conn.execute("PRAGMA table_info(binding)")}:
         conn.execute("ALTER TABLE binding ADD COLUMN vector_dtype TEXT")  # an index of format 2
@@ -96,9 +99,7 @@ def open_database(conn: sqlite3.Connection, folder: Path, name: str, create: Bin
         row = conn.execute("SELECT format, model, dim, metric, normalized, vector_dtype FROM binding").fetchone()
     binding = Binding(model=row[1], dim=int(row[2]), metric=row[3], normalized=bool(row[4]))
     if row[0] == LEGACY_FORMAT:
-        from .sqlite_legacy import convert
-
-        convert(conn, folder, name, binding.dim, dtype)
+        convert_legacy(conn, folder, name, binding.dim, dtype)
         row = conn.execute("SELECT format, model, dim, metric, normalized, vector_dtype FROM binding").fetchone()
     if row[0] != FORMAT or row[5] not in ("float16", "float32"):
         raise CorruptIndex(f"index {name!r}: format {row[0]!r} ({row[5]!r} vectors) is not {FORMAT}")

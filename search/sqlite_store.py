@@ -53,6 +53,7 @@ from .items import MAX_METADATA_BYTES, check_key
 from .labels import LabelFilter, LabelWrite, check_rating, check_tag_names, prepare_labels
 from .manifest import Binding, check_binding, check_name
 from .sqlite_check import check_store, startup_check
+from .sqlite_legacy import convert
 from .sqlite_schema import DB_FILE, connect, open_database, transaction
 from .storage import CheckReport, Storage, last_wins, prepare_items, prepare_phashes, prepare_thumbnails
 from .store_view import HotRows, IdFilter, View
@@ -116,7 +117,7 @@ class SqliteStore(ItemReads, Upkeep, Storage):
         try:
             started = time.perf_counter()
             self.conn = connect(folder / DB_FILE)
-            self.binding, self.vector_dtype = open_database(self.conn, folder, name, create, settings.vector_dtype)
+            self.binding, self.vector_dtype = open_database(self.conn, folder, name, create, settings.vector_dtype, convert)
             if wanted is not None:
                 check_binding(name, self.binding, wanted)
             self._load()

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from config.sections import AnalyzeSettings
 from intake.errors import ClientError
 
 from ..images import ImageLoader, ImageRef, upload_name
@@ -18,10 +19,10 @@ from ..runner_client import RunnerClient
 from ..schemas import ItemError
 from .backends import RunnerBackends
 from .classifiers import ClassifierStore
-from .engine import AnalysisContext, run_tasks
-from .operations import ValidTask, available_operations, validate_tasks
+from .context import AnalysisContext, ValidTask
+from .engine import run_tasks
+from .operations import available_operations, validate_tasks
 from .schemas import AnalysisTask, AnalyzedImage, AnalyzeImagesResponse, AnalyzeResponse, AvailableOperations
-from .settings import AnalyzeSettings
 
 _TASKS = TypeAdapter(list[AnalysisTask])
 

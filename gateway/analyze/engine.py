@@ -13,51 +13,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-import anyio
-import numpy as np
-from PIL import Image
-
 from intake.errors import ClientError
-from models.preprocess import prepare_images
 
 from ..errors import RunnerUnavailable
-from .classifiers import ClassifierStore
-from .operations import OPERATIONS, ValidTask
-from .regions import Backends, Memo, Region, Regions
+from .context import AnalysisContext, ValidTask
+from .operations import OPERATIONS
 from .schemas import OperationResult, TaskFailed, TaskSkipped, error, skipped, success
 
 logger = logging.getLogger("image_embed.analyze")
-
-
-class AnalysisContext:
-    """Everything the tasks of one request share."""
-
-    def __init__(self, image: Image.Image, backends: Backends, classifiers: ClassifierStore) -> None:
-        self.image = image
-        self.backends = backends
-        self.classifiers = classifiers
-        self.memo = Memo()
-        self.regions = Regions(image, backends, self.memo)
-
-    async def _pixels(self, model_key: str, region: Region) -> np.ndarray:
-        spec = self.backends.spec(model_key)
-        return await anyio.to_thread.run_sync(prepare_images, [region.image], spec)
-
-    async def embedding(self, model_key: str, region: Region) -> np.ndarray:
-        async def work() -> np.ndarray:
-            return (await self.backends.embed(model_key, await self._pixels(model_key, region)))[0]
-
-        return await self.memo.get(("embed", model_key, region.key), work)
-
-    async def caption(self, region: Region, max_length: int) -> str:
-        async def work() -> str:
-            return await self.backends.caption(await self._pixels("caption", region), max_length)
-
-        return await self.memo.get(("caption", region.key, max_length), work)
-
-    async def result(self, data, region: Region) -> OperationResult:
-        """A success, with the crop's bbox and PNG when the task worked on a crop."""
-        return success(data, region.bbox, await self.regions.png(region))
 
 
 async def run_task(ctx: AnalysisContext, task: ValidTask) -> OperationResult:

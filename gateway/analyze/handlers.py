@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from models.registry import find_by_store_tag
 
 from .classifiers import ClassifierError
+from .context import AnalysisContext, ValidTask
 from .regions import PROMINENT_PERSON
 from .schemas import OperationResult, TaskFailed, TaskSkipped, success
 
-if TYPE_CHECKING:
-    from .engine import AnalysisContext
-    from .operations import ValidTask
-
-Handler = Callable[["AnalysisContext", "ValidTask"], Awaitable[OperationResult]]
+Handler = Callable[[AnalysisContext, ValidTask], Awaitable[OperationResult]]
 
 
-async def detect_bounding_box(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+async def detect_bounding_box(ctx: AnalysisContext, task: ValidTask) -> OperationResult:
     """data: [xmin, ymin, xmax, ymax] of the most prominent person or face; null if none."""
     if task.target == PROMINENT_PERSON:
         found = await ctx.regions.person()
@@ -28,7 +24,7 @@ async def detect_bounding_box(ctx: "AnalysisContext", task: "ValidTask") -> Oper
 
 
 def embed_with(model_key: str) -> Handler:
-    async def embed(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+    async def embed(ctx: AnalysisContext, task: ValidTask) -> OperationResult:
         region = await ctx.regions.region(task.target, task.face_context)
         vector = await ctx.embedding(model_key, region)
         return await ctx.result([float(x) for x in vector], region)
@@ -37,12 +33,12 @@ def embed_with(model_key: str) -> Handler:
     return embed
 
 
-async def embed_named_model(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+async def embed_named_model(ctx: AnalysisContext, task: ValidTask) -> OperationResult:
     """data: the vector of the region by the model named in params.model (embed_clip)."""
     return await embed_with(str(task.params["model"]))(ctx, task)
 
 
-async def classify(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+async def classify(ctx: AnalysisContext, task: ValidTask) -> OperationResult:
     """data: {"is_in_collection": bool, "probability": float} from the collection's classifier."""
     collection_id = str(task.params["collection_id"])
     try:
@@ -66,7 +62,7 @@ async def classify(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult
     return await ctx.result(clf.predict(vector), region)
 
 
-async def describe_image(ctx: "AnalysisContext", task: "ValidTask") -> OperationResult:
+async def describe_image(ctx: AnalysisContext, task: ValidTask) -> OperationResult:
     """data: a caption of the region, at most max_length tokens."""
     region = await ctx.regions.region(task.target, task.face_context)
     text = await ctx.caption(region, int(task.params["max_length"]))

@@ -25,6 +25,7 @@ from models.registry import list_models
 from models.specs import ModelSpec
 
 from . import handlers
+from .context import ValidTask
 from .handlers import Handler
 from .regions import PROMINENT_FACE, PROMINENT_PERSON, WHOLE_IMAGE
 from .schemas import AnalysisTask, AvailableOperations, OperationInfo
@@ -126,19 +127,6 @@ OPERATIONS: dict[str, Operation] = {
 }
 DEFAULT_CAPTION_LENGTH = 50
 MIN_CAPTION_LENGTH = 2  # BOS plus at least one word
-
-
-@dataclass(frozen=True)
-class ValidTask:
-    operation_id: str
-    type: str
-    target: str
-    face_context: str
-    params: dict[str, Any]
-
-    @property
-    def operation(self) -> Operation:
-        return OPERATIONS[self.type]
 
 
 # the detector a target needs (whole_image needs none)

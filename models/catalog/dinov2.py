@@ -18,7 +18,8 @@ to 256, center crop 224 (offsets rounded down, as transformers' numpy crop does)
 
 from __future__ import annotations
 
-from config.settings import DINOV2_VARIANTS, load_settings
+from config.fields import DINOV2_VARIANTS
+from config.settings import load_settings
 
 from ..registry import register
 from ..specs import IMAGENET_MEAN, IMAGENET_STD, BatchLimits, ModelSpec

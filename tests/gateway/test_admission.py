@@ -7,10 +7,9 @@ import anyio
 import httpx
 import pytest
 
+from config.settings import SettingsError, load_settings
 from gateway.admission import EXEMPT_PATHS, AdmissionMiddleware
 from gateway.openapi import complete_spec
-from gateway.settings import GatewaySettings
-from intake.settings import IntakeSettingsError
 
 LIMIT = 4
 
@@ -149,13 +148,13 @@ def test_limit_must_be_positive():
 
 def test_setting_default_and_env(monkeypatch):
     monkeypatch.delenv("IMAGE_EMBED_MAX_IN_FLIGHT", raising=False)
-    assert GatewaySettings.from_env().max_in_flight == 64
+    assert load_settings().max_in_flight == 64
     monkeypatch.setenv("IMAGE_EMBED_MAX_IN_FLIGHT", "7")
-    assert GatewaySettings.from_env().max_in_flight == 7
+    assert load_settings().max_in_flight == 7
     for bad in ("0", "many"):
         monkeypatch.setenv("IMAGE_EMBED_MAX_IN_FLIGHT", bad)
-        with pytest.raises(IntakeSettingsError):
-            GatewaySettings.from_env()
+        with pytest.raises(SettingsError):
+            load_settings()
 
 
 def test_openapi_declares_429_with_retry_after():

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from config.sections import IntakeSettings
 from gateway.images import ImageLoader, ImageRef, decode_base64, many_refs, single_ref, upload_name
 from intake.decode import decode_image
 from intake.errors import ClientError, ImageTooLarge, InvalidBase64
-from intake.settings import IntakeSettings
 from models import get_spec
 from models.preprocess import prepare_image
 from tests.conftest import encode, noise_image, photo

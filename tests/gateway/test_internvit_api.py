@@ -11,16 +11,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from gateway.images import ImageLoader
+from config.sections import LevelSettings
+from config.settings import SettingsError
 from gateway.compat import CompatRoutes, extract_mode_setting
+from gateway.images import ImageLoader
 from gateway.internvit import InternVitRoutes
 from gateway.runner_client import RunnerClient
 from models import get_spec
 from models.device import CPU
 from models.preprocess import prepare_images
-from models.settings import SettingsError
 from models.store import model_dir
-from models.views import LevelSettings, combine_levels, prepare_views
+from models.views import combine_levels, prepare_views
 from tests.conftest import encode, noise_image, photo
 
 SPEC = get_spec("internvit")
@@ -82,7 +83,7 @@ def test_simple_is_one_image_through_the_runner(model):
 @pytest.mark.parametrize("tiles", [(2, 2), (1, 3)])
 def test_levels_send_all_views_in_one_call_and_regroup_them(model, tiles):
     runner = RecordingRunner(model)
-    levels = LevelSettings(tile_rows=tiles[0], tile_cols=tiles[1])
+    levels = LevelSettings(internvit_tiles=tiles)
     gateway = Gateway(runner, levels=levels)
     result = call("encode_internvit_levels", gateway, image_base64=base64.b64encode(JPEG).decode())
     assert runner.calls == [(levels.n_views, 448, 448, 3)]

@@ -11,13 +11,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from config.sections import GatewaySettings
+from config.sections import IntakeSettings
 from gateway.encode import EncodeRoutes
 from gateway.images import ImageLoader
 from gateway.openai_embeddings import EmbeddingsRequest, OpenAIError, OpenAIRoutes, error_response, is_image
 from gateway.runner_client import RunnerClient
-from gateway.settings import GatewaySettings
 from intake.errors import ClientError
-from intake.settings import IntakeSettings
 from tests.conftest import encode, noise_image
 
 IMAGE = "data:image/png;base64," + base64.b64encode(encode(noise_image(64, 48), "PNG")).decode()

@@ -7,7 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from gateway.thumbnails import ThumbnailSettings, make_thumbnail
+from config.sections import ThumbnailSettings
+from gateway.thumbnails import make_thumbnail
 from search.items import MAX_THUMBNAIL_BYTES, check_thumbnail
 from tests.conftest import noise_image, photo
 
@@ -38,4 +39,6 @@ def test_settings(monkeypatch):
 
     monkeypatch.setenv("IMAGE_EMBED_THUMBNAILS", "0")
     monkeypatch.setenv("IMAGE_EMBED_THUMBNAIL_SIZE", "128")
-    assert ThumbnailSettings.from_settings(load_settings()) == ThumbnailSettings(enabled=False, size=128)
+    settings = load_settings()
+    assert (settings.thumbnails, settings.thumbnail_size) == (False, 128)
+    assert ThumbnailSettings(thumbnails="0", thumbnail_size=128) == ThumbnailSettings(thumbnails=False, thumbnail_size=128)

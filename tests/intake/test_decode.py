@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from config.sections import IntakeSettings
 from intake.decode import ALLOWED_FORMATS, decode_image, describe_refused, sniff_format
 from intake.errors import CorruptImage, EmptyImage, ImageTooLarge, ImageTooSmall, UnsupportedImageFormat
-from intake.settings import IntakeSettings
 from tests.conftest import encode, noise_image, photo
 
 SETTINGS = IntakeSettings()
@@ -149,7 +149,7 @@ def test_decompression_bomb_is_refused_before_any_pixel_is_decoded(monkeypatch):
 
 
 def test_pixel_cap_boundary():
-    settings = IntakeSettings(max_pixels=64 * 64)
+    settings = IntakeSettings(max_image_pixels=64 * 64)
     assert decode_image(encode(noise_image(64, 64), "PNG"), settings).size == (64, 64)
     with pytest.raises(ImageTooLarge):
         decode_image(encode(noise_image(65, 64), "PNG"), settings)
@@ -162,7 +162,7 @@ def test_one_pixel_image_is_too_small():
 
 
 def test_min_side_applies_to_each_side():
-    settings = IntakeSettings(min_side=16)
+    settings = IntakeSettings(min_image_side=16)
     with pytest.raises(ImageTooSmall):
         decode_image(encode(noise_image(500, 15), "PNG"), settings)
     assert decode_image(encode(noise_image(16, 16), "PNG"), settings).size == (16, 16)
@@ -219,7 +219,7 @@ def test_jpeg_draft_leaves_other_formats_whole():
 def test_jpeg_draft_checks_limits_on_the_stored_size():
     data = encode(large_photo(1920, 1080), "JPEG", quality=90)
     with pytest.raises(ImageTooLarge) as err:
-        decode_image(data, IntakeSettings(jpeg_draft=True, max_pixels=1920 * 1080 - 1), 224)
+        decode_image(data, IntakeSettings(jpeg_draft=True, max_image_pixels=1920 * 1080 - 1), 224)
     assert "1920x1080" in err.value.detail
 
 

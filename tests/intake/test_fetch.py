@@ -13,9 +13,9 @@ import socket
 
 import pytest
 
+from config.sections import IntakeSettings
 from intake.errors import ImageTooLarge, URLFetchFailed, URLNotAllowed, URLTimeout
 from intake.fetch import fetch_image_bytes, is_public, make_client, parse_url, vet
-from intake.settings import AllowRule, IntakeSettings
 from tests.conftest import encode, noise_image
 from tests.localhttp import LocalHTTPServer
 
@@ -35,7 +35,7 @@ def local():
 
 
 def allow(server: LocalHTTPServer, **overrides) -> IntakeSettings:
-    return IntakeSettings(allowlist=(AllowRule.parse(f"127.0.0.1:{server.port}"),), **overrides)
+    return IntakeSettings(url_allowlist=(f"127.0.0.1:{server.port}",), **overrides)
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ class NoDNS:
 )
 def test_allowlist_policy_refuses_unlisted_hosts_before_any_dns_lookup(monkeypatch, url):
     dns = NoDNS(monkeypatch)
-    settings = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse("127.0.0.1"),))
+    settings = IntakeSettings(url_policy="allowlist", url_allowlist=("127.0.0.1",))
     with pytest.raises(URLNotAllowed, match="IMAGE_EMBED_URL_POLICY=allowlist") as err:
         fetch(url, settings)
     assert err.value.status == 400
@@ -138,21 +138,21 @@ def test_allowlist_policy_refuses_unlisted_hosts_before_any_dns_lookup(monkeypat
 def test_allowlist_policy_fetches_listed_hosts(local):
     data = encode(noise_image(20, 20), "PNG")
     url = local.serve("a.png", data)
-    settings = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse(f"127.0.0.1:{local.port}"),))
+    settings = IntakeSettings(url_policy="allowlist", url_allowlist=(f"127.0.0.1:{local.port}",))
     assert fetch(url, settings) == data
-    by_name = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse("localhost"),))
+    by_name = IntakeSettings(url_policy="allowlist", url_allowlist=("localhost",))
     assert fetch(f"http://localhost:{local.port}/file?name=a.png", by_name) == data
 
 
 def test_allowlist_policy_checks_every_redirect_hop(local):
-    settings = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse(f"127.0.0.1:{local.port}"),))
+    settings = IntakeSettings(url_policy="allowlist", url_allowlist=(f"127.0.0.1:{local.port}",))
     with pytest.raises(URLNotAllowed, match="IMAGE_EMBED_URL_POLICY=allowlist"):
         fetch(local.url("/redirect?to=http://example.com/a.jpg"), settings)
     assert [r["path"] for r in local.requests] == ["/redirect"]
 
 
 def test_allowlist_policy_refuses_a_listed_name_resolving_outside_the_port_rule(local):
-    settings = IntakeSettings(url_policy="allowlist", allowlist=(AllowRule.parse(f"localhost:{local.port + 1}"),))
+    settings = IntakeSettings(url_policy="allowlist", url_allowlist=(f"localhost:{local.port + 1}",))
     with pytest.raises(URLNotAllowed):
         fetch(local.serve("a.png", b"x"), settings)
     assert local.requests == []
@@ -160,7 +160,7 @@ def test_allowlist_policy_refuses_a_listed_name_resolving_outside_the_port_rule(
 
 def test_off_policy_refuses_every_url(local):
     url = local.serve("a.png", b"x")
-    settings = IntakeSettings(url_policy="off", allowlist=(AllowRule.parse("127.0.0.0/8"),))
+    settings = IntakeSettings(url_policy="off", url_allowlist=("127.0.0.0/8",))
     with pytest.raises(URLNotAllowed, match="does not fetch image URLs") as err:
         fetch(url, settings)
     assert err.value.status == 400
@@ -176,7 +176,7 @@ def test_allow_listed_local_server_is_fetched(local):
 
 def test_allow_rule_pinned_to_another_port_does_not_admit(local):
     url = local.serve("a.png", b"x")
-    settings = IntakeSettings(allowlist=(AllowRule.parse(f"127.0.0.1:{local.port + 1}"),))
+    settings = IntakeSettings(url_allowlist=(f"127.0.0.1:{local.port + 1}",))
     with pytest.raises(URLNotAllowed):
         fetch(url, settings)
     assert local.requests == []
@@ -185,7 +185,7 @@ def test_allow_rule_pinned_to_another_port_does_not_admit(local):
 def test_allow_rule_by_host_name(local):
     data = encode(noise_image(20, 20), "PNG")
     local.serve("a.png", data)
-    settings = IntakeSettings(allowlist=(AllowRule.parse(f"localhost:{local.port}"),))
+    settings = IntakeSettings(url_allowlist=(f"localhost:{local.port}",))
     assert fetch(f"http://localhost:{local.port}/file?name=a.png", settings) == data
     assert local.requests[-1]["host"] == f"localhost:{local.port}"
 
@@ -210,13 +210,13 @@ def test_redirects_are_followed_and_each_hop_checked(local):
 
 def test_redirect_loop_stops(local):
     with pytest.raises(URLFetchFailed, match="more than 3 redirects"):
-        fetch(local.url("/loop"), allow(local, max_redirects=3))
+        fetch(local.url("/loop"), allow(local, fetch_max_redirects=3))
     assert [r["path"] for r in local.requests] == ["/loop"] * 4
 
 
 def test_a_server_that_never_answers_times_out(local):
     with pytest.raises(URLTimeout) as err:
-        fetch(local.url("/slow?seconds=30"), allow(local, fetch_timeout_s=1.0, connect_timeout_s=1.0))
+        fetch(local.url("/slow?seconds=30"), allow(local, fetch_timeout=1.0, fetch_connect_timeout=1.0))
     assert err.value.status == 400
 
 
@@ -237,6 +237,6 @@ def test_http_errors_are_reported(local):
 
 
 def test_connection_refused_is_a_fetch_failure():
-    settings = IntakeSettings(allowlist=(AllowRule.parse("127.0.0.0/8"),), connect_timeout_s=2.0)
+    settings = IntakeSettings(url_allowlist=("127.0.0.0/8",), fetch_connect_timeout=2.0)
     with pytest.raises(URLFetchFailed, match="could not download"):
         fetch("http://127.0.0.1:9/a.jpg", settings)  # port 9 (discard) is closed here

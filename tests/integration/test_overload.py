@@ -19,8 +19,8 @@ import httpx
 import pytest
 import yaml
 
+from config.sections import GatewaySettings
 from tests.conftest import ROOT, encode, photo
-from gateway.settings import GatewaySettings
 from tests.integration.conftest import start_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -11,8 +11,8 @@ import bentoml
 import numpy as np
 import pytest
 
+from search.backend import catalog_at
 from search.manifest import Binding
-from search.settings import catalog_at
 from tests.search.images import block_png
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from config.sections import IntakeSettings
 from intake.decode import decode_image
-from intake.settings import IntakeSettings
 from models import get_spec
 from models.clip import CONFIG_FILE, WEIGHTS_FILE, ClipModel
 from models.device import CPU

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from config.sections import ModelSettings
 from models import device as device_mod
 from models.device import (
     DeviceChoice,
@@ -17,7 +18,6 @@ from models.device import (
     select_device,
     visible_gpu_count,
 )
-from models.settings import ModelSettings
 from tests.conftest import ROOT
 
 

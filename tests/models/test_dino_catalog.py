@@ -9,10 +9,10 @@ import sys
 import pytest
 import torch
 
+from config.settings import SettingsError
 from models import get_spec
 from models.catalog import dinov2 as dinov2_catalog
 from models.hub import WeightsDownloadError
-from models.settings import SettingsError
 from tests.conftest import ROOT
 
 

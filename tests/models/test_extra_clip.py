@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from config.settings import SettingsError
 from models import get_spec
 from models.catalog.extra_clip import spec_of
 from models.clip import CONFIG_FILE, ClipModel, stored_logit_scale
@@ -17,7 +18,7 @@ from models.families import embeds_texts
 from models.onnx_engine import OnnxModel
 from models.open_clip_names import describe, parse_entries, stored_fields
 from models.preprocess import prepare_images
-from models.settings import SettingsError
+from config.settings import SettingsError
 from models.store import import_spec, model_dir, onnx_dir
 from tests.clip_reference import OpenClipReference
 from tests.conftest import noise_image, photo

@@ -12,12 +12,13 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from config.sections import LevelSettings
 from models import get_spec
 from models.device import CPU
 from models.preprocess import prepare_images, to_model_input
 from models.store import model_dir
 from models.timm_vit import CONFIG_FILE, WEIGHTS_FILE, InternVitModel, expected_data_config
-from models.views import LevelSettings, combine_levels, prepare_views
+from models.views import combine_levels, prepare_views
 from tests.conftest import noise_image, photo
 
 SPEC = get_spec("internvit")

@@ -22,8 +22,8 @@ from models.onnx_engine import (
     missing_graphs,
     select_engine,
 )
+from config.sections import ModelSettings
 from models.preprocess import prepare_images
-from models.settings import ModelSettings
 from models.store import (
     ModelNotImportedError,
     entries,

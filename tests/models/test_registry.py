@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
+from config.settings import SettingsError
 from models import registry
 from models.registry import UnknownModelError, get_spec, list_models, register
-from models.settings import SettingsError
 from models.specs import PROFILES
 
 PREPROCESSING = ("input_size", "mean", "std", "interpolation", "resize_mode", "resize_size", "crop_rounding")

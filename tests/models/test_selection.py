@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from config.settings import SettingsError
 from models.selection import ServeArguments, check_models, default_selection, known_models, left_out_line, served_models
-from models.settings import SettingsError
 
 
 def test_default_is_every_model(monkeypatch):

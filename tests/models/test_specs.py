@@ -225,3 +225,23 @@ def test_only_dinov3_default_is_gated():
 
     gated = [(s.key, s.profile) for p in ("default", "tiny", "bench") for s in list_models(p) if s.gated]
     assert gated == [("dinov3", "default")]
+
+
+@pytest.mark.parametrize("profile", ["default", "bench", "tiny"])
+def test_every_model_has_store_tags_bentoml_takes(profile):
+    """Both entries' names fit BentoML's 63 characters (the default DINOv3's ONNX entry did not)."""
+    from bentoml import Tag
+
+    from models import list_models
+
+    for spec in list_models(profile):
+        names = [Tag.from_taglike(tag).name for tag in (spec.store_tag, spec.onnx_store_tag)]
+        assert len(set(names)) == 2 and all(len(name) <= 63 for name in names), names
+
+
+def test_a_long_store_name_keeps_its_start_and_stays_apart():
+    long = dataclasses.replace(get_spec("clip", "default"), key="k" * 70)
+    other = dataclasses.replace(long, key="k" * 69 + "j")
+    assert long.store_name.startswith("k" * 40) and len(long.store_name) == 63
+    assert long.store_name != other.store_name and long.onnx_store_tag != other.onnx_store_tag
+    assert get_spec("clip", "default").store_name == "clip-vit-b-32-quickgelu-openai"  # short names as before

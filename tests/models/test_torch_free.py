@@ -18,6 +18,7 @@ import textwrap
 
 import pytest
 
+from config.sections import ModelSettings
 from models import get_spec
 from models.catalog.extra_clip import spec_of
 from models.clip_tokenizer import TOKENIZER_FILE
@@ -25,7 +26,6 @@ from models.device import CPU, DeviceUnavailableError, select_device
 from models.onnx_engine import EngineUnavailableError, runner_threads, torch_free_models
 from models.open_clip_names import parse_entries
 from models.selection import ServeArguments
-from models.settings import ModelSettings
 from models.store import (
     ModelNotImportedError,
     entries,
@@ -160,7 +160,7 @@ def test_no_pytorch_means_the_cpu_and_a_clear_error_when_cuda_is_forced(monkeypa
     assert select_device(auto) == CPU
     assert models.device.probe_device_kind(auto) == "cpu"  # CPU batch limits too
     with pytest.raises(DeviceUnavailableError, match="no PyTorch"):
-        select_device(dataclasses.replace(auto, device="cuda"))
+        select_device(auto.model_copy(update={"device": "cuda"}))
 
 
 def test_runner_threads_follow_omp_num_threads(monkeypatch):

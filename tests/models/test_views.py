@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchvision import transforms as T
 
+from config.sections import LevelSettings
+from config.settings import SettingsError, load_settings
 from models import get_spec
-from models.settings import SettingsError
-from models.views import LevelSettings, combine_levels, focused_box, prepare_views, view_boxes
+from models.views import combine_levels, focused_box, prepare_views, view_boxes
 from tests.conftest import noise_image
 
 SPEC = get_spec("internvit")
@@ -20,8 +21,8 @@ DEFAULT = LevelSettings()
 
 
 def test_defaults():
-    assert (DEFAULT.focus_area, DEFAULT.tile_rows, DEFAULT.tile_cols, DEFAULT.tile_overlap) == (0.5, 2, 2, 0.2)
-    assert DEFAULT.weights == (0.5, 0.25, 0.25) and DEFAULT.n_views == 6
+    assert (DEFAULT.internvit_focus_area, DEFAULT.internvit_tiles, DEFAULT.internvit_tile_overlap) == (0.5, (2, 2), 0.2)
+    assert DEFAULT.internvit_level_weights == (0.5, 0.25, 0.25) and DEFAULT.n_views == 6
 
 
 def test_boxes_of_a_square_image():
@@ -42,7 +43,7 @@ def test_boxes_of_a_square_image():
     overlap=st.floats(0.0, 0.6),
 )
 def test_box_geometry(w, h, area, rows, cols, overlap):
-    cfg = LevelSettings(focus_area=area, tile_rows=rows, tile_cols=cols, tile_overlap=overlap)
+    cfg = LevelSettings(internvit_focus_area=area, internvit_tiles=(rows, cols), internvit_tile_overlap=overlap)
     boxes = view_boxes(w, h, cfg)
     assert len(boxes) == cfg.n_views == 2 + rows * cols
     for left, top, right, bottom in boxes:
@@ -63,11 +64,11 @@ def test_box_geometry(w, h, area, rows, cols, overlap):
 
 
 def test_overlap_is_the_shared_fraction_of_a_tile():
-    boxes = view_boxes(1000, 1000, LevelSettings(tile_rows=1, tile_cols=3, tile_overlap=0.25))[2:]
+    boxes = view_boxes(1000, 1000, LevelSettings(internvit_tiles=(1, 3), internvit_tile_overlap=0.25))[2:]
     widths = [b[2] - b[0] for b in boxes]
     assert widths == [400, 400, 400]  # 1000 / (3 - 2 * 0.25)
     assert [boxes[i][2] - boxes[i + 1][0] for i in range(2)] == [100, 100]  # 25% of 400
-    no_overlap = view_boxes(1000, 600, LevelSettings(tile_rows=2, tile_cols=2, tile_overlap=0.0))[2:]
+    no_overlap = view_boxes(1000, 600, LevelSettings(internvit_tiles=(2, 2), internvit_tile_overlap=0.0))[2:]
     assert no_overlap == [(0, 0, 500, 300), (500, 0, 1000, 300), (0, 300, 500, 600), (500, 300, 1000, 600)]
 
 
@@ -101,7 +102,7 @@ def test_combine_levels_is_the_documented_fusion():
     expected = _unit(0.5 * vectors[0] + 0.25 * vectors[1] + 0.25 * tiles)
     np.testing.assert_allclose(out["combined"], expected, atol=1e-6)
     assert out["combined"].dtype == np.float32
-    only_global = combine_levels(vectors, LevelSettings(weights=(1.0, 0.0, 0.0)))
+    only_global = combine_levels(vectors, LevelSettings(internvit_level_weights=(1.0, 0.0, 0.0)))
     np.testing.assert_allclose(only_global["combined"], vectors[0], atol=1e-6)
     with pytest.raises(ValueError, match="expected 6 view vectors, got 5"):
         combine_levels(vectors[:5], DEFAULT)
@@ -112,10 +113,10 @@ def test_settings_from_env(monkeypatch):
     monkeypatch.setenv("IMAGE_EMBED_INTERNVIT_TILES", " 3X2 ")
     monkeypatch.setenv("IMAGE_EMBED_INTERNVIT_TILE_OVERLAP", "0")
     monkeypatch.setenv("IMAGE_EMBED_INTERNVIT_LEVEL_WEIGHTS", "1, 1, 2")
-    cfg = LevelSettings.from_env()
-    assert (cfg.focus_area, cfg.tile_rows, cfg.tile_cols, cfg.tile_overlap) == (0.3, 3, 2, 0.0)
-    assert cfg.weights == (1.0, 1.0, 2.0) and cfg.n_views == 8
-    assert cfg.describe()["tiles"] == "3x2"
+    cfg = load_settings()
+    assert (cfg.internvit_focus_area, cfg.internvit_tiles, cfg.internvit_tile_overlap) == (0.3, (3, 2), 0.0)
+    assert cfg.internvit_level_weights == (1.0, 1.0, 2.0) and cfg.n_views == 8
+    assert cfg.describe_levels()["tiles"] == "3x2"
 
 
 @pytest.mark.parametrize(
@@ -138,4 +139,4 @@ def test_settings_from_env(monkeypatch):
 def test_bad_settings_are_clear_errors(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=message):
-        LevelSettings.from_env()
+        load_settings()

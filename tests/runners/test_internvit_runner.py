@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from config.sections import LevelSettings
 from models import get_spec
 from models.preprocess import prepare_images
-from models.views import LevelSettings, prepare_views
+from models.views import prepare_views
 from tests.conftest import noise_image, photo
 
 SPEC = get_spec("internvit")

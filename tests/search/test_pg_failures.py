@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from config.settings import SettingsError
+from config.settings import SettingsError, load_settings
+from search.backend import open_catalog
 from search.errors import BackendUnavailable
 from search.pg_catalog import PgCatalog
 from search.pg_store import PgSettings
-from search.settings import SearchSettings
 from tests.postgres import admin, fresh_database, url_for
 from tests.search.helpers import BINDING
 
@@ -96,4 +96,4 @@ def test_the_database_coming_back_is_used_without_a_restart():
 def test_a_malformed_url_fails_the_start(monkeypatch, url):
     monkeypatch.setenv("IMAGE_EMBED_SEARCH_URL", url)
     with pytest.raises(SettingsError, match="IMAGE_EMBED_SEARCH_URL"):
-        SearchSettings.from_env()
+        open_catalog(load_settings())

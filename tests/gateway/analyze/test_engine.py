@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from gateway.analyze.classifiers import ClassifierStore
-from gateway.analyze.engine import AnalysisContext, run_tasks
+from gateway.analyze.context import AnalysisContext
+from gateway.analyze.engine import run_tasks
 from gateway.analyze.operations import OPERATIONS, validate_tasks
 from gateway.analyze.schemas import AnalysisTask
 from gateway.errors import RunnerUnavailable

@@ -36,7 +36,7 @@ NO_THUMBNAIL = "no-thumbnail.png"
 def gallery(ui_server):
     """INDEX: five block images, a copy of the first, one whose key and metadata are HTML,
     and one stored without a thumbnail."""
-    from search.settings import catalog_at
+    from search.backend import catalog_at
 
     images = [block_image(i, 96) for i in range(5)] + [block_image(0, 96), block_image(7, 96)]
     keys = [*BLOCKS, COPY, XSS_KEY]

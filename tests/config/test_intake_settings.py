@@ -1,4 +1,4 @@
-"""Intake settings: allow-list entries and limits from the environment."""
+"""The intake's section of the settings: allow-list entries, and the limits from the environment."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import ipaddress
 
 import pytest
 
-from intake.settings import AllowRule, IntakeSettings, IntakeSettingsError
+from config.allowlist import AllowRule
+from config.settings import SettingsError, load_settings
 
 V4 = ipaddress.ip_address("10.1.2.3")
 LOOP = ipaddress.ip_address("127.0.0.1")
@@ -36,13 +37,13 @@ def test_allow_rules(entry, host, ip, port, admitted):
 
 @pytest.mark.parametrize("entry", ["a/b", "host:99999", "host:abc", "10.0.0.1:0", "", "[::1]:x"])
 def test_invalid_allow_entries_are_refused(entry):
-    with pytest.raises(IntakeSettingsError):
+    with pytest.raises(SettingsError):
         AllowRule.parse(entry)
 
 
 def test_defaults_admit_nothing(monkeypatch):
     monkeypatch.delenv("IMAGE_EMBED_URL_ALLOWLIST", raising=False)
-    assert IntakeSettings.from_env().allowlist == ()
+    assert load_settings().allow_rules == ()
 
 
 def test_from_env(monkeypatch):
@@ -52,10 +53,10 @@ def test_from_env(monkeypatch):
     monkeypatch.setenv("IMAGE_EMBED_MIN_IMAGE_SIDE", "8")
     monkeypatch.setenv("IMAGE_EMBED_FETCH_TIMEOUT", "2.5")
     monkeypatch.setenv("IMAGE_EMBED_JPEG_DRAFT", "1")
-    settings = IntakeSettings.from_env()
-    assert len(settings.allowlist) == 2 and settings.jpeg_draft
-    assert (settings.max_image_bytes, settings.max_pixels, settings.min_side) == (1000, 4_000_000, 8)
-    assert settings.fetch_timeout_s == 2.5
+    settings = load_settings()
+    assert len(settings.allow_rules) == 2 and settings.jpeg_draft
+    assert (settings.max_image_bytes, settings.max_image_pixels, settings.min_image_side) == (1000, 4_000_000, 8)
+    assert settings.fetch_timeout == 2.5
 
 
 @pytest.mark.parametrize(
@@ -64,15 +65,15 @@ def test_from_env(monkeypatch):
 )
 def test_bad_values_name_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
-    with pytest.raises(IntakeSettingsError, match=name):
-        IntakeSettings.from_env()
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
 
 
 def test_url_policy_from_env(monkeypatch):
     monkeypatch.delenv("IMAGE_EMBED_URL_POLICY", raising=False)
-    assert IntakeSettings.from_env().url_policy == "public"
+    assert load_settings().url_policy == "public"
     monkeypatch.setenv("IMAGE_EMBED_URL_POLICY", " AllowList ")
-    assert IntakeSettings.from_env().url_policy == "allowlist"
+    assert load_settings().url_policy == "allowlist"
     monkeypatch.setenv("IMAGE_EMBED_URL_POLICY", "none")
-    with pytest.raises(IntakeSettingsError, match="IMAGE_EMBED_URL_POLICY='none' is not one of public, allowlist, off"):
-        IntakeSettings.from_env()
+    with pytest.raises(SettingsError, match="IMAGE_EMBED_URL_POLICY='none' is not one of public, allowlist, off"):
+        load_settings()
