@@ -83,9 +83,10 @@ def measure(model, spec, images, batch_size: int, repeats: int) -> dict:
     import numpy as np
 
     from models.preprocess import prepare_images
-    from models.views import LevelSettings, prepare_views
+    from config.settings import load_settings
+    from models.views import prepare_views
 
-    levels = LevelSettings.from_env()
+    levels = load_settings()
     results = {}
     for name in ("simple", "three_level"):
         best = None
@@ -158,7 +159,7 @@ def run(args: argparse.Namespace) -> dict:
     from models.device import select_device
     from models.store import import_spec, model_dir
     from models.timm_vit import InternVitModel
-    from models.views import LevelSettings
+    from config.settings import load_settings
 
     spec = get_spec("internvit", args.profile)
     import_spec(spec)
@@ -178,7 +179,7 @@ def run(args: argparse.Namespace) -> dict:
         "dtype": device.dtype,
         "torch_threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "levels": LevelSettings.from_env().describe(),
+        "levels": load_settings().describe_levels(),
         "load_s": round(load_s, 2),
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
         "in_process": measure(model, spec, images, batch_size, args.repeats),

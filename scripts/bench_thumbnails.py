@@ -54,7 +54,7 @@ def bench_prepare(repeats: int, thumbnail_px: int) -> list[dict]:
 
     from gateway.thumbnails import make_thumbnail
     from intake.decode import decode_image
-    from intake.settings import IntakeSettings
+    from config.sections import IntakeSettings
     from models import get_spec
     from models.preprocess import prepare_images
 
@@ -90,7 +90,7 @@ def median_ms(func, repeats: int) -> float:
 def bench_store(place: str, n: int, thumbnail_px: int, reads: int) -> dict:
     from gateway.thumbnails import make_thumbnail
     from search.manifest import Binding
-    from search.settings import catalog_at
+    from search.backend import catalog_at
 
     thumbs = [make_thumbnail(photo((640 + 8 * i, 480)), thumbnail_px) for i in range(8)]
     rng = np.random.default_rng(1)

@@ -133,7 +133,7 @@ def decode_and_prepare(images: list[bytes], spec, jpeg_draft: bool = False):
     IMAGE_EMBED_JPEG_DRAFT=`jpeg_draft`): a uint8 (n, size, size, 3) batch, and the mean
     milliseconds this took per image."""
     from intake.decode import decode_image
-    from intake.settings import IntakeSettings
+    from config.sections import IntakeSettings
     from models.preprocess import decoded_side, prepare_images
 
     settings = IntakeSettings(jpeg_draft=jpeg_draft)

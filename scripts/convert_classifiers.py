@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -55,12 +54,12 @@ class ConversionError(Exception):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gateway.analyze.settings import DEFAULT_CLASSIFIERS_DIR
+    from config.settings import load_settings
 
     summary, _, details = __doc__.partition("\n\n")
     p = argparse.ArgumentParser(description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", type=Path, help="the old service's trained_classifiers/ folder")
-    p.add_argument("--out", type=Path, default=Path(os.environ.get("IMAGE_EMBED_CLASSIFIERS_DIR") or DEFAULT_CLASSIFIERS_DIR),
+    p.add_argument("--out", type=Path, default=load_settings().classifiers_dir,
                    help="the classifier folder the server reads (default: $IMAGE_EMBED_CLASSIFIERS_DIR or trained_classifiers); "
                    "not the source folder")
     p.add_argument("--model", help="the model key whose vectors they were trained on (default: from best_models.json, else clip)")

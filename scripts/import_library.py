@@ -135,7 +135,7 @@ class Library:
 def thumbnail_and_phash(path: Path) -> tuple[str | None, str | None]:
     from gateway.thumbnails import make_thumbnail
     from intake.decode import decode_image
-    from intake.settings import IntakeSettings
+    from config.sections import IntakeSettings
     from search.perceptual_hash import as_hex, phash_of
 
     try:

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(logging.ERROR)
     logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
     from models.selection import check_models, default_selection, left_out_line, parse_model_list
-    from models.settings import SettingsError
+    from config.settings import SettingsError
 
     chosen = list(args.only or []) + parse_model_list(args.models)
     try:

@@ -82,7 +82,7 @@ def verify(source, target, batch: int, quiet: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from search.settings import catalog_at
+    from search.backend import catalog_at
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--from", dest="source", required=True, help="data directory or postgresql:// URL")

@@ -36,7 +36,7 @@ def build_app(profile: str):
 
     from intake.decode import decode_image
     from intake.errors import ClientError
-    from intake.settings import IntakeSettings
+    from config.sections import IntakeSettings
     from models import get_spec
     from models.preprocess import prepare_images
 

@@ -26,7 +26,6 @@ server re-reads best_models.json when it changes: no restart needed.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -59,12 +58,12 @@ class Dataset:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gateway.analyze.settings import DEFAULT_CLASSIFIERS_DIR
+    from config.settings import load_settings
 
     summary, _, details = __doc__.partition("\n\n")
     p = argparse.ArgumentParser(description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="folder of <id>.npz files and/or <id>/positive|negative/ image folders")
-    p.add_argument("--out", type=Path, default=Path(os.environ.get("IMAGE_EMBED_CLASSIFIERS_DIR") or DEFAULT_CLASSIFIERS_DIR),
+    p.add_argument("--out", type=Path, default=load_settings().classifiers_dir,
                    help="classifier directory the server reads (default: $IMAGE_EMBED_CLASSIFIERS_DIR or trained_classifiers)")
     p.add_argument("--server", help="server URL for embedding image folders (e.g. http://127.0.0.1:3000)")
     p.add_argument("--embedding-model", help="embedding model of .npz files that do not name one "

@@ -51,7 +51,7 @@ def verify_server(args: argparse.Namespace) -> dict:
 
 
 def verify_offline(args: argparse.Namespace) -> dict:
-    from search.settings import catalog_at
+    from search.backend import catalog_at
 
     catalog = catalog_at(args.search_url or args.data_dir)
     try:
