@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Caption every image in a folder through the running server: `name.txt` beside `name.jpg`.
 
-    python scripts/caption_folder.py /path/to/images
-    python scripts/caption_folder.py /path/to/images --force --concurrency 8 --max-length 40
-    python scripts/caption_folder.py /path/to/images --server http://10.0.0.5:3000
+    image-embed caption-folder /path/to/images
+    image-embed caption-folder /path/to/images --force --concurrency 8 --max-length 40
+    image-embed caption-folder /path/to/images --server http://10.0.0.5:3000
 
 Each image is sent to seed 002's POST /analyze_image_upload/ with one `describe_image` task;
 several requests are in flight at once (--concurrency), so the server batches them. Images
@@ -20,13 +19,14 @@ import json
 import sys
 from pathlib import Path
 
+from cli.arguments import tool_parser
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 ROUTE = "/analyze_image_upload/"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    summary, _, details = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = tool_parser("caption-folder", __doc__)
     p.add_argument("folder", type=Path, help="folder of images (not recursive)")
     p.add_argument("--server", default="http://127.0.0.1:3000", help="server URL (default: http://127.0.0.1:3000)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing .txt captions")

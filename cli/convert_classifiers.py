@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Convert seed 002's scikit-learn classifiers into this server's safe format, offline.
 
-    python scripts/convert_classifiers.py OLD_DIR --i-trust-these-files [--out DIR] [--model KEY]
+    image-embed convert-classifiers OLD_DIR --i-trust-these-files [--out DIR] [--model KEY]
 
 OLD_DIR is the old service's `trained_classifiers/`: per collection
 `collection_<id>_compatible_classifier.pkl` (the production model, pickle protocol 4) and the
@@ -31,15 +30,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from cli.arguments import settings, tool_parser
+
 
 WARNING = (
     "warning: unpickling runs code. The .pkl files are loaded with joblib/pickle, which executes "
@@ -55,12 +53,9 @@ class ConversionError(Exception):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gateway.analyze.settings import DEFAULT_CLASSIFIERS_DIR
-
-    summary, _, details = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = tool_parser("convert-classifiers", __doc__)
     p.add_argument("source", type=Path, help="the old service's trained_classifiers/ folder")
-    p.add_argument("--out", type=Path, default=Path(os.environ.get("IMAGE_EMBED_CLASSIFIERS_DIR") or DEFAULT_CLASSIFIERS_DIR),
+    p.add_argument("--out", type=Path, default=settings().classifiers_dir,
                    help="the classifier folder the server reads (default: $IMAGE_EMBED_CLASSIFIERS_DIR or trained_classifiers); "
                    "not the source folder")
     p.add_argument("--model", help="the model key whose vectors they were trained on (default: from best_models.json, else clip)")

@@ -1,12 +1,12 @@
 """Bring an existing library of vectors in: an `embeddings.npy` (row N = the vector of line N
 of `paths.txt`), with its ratings and tags, without re-embedding every image.
 
-    python scripts/import_library.py --embeddings embeddings.npy --paths paths.txt \\
+    image-embed import-library --embeddings embeddings.npy --paths paths.txt \\
         --root "/Volumes/My Book" --url http://localhost:3000 --index photos
     ... --rows 0:300000 --accept-range --labels gallery.csv --thumbnails
 
 1. The `.npy` is memory-mapped (never loaded whole) and `paths.txt` indexed by line offsets.
-2. Alignment is verified before anything is written (scripts/library_alignment.py): --samples
+2. Alignment is verified before anything is written (cli/library_alignment.py): --samples
    rows spread over --rows are re-embedded through the server from the files under --root
    and compared with the stored rows (cosine >= --min-cosine, 0.95); when one fails, the
    break is found by bisection and reported. Only an aligned range is imported: the whole
@@ -36,10 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from library_alignment import Check, verify  # noqa: E402
+from cli.arguments import tool_parser
+from cli.library_alignment import Check, verify
 
 ENCODE_BATCH = 32
 
@@ -194,7 +192,7 @@ def import_rows(lib: Library, start: int, stop: int, labels: dict, pool) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = tool_parser("import-library", __doc__)
     p.add_argument("--embeddings", type=Path, required=True, help="the .npy of vectors (row N = line N of --paths)")
     p.add_argument("--paths", type=Path, required=True, help="one path per line")
     p.add_argument("--root", default="/", help="the folder the paths are under (relative paths), or a prefix for absolute ones")

@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Put the weights of every model of a profile into the BentoML model store.
 
-    python scripts/import_models.py                  # default profile: pretrained weights (network)
-    python scripts/import_models.py --profile tiny   # tiny twins, seeded random weights, offline
-    python scripts/import_models.py --profile bench  # real architectures, random weights, offline
-    python scripts/import_models.py --models clip,face   # only these (default: $IMAGE_EMBED_MODELS, else all)
+    image-embed import-models                  # default profile: pretrained weights (network)
+    image-embed import-models --profile tiny   # tiny twins, seeded random weights, offline
+    image-embed import-models --profile bench  # real architectures, random weights, offline
+    image-embed import-models --models clip,face   # only these (default: $IMAGE_EMBED_MODELS, else all)
 
 Without a choice of models, the default profile leaves out the gated ones (DINOv3: its hub
 repository needs a token) when no Hugging Face token is set, and says so in one line.
@@ -27,27 +26,26 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cli.arguments import settings, tool_parser
+
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from models.specs import PROFILE_HELP, PROFILES
 
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="profiles:\n" + "\n".join(f"  {p:8s} {PROFILE_HELP[p]}" for p in PROFILES),
-    )
+    environment = settings()
+    parser = tool_parser("import-models", __doc__)
+    parser.epilog += "\n\nprofiles:\n" + "\n".join(f"  {p:8s} {PROFILE_HELP[p]}" for p in PROFILES)
     parser.add_argument(
         "--profile",
         choices=PROFILES,
-        default=os.environ.get("IMAGE_EMBED_PROFILE") or "default",
+        default=environment.profile,
         help="which profile's models to import (default: $IMAGE_EMBED_PROFILE or 'default')",
     )
     parser.add_argument("--only", nargs="+", metavar="KEY", help="import only these model keys (e.g. clip)")
     parser.add_argument(
         "--models",
-        default=os.environ.get("IMAGE_EMBED_MODELS", ""),
+        default=",".join(environment.models),
         help="comma-separated model keys to import (default: $IMAGE_EMBED_MODELS, else every model)",
     )
     parser.add_argument("--print-served", action="store_true", help="print the chosen models on stdout")
@@ -98,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"\nerror: {exc}\n\n"
                 f"The {args.profile!r} profile needs pretrained weights from the network. Without network,\n"
                 "use the offline tiny profile (same code paths, tiny random-weight models):\n"
-                "    python scripts/import_models.py --profile tiny\n"
+                "    image-embed import-models --profile tiny\n"
                 "    IMAGE_EMBED_PROFILE=tiny bentoml serve .\n"
                 "or measure speed offline with the real architectures: --profile bench",
                 file=sys.stderr,

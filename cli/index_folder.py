@@ -1,6 +1,6 @@
 """Index every image under a folder into a running server's search index.
 
-    python scripts/index_folder.py ~/Pictures --url http://localhost:3000 --index photos
+    image-embed index-folder ~/Pictures --url http://localhost:3000 --index photos
 
 Walks the folder recursively, skips what the index already holds (same key, same size and
 modification time: nothing is re-embedded), sends the rest as concurrent batches through
@@ -24,6 +24,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cli.arguments import tool_parser
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 GET_CHUNK = 1000
@@ -232,7 +234,7 @@ def run(args: argparse.Namespace) -> Summary:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = tool_parser("index-folder", __doc__)
     p.add_argument("folder", help="folder to walk recursively for images")
     p.add_argument("--url", default="http://localhost:3000", help="the server (default %(default)s)")
     p.add_argument("--index", default="default", help="index name (default %(default)s)")

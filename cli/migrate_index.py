@@ -1,7 +1,7 @@
 """Copy an index from one back end to the other (or to another place of the same kind).
 
-    python scripts/migrate_index.py --from ~/.local/share/image-embed --to postgresql://user@db/images --index photos
-    python scripts/migrate_index.py --from postgresql://user@db/images --to ./data --index photos --to-index photos2
+    image-embed migrate-index --from ~/.local/share/image-embed --to postgresql://user@db/images --index photos
+    image-embed migrate-index --from postgresql://user@db/images --to ./data --index photos --to-index photos2
 
 A place is a data directory (embedded SQLite) or a postgresql:// URL. The target index is
 created with the source's binding (model, dimension, metric, normalization); one that
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cli.arguments import tool_parser
+
 
 MIN_COSINE = 0.99999
 
@@ -84,7 +85,7 @@ def verify(source, target, batch: int, quiet: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from search.settings import catalog_at
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = tool_parser("migrate-index", __doc__)
     p.add_argument("--from", dest="source", required=True, help="data directory or postgresql:// URL")
     p.add_argument("--to", dest="target", required=True, help="data directory or postgresql:// URL")
     p.add_argument("--index", default="default")

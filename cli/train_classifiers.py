@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Train one binary classifier per collection on CLIP embeddings, for the `classify` operation.
 
-    python scripts/train_classifiers.py --data training/                  # .npz embeddings
-    python scripts/train_classifiers.py --data training/ --server http://127.0.0.1:3000   # image folders
-    python scripts/train_classifiers.py --data training/ --collections 12 14 --keep 5
+    image-embed train-classifiers --data training/                  # .npz embeddings
+    image-embed train-classifiers --data training/ --server http://127.0.0.1:3000   # image folders
+    image-embed train-classifiers --data training/ --collections 12 14 --keep 5
 
 Training data, one source per collection in --data (the collection id is the name):
 
@@ -26,7 +25,6 @@ server re-reads best_models.json when it changes: no restart needed.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -35,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from cli.arguments import settings, tool_parser
+
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 POSITIVE, NEGATIVE = ("positive", "1"), ("negative", "0")
@@ -59,12 +57,9 @@ class Dataset:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gateway.analyze.settings import DEFAULT_CLASSIFIERS_DIR
-
-    summary, _, details = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = tool_parser("train-classifiers", __doc__)
     p.add_argument("--data", type=Path, required=True, help="folder of <id>.npz files and/or <id>/positive|negative/ image folders")
-    p.add_argument("--out", type=Path, default=Path(os.environ.get("IMAGE_EMBED_CLASSIFIERS_DIR") or DEFAULT_CLASSIFIERS_DIR),
+    p.add_argument("--out", type=Path, default=settings().classifiers_dir,
                    help="classifier directory the server reads (default: $IMAGE_EMBED_CLASSIFIERS_DIR or trained_classifiers)")
     p.add_argument("--server", help="server URL for embedding image folders (e.g. http://127.0.0.1:3000)")
     p.add_argument("--embedding-model", help="embedding model of .npz files that do not name one "

@@ -1,9 +1,9 @@
 """Check that an index's keys and vectors are aligned (the failure seed 003 never caught).
 
-    python scripts/verify_index.py --url http://localhost:3000 --index photos --sample 64
-    python scripts/verify_index.py --url ... --index photos --folder ~/Pictures --files 200
-    python scripts/verify_index.py --data-dir ~/.local/share/image-embed --index photos
-    python scripts/verify_index.py --search-url postgresql://user@db/images --index photos
+    image-embed verify-index --url http://localhost:3000 --index photos --sample 64
+    image-embed verify-index --url ... --index photos --folder ~/Pictures --files 200
+    image-embed verify-index --data-dir ~/.local/share/image-embed --index photos
+    image-embed verify-index --search-url postgresql://user@db/images --index photos
 
 Through the server (`verify_index` API): the structure (every key maps to exactly one
 vector), up to `--sample` random items indexed from URLs fetched again and re-embedded,
@@ -23,9 +23,8 @@ import random
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.index_folder import walk  # noqa: E402
+from cli.arguments import tool_parser
+from cli.index_folder import walk
 
 BATCH = 64
 
@@ -66,7 +65,7 @@ def verify_offline(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = tool_parser("verify-index", __doc__)
     p.add_argument("--url", default="http://localhost:3000")
     p.add_argument("--index", default="default")
     p.add_argument("--sample", type=int, default=32, help="URL-indexed items to re-fetch and re-embed (max 256)")
