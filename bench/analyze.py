@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Benchmark the analyze API: four tasks on one image, many concurrent clients.
 
-    python scripts/bench_analyze.py                                # bench profile, real architectures
-    python scripts/bench_analyze.py --profile tiny --requests 20   # a quick smoke run
-    python scripts/bench_analyze.py --url http://127.0.0.1:3000    # a server already up
-    python scripts/bench_analyze.py --json analyze.json
+    python -m bench --scenario analyze                                # bench profile, real architectures
+    python -m bench --scenario analyze --profile tiny --requests 20   # a quick smoke run
+    python -m bench --scenario analyze --url http://127.0.0.1:3000    # a server already up
+    python -m bench --scenario analyze --json analyze.json
 
 Each request is POST /analyze with the astronaut photograph (512 x 512 JPEG, one face) and
 four tasks: detect_bounding_box (prominent_person), embed_clip_vit_b_32 (whole_image),
@@ -46,7 +45,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 READY_TIMEOUT_S = 900.0  # bench: loading BLIP, DINOv3-L and Faster R-CNN on a small CPU takes minutes
 TASKS = [

@@ -1,14 +1,13 @@
-#!/usr/bin/env python
 """One client, then bursts, then one client again: does a burst leave lone requests slow?
 
-    python scripts/benchmark.py --scenario burst    # bench profile; torch, ONNX fp32 and int8; bounded, bentoml
-    python scripts/benchmark.py --scenario burst --profile tiny --engines onnx-fp32 --lone 6 --requests 24 \
+    python -m bench --scenario burst    # bench profile; torch, ONNX fp32 and int8; bounded, bentoml
+    python -m bench --scenario burst --profile tiny --engines onnx-fp32 --lone 6 --requests 24 \
         --batch-requests 2                           # a smoke run
 
 For each engine (--engines), two `bentoml serve .` with models=clip: IMAGE_EMBED_BATCH_WAIT=bounded
 (the runner holds a request for company at most its model's max_batch_wait_ms;
 runners/batching_wait.py) and =bentoml (BentoML's own dispatcher: today's behaviour without the
-patch). Each server gets the same sequence of phases, POSTs of JPEGs (scripts/benchmark.py's
+patch). Each server gets the same sequence of phases, POSTs of JPEGs (bench/clip.py's
 test images) to /encode_image unless said otherwise:
 
     before   --lone requests from 1 client (after 16 unrecorded ones: BentoML calibrates its
@@ -41,8 +40,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
 MODES = ("bounded", "bentoml")
 PHASES = ("before", "x8", "x32", "batch", "after")
@@ -50,7 +47,7 @@ QUEUE = "image_embed_queue_seconds"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from bench_engines import ENGINES
+    from bench.engines import ENGINES
 
     summary, _, details = __doc__.partition("\n\n")
     p = argparse.ArgumentParser(description=summary, epilog=details,
@@ -121,7 +118,7 @@ async def _batch_load(url: str, images: list[bytes], clients: int, n: int, per_r
 def run_phase(phase: str, url: str, images: list[bytes], args, dim: int, label: str) -> dict:
     import numpy as np
 
-    import benchmark
+    from bench import clip
 
     import httpx
 
@@ -129,7 +126,7 @@ def run_phase(phase: str, url: str, images: list[bytes], args, dim: int, label: 
         return queue_stats(httpx.get(f"{url}/metrics", timeout=10, trust_env=False).text)
 
     if phase == "before":
-        benchmark.run_load(f"{label} warm-up", url, images, 1, WARM_UP, dim, warm_up=False)
+        clip.run_load(f"{label} warm-up", url, images, 1, WARM_UP, dim, warm_up=False)
     q0 = stats()
     if phase == "batch":
         records, wall = asyncio.run(_batch_load(url, images, 2, args.batch_requests, args.batch_images))
@@ -142,7 +139,7 @@ def run_phase(phase: str, url: str, images: list[bytes], args, dim: int, label: 
     else:
         clients = {"before": 1, "x8": 8, "x32": 32, "after": 1}[phase]
         n = args.lone if clients == 1 else args.requests
-        result = benchmark.run_load(f"{label} {phase}", url, images, clients, n, dim, warm_up=False)
+        result = clip.run_load(f"{label} {phase}", url, images, clients, n, dim, warm_up=False)
         row = {k: getattr(result, k) for k in ("images_per_s", "p50_ms", "p99_ms", "statuses")}
     q1 = stats()
     count = q1.get("count", 0.0) - q0.get("count", 0.0)
@@ -155,8 +152,8 @@ def run_phase(phase: str, url: str, images: list[bytes], args, dim: int, label: 
 
 def bench_engine(engine: str, args, images: list[bytes], dim: int) -> dict:
     """Both modes' servers of `engine` up together; each phase on each in turn."""
-    import bench_server
-    from bench_engines import ENGINES, own_homes
+    from bench import server as bench_server
+    from bench.engines import ENGINES, own_homes
 
     out: dict = {}
     with contextlib.ExitStack() as stack:
@@ -211,17 +208,17 @@ def print_report(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench_server import scenario_setup, write_json
+    from bench.server import scenario_setup, write_json
 
     args = parse_args(argv)
     scenario_setup(args.profile)
-    import benchmark
+    from bench import clip
     from models import get_spec
     from models.store import import_spec
 
     spec = get_spec("clip", args.profile)
     import_spec(spec)  # idempotent; offline for bench and tiny (weights, then the ONNX graphs)
-    images = benchmark.make_test_images()
+    images = clip.make_test_images()
     report: dict = {"facts": {"profile": args.profile, "cpu_count": os.cpu_count(), "engines": args.engines,
                               "modes": args.modes, "lone": args.lone, "requests": args.requests,
                               "batch": f"{args.batch_requests} x {args.batch_images} images",

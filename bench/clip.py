@@ -1,22 +1,11 @@
-#!/usr/bin/env python
 """Measure CLIP image-embedding throughput: the model alone, the served bundle, a naive server.
 
-    python scripts/benchmark.py                          # bench profile: ViT-B/32, random weights
-    python scripts/benchmark.py --scenario analyze ...   # another scenario, with its own options:
-                                 analyze (scripts/bench_analyze.py), internvit (bench_internvit.py),
-                                 search (bench_search.py), load (load_report.py), startup
-                                 (bench_startup.py: start-up time and memory per models=), engines
-                                 (bench_engines.py: torch, ONNX fp32, ONNX int8 side by side), thumbnails
-                                 (bench_thumbnails.py: the cost of thumbnails at index time), burst
-                                 (bench_burst.py: 1 client, bursts, 1 client again, with and without the
-                                 batching wait's bound), container (bench_container.py: the lean image's
-                                 size, build and start-up), openai (bench_openai.py: /v1/embeddings
-                                 against /encode_images), phash (bench_phash.py: pHash duplicates of 1M
-                                 items), ingest (bench_ingest.py: index_vectors against index_images
-                                 through the API); `--scenario X -h`
-    python scripts/benchmark.py --profile tiny --requests 40          # a quick smoke run
-    python scripts/benchmark.py --url http://127.0.0.1:3000 --skip-naive   # a server already up
-    python scripts/benchmark.py --json results.json
+    python -m bench                          # bench profile: ViT-B/32, random weights
+    python -m bench --scenario analyze ...   # another scenario (bench/README.md), with its own options:
+                                             # `python -m bench --scenario X -h`
+    python -m bench --profile tiny --requests 40          # a quick smoke run
+    python -m bench --url http://127.0.0.1:3000 --skip-naive   # a server already up
+    python -m bench --json results.json
 
 First the profile's models are put into the BentoML model store (idempotent, offline for bench
 and tiny). Then, in one run:
@@ -27,7 +16,7 @@ in-process   CLIP's `encode_images` on the configured engine (models.store.load)
              on this machine (it excludes HTTP, decoding and resizing).
 served       `bentoml serve .` started here (or --url), loaded with --requests POSTs to
              /encode_image (multipart `image`, JPEG bytes) by N concurrent clients.
-naive        scripts/naive_server.py under the same load: FastAPI + uvicorn, one forward of a
+naive        bench/naive_server.py under the same load: FastAPI + uvicorn, one forward of a
              batch of one per request, behind a lock (what the old seed services did).
 
 For each load: `images/s` = successful (200) responses / wall time; `p50`/`p99` = latency
@@ -59,10 +48,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench_server import GRACEFUL_SHUTDOWN_S, free_port, server_env, server_process
+from bench import SCENARIOS
+from bench.server import GRACEFUL_SHUTDOWN_S, free_port, server_env, server_process
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PROFILE_CHOICES = ("bench", "tiny", "default")
 NOISE_SIZES = ((320, 240), (640, 480), (800, 1200), (1280, 720), (1920, 1080))
@@ -71,20 +60,13 @@ MIN_SECONDS_PER_BATCH_SIZE = 2.0  # in-process: time each batch size at least th
 MIN_ITERATIONS, MAX_ITERATIONS = 3, 200  # ... and at least / at most this many forwards
 
 
-# --scenario X runs scripts/<module>.py's main() with the other arguments.
-SCENARIOS = {"analyze": "bench_analyze", "internvit": "bench_internvit", "search": "bench_search",
-             "load": "load_report", "startup": "bench_startup", "engines": "bench_engines",
-             "thumbnails": "bench_thumbnails", "burst": "bench_burst", "container": "bench_container",
-             "openai": "bench_openai", "phash": "bench_phash", "ingest": "bench_ingest"}
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     summary, _, details = __doc__.partition("\n\n")
     p = argparse.ArgumentParser(
-        description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench", description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--scenario", choices=["clip", *SCENARIOS], default="clip",
-                   help="clip (this script, the default) or another benchmark: `--scenario X -h` shows its options")
+    p.add_argument("--scenario", choices=list(SCENARIOS), default="clip",
+                   help="clip (this one, the default) or another benchmark: `--scenario X -h` shows its options")
     p.add_argument("--profile", choices=PROFILE_CHOICES, default="bench", help="model profile (default: bench)")
     p.add_argument("--requests", type=int, default=200, help="requests per concurrency level (default: 200)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="client counts (default: 1 8 32)")
@@ -294,7 +276,7 @@ def bench_served(args, images, spec) -> tuple[list[LoadResult], dict]:
 
 def bench_naive(args, images, spec) -> tuple[list[LoadResult], dict]:
     port = free_port()
-    cmd = [sys.executable, str(ROOT / "scripts" / "naive_server.py"), "--profile", args.profile, "--port", str(port)]
+    cmd = [sys.executable, "-m", "bench.naive_server", "--profile", args.profile, "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     with server_process("naive", cmd, server_env(args.profile), f"{url}/readyz"):
         facts = get_json(f"{url}/readyz")
@@ -348,15 +330,7 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    pick = argparse.ArgumentParser(add_help=False)
-    pick.add_argument("--scenario", choices=["clip", *SCENARIOS], default="clip")
-    chosen, rest = pick.parse_known_args(sys.argv[1:] if argv is None else argv)
-    if chosen.scenario != "clip":  # another scenario's script, with the remaining arguments
-        import importlib
-
-        sys.path.insert(0, str(ROOT / "scripts"))
-        return importlib.import_module(SCENARIOS[chosen.scenario]).main(rest)
-    args = parse_args(rest)
+    args = parse_args(argv)
     os.environ["IMAGE_EMBED_PROFILE"] = args.profile  # before `models` is imported
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -406,8 +380,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted (every server this run started has been stopped)", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(main())

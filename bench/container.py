@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """The lean image: its size, build time and start-up time, per profile.
 
-    python scripts/benchmark.py --scenario container                 # bench profile: ViT-B/32 sizes
-    python scripts/bench_container.py --profile tiny --runs 3         # what CI builds
-    python scripts/bench_container.py --profile default               # real weights (needs the hub)
+    python -m bench --scenario container                 # bench profile: ViT-B/32 sizes
+    python -m bench --scenario container --profile tiny --runs 3         # what CI builds
+    python -m bench --scenario container --profile default               # real weights (needs the hub)
 
 It imports the profile's CLIP (offline for bench and tiny), builds the lean Bento (`bentoml build
 --arg models=clip --arg engine=onnx`), starts the docker engine (scripts/docker_env.sh up: apt,
@@ -29,8 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench_server import free_port
-from docker_images import build_bento, containerize, engine_up, image_size, run_container
+from bench.server import free_port
+from bench.docker_images import build_bento, containerize, engine_up, image_size, run_container
 
 ROOT = Path(__file__).resolve().parent.parent
 BENTOML = str(Path(sys.executable).parent / "bentoml")
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = {**os.environ, "IMAGE_EMBED_PROFILE": args.profile, "BENTOML_CONFIG": str(ROOT / "configuration.yaml"),
            "BENTOML_DO_NOT_TRACK": "true"}
-    subprocess.run([sys.executable, "scripts/import_models.py", "--profile", args.profile, "--models", "clip"],
+    subprocess.run([sys.executable, "-m", "cli", "import-models", "--profile", args.profile, "--models", "clip"],
                    cwd=ROOT, env=env, check=True)
     up = engine_up()
     if up.returncode != 0:

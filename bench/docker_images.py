@@ -1,6 +1,6 @@
 """Docker for the Bento's image: the engine (scripts/docker_env.sh), `bentoml build` and
 `bentoml containerize`, and containers of it answering on 127.0.0.1. Used by the container
-tests (tests/integration/test_container.py) and scripts/bench_container.py.
+tests (tests/integration/test_container.py) and bench/container.py.
 
     engine_up()                                   docker.io, dockerd, the local base image
     tag = build_bento(bentoml, env, "--arg", "models=clip", "--arg", "engine=onnx")

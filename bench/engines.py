@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Measure the engines side by side in one run: torch, ONNX Runtime fp32, ONNX Runtime int8.
 
-    python scripts/benchmark.py --scenario engines                    # bench profile (real sizes)
-    python scripts/benchmark.py --scenario engines --profile tiny --requests 16 --seconds 0.2   # a smoke run
-    python scripts/benchmark.py --scenario engines --skip-served --json engines.json
+    python -m bench --scenario engines                    # bench profile (real sizes)
+    python -m bench --scenario engines --profile tiny --requests 16 --seconds 0.2   # a smoke run
+    python -m bench --scenario engines --skip-served --json engines.json
 
 in-process   each model's `encode_images` as the runner calls it (models.store.load with
              IMAGE_EMBED_ENGINE / IMAGE_EMBED_CPU_PRECISION set per engine) on preprocessed
@@ -13,7 +12,7 @@ in-process   each model's `encode_images` as the runner calls it (models.store.l
 parity       on the same weights, the test images (3 photographs, 5 noise images): ONNX fp32
              against torch (max abs diff, min cosine), int8 against ONNX fp32 (min cosine).
 served       one `bentoml serve .` per engine with models=clip, loaded with --requests POSTs
-             of JPEGs to /encode_image (as scripts/benchmark.py does; `images/s` counts 200s):
+             of JPEGs to /encode_image (as bench/clip.py does; `images/s` counts 200s):
                test    the test JPEGs (3 photographs up to 600 x 400, noise up to 1920 x 1080)
                        at each --concurrency;
                224px   the same images at 224 x 224, at the highest --concurrency: decoding
@@ -25,7 +24,7 @@ served       one `bentoml serve .` per engine with models=clip, loaded with --re
              together and each load runs on each in turn (a slow spell of the machine falls
              on all alike; idle servers use no CPU). Each load also reports
              CPU milliseconds per image of the gateway, the runner and the load generator, and
-             the runner's mean batch and model time per image (scripts/served_cpu.py). The
+             the runner's mean batch and model time per image (bench/served_cpu.py). The
              loads run --rounds times over; the best round counts.
 gateway      decode + resize of the test JPEGs in the gateway's code (ms per image): the work
              the served path adds before a runner sees an image.
@@ -51,8 +50,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
 ENGINES = {  # name -> the settings it runs with
     "torch": {"IMAGE_EMBED_ENGINE": "torch"},
@@ -148,7 +145,7 @@ def draft_effect(spec, sets: dict[str, list[bytes]]) -> dict:
     pixel difference and the lowest cosine."""
     import numpy as np
 
-    import benchmark
+    from bench import clip
     from models.device import select_device
     from models.store import load
 
@@ -156,8 +153,8 @@ def draft_effect(spec, sets: dict[str, list[bytes]]) -> dict:
         model = load(spec, select_device())
     out = {}
     for name in ("test", "photos"):
-        exact, exact_ms = benchmark.decode_and_prepare(sets[name], spec)
-        drafted, draft_ms = benchmark.decode_and_prepare(sets[name], spec, jpeg_draft=True)
+        exact, exact_ms = clip.decode_and_prepare(sets[name], spec)
+        drafted, draft_ms = clip.decode_and_prepare(sets[name], spec, jpeg_draft=True)
         cosine = (model.encode_images(exact) * model.encode_images(drafted)).sum(1)
         out[name] = {"decode_resize_ms_exact": round(exact_ms, 2), "decode_resize_ms_draft": round(draft_ms, 2),
                      "mean_abs_pixel_diff": round(float(np.abs(exact.astype(int) - drafted).mean()), 2),
@@ -214,9 +211,9 @@ def own_homes(stack: contextlib.ExitStack, key: str) -> dict[str, str]:
 def bench_served(args, images, spec) -> dict:
     """Start every server of the plan, then run each load on each server in turn: a slow spell
     of a shared machine then falls on every server alike. An idle server costs no CPU."""
-    import bench_server
-    import benchmark
-    from served_cpu import measured_load
+    from bench import server as bench_server
+    from bench import clip
+    from bench.served_cpu import measured_load
 
     sets = image_sets(images)
     plan = server_plan(args)
@@ -231,7 +228,7 @@ def bench_served(args, images, spec) -> dict:
             server_env = {**bench_server.server_env(args.profile, str(ROOT / "configuration.yaml")), **ENGINES[engine],
                           **extra, "IMAGE_EMBED_MODELS": "clip", **own_homes(stack, key)}
             family = stack.enter_context(bench_server.server_process(f"served-{key}", cmd, server_env, f"{url}/readyz"))
-            health = benchmark.get_json(f"{url}/health").get("models", {}).get("clip", {})
+            health = clip.get_json(f"{url}/health").get("models", {}).get("clip", {})
             servers[key] = (url, family)
             out[key] = {"engine": {k: health.get(k) for k in ("engine", "precision", "threads")},
                         "jpeg_draft": bool(extra), "loads": []}
@@ -312,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.getLogger().setLevel(logging.ERROR)
-    import benchmark
+    from bench import clip
     from models import get_spec
     from models.onnx_engine import runner_threads
     from models.store import import_spec
@@ -320,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k.strip() for k in args.models.split(",") if k.strip()]
     if "clip" not in keys:
         keys.insert(0, "clip")
-    images = benchmark.make_test_images()
+    images = clip.make_test_images()
     report: dict = {"facts": {"profile": args.profile, "cpu_count": os.cpu_count(), "threads": runner_threads(),
                               "load_average_before": [round(v, 2) for v in os.getloadavg()]},
                     "in_process": {}, "parity": {}}
@@ -329,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         created = import_spec(spec).created
         report["facts"][f"{key}_import_s"] = round(time.monotonic() - started, 1) if created else "present"
-        pixels, prep_ms = benchmark.decode_and_prepare(images, spec)
+        pixels, prep_ms = clip.decode_and_prepare(images, spec)
         report["facts"][f"gateway_decode_resize_ms_per_image_{key}"] = round(prep_ms, 2)
         sizes = args.batch_sizes if key == "clip" else OTHER_MODELS.get(key, [1])
         print(f"in-process {key} ({spec.display_name}) at batch sizes {sizes}", flush=True)

@@ -1,17 +1,17 @@
 """Ingest through the API: vectors computed elsewhere (index_vectors) against images embedded by
 the server (index_images), on one server, on this machine.
 
-    python scripts/benchmark.py --scenario ingest                          # 1M vectors, bench profile
-    python scripts/benchmark.py --scenario ingest --n 20000 --images 64 --profile tiny   # a smoke run
+    python -m bench --scenario ingest                          # 1M vectors, bench profile
+    python -m bench --scenario ingest --n 20000 --images 64 --profile tiny   # a smoke run
 
 A `bentoml serve .` with only the clip model is started here (a fresh data directory, or
 --search-url for PostgreSQL), then:
 - index_vectors: --n random 512-d vectors, --batch (1000) per call, --concurrency calls at
-  once, as JSON (what scripts/import_library.py sends); vectors/s over the whole run, each
+  once, as JSON (what `image-embed import-library` sends); vectors/s over the whole run, each
   call durable when it answers. The request bodies are built from pre-serialized vector
   blocks so that the client's JSON encoding does not limit what is measured;
 - index_images: --images JPEG photos (1280 x 720), 16 per call, 4 calls at once (what
-  scripts/index_folder.py sends); images/s.
+  `image-embed index-folder` sends); images/s.
 The ratio says how much faster bringing in existing vectors is than embedding the images.
 """
 
@@ -28,10 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_server import GRACEFUL_SHUTDOWN_S, free_port, server_env, server_process  # noqa: E402
+from bench.server import GRACEFUL_SHUTDOWN_S, free_port, server_env, server_process
 
 BLOCKS = 8  # distinct vector blocks, reused under different keys
 

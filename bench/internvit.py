@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Measure InternViT-300M throughput: the simple and the three-level extractor.
 
-    python scripts/bench_internvit.py                        # bench profile: the real architecture, random weights
-    python scripts/bench_internvit.py --profile tiny --images 8          # a quick smoke run
-    python scripts/bench_internvit.py --url http://127.0.0.1:3000       # also a server already up
-    python scripts/bench_internvit.py --json internvit.json
+    python -m bench --scenario internvit                        # bench profile: the real architecture, random weights
+    python -m bench --scenario internvit --profile tiny --images 8          # a quick smoke run
+    python -m bench --scenario internvit --url http://127.0.0.1:3000       # also a server already up
+    python -m bench --scenario internvit --json internvit.json
 
 in-process   the gateway's preprocessing (PIL: `prepare_images` for simple, `prepare_views` for
              three-level) and `InternVitModel.encode_images` on batches of at most
@@ -38,7 +37,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

@@ -1,13 +1,12 @@
-#!/usr/bin/env python
 """Load report: the served bundle at capacity, overloaded, flooded with bad input, after the
 overload, and across a kill -9 while indexing.
 
-    .venv/bin/python scripts/load_report.py                     # tiny profile, full size
-    .venv/bin/python scripts/load_report.py --profile tiny --quick
-    .venv/bin/python scripts/load_report.py --profile bench     # real architectures, random weights
+    .venv/bin/python -m bench --scenario load                     # tiny profile, full size
+    .venv/bin/python -m bench --scenario load --profile tiny --quick
+    .venv/bin/python -m bench --scenario load --profile bench     # real architectures, random weights
 
-It imports the profile's models if the model store lacks them (scripts/import_models.py),
-starts its own `bentoml serve .` (scripts/serve_launcher.py: 127.0.0.1, a free port, a private
+It imports the profile's models if the model store lacks them (`image-embed import-models`),
+starts its own `bentoml serve .` (bench/serve_launcher.py: 127.0.0.1, a free port, a private
 BENTOML_HOME sharing the model store, a fresh IMAGE_EMBED_DATA_DIR, configuration.yaml) and runs:
 
 baseline   --max-in-flight clients (the gateway's capacity) POST /encode_image; all must be 200
@@ -48,8 +47,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench-results" / "load_report.md"
@@ -57,7 +54,7 @@ REQUEST_TIMEOUT_S = 120.0
 INDEX = "load-report"
 
 
-from load_stats import (  # noqa: E402
+from bench.load_stats import (
     ScenarioResult,
     access_durations_ms,
     check,
@@ -322,8 +319,8 @@ def ensure_models(profile: str) -> None:
 
     missing = [s.key for s in list_models(profile) if find(s) is None]
     if missing:
-        print(f"models not in the store: {missing}; importing (scripts/import_models.py --profile {profile})")
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "import_models.py"), "--profile", profile], check=True)
+        print(f"models not in the store: {missing}; importing (image-embed import-models --profile {profile})")
+        subprocess.run([sys.executable, "-m", "cli", "import-models", "--profile", profile], cwd=ROOT, check=True)
 
 
 def server_env(profile: str, plan: Plan, data_dir: Path) -> dict[str, str]:
@@ -352,7 +349,7 @@ def run_on(server, name: str, coro_factory) -> ScenarioResult:
 
 
 def run(args: argparse.Namespace) -> tuple[list[ScenarioResult], dict]:
-    import serve_launcher
+    from bench import serve_launcher
 
     plan = make_plan(args.quick, args.max_in_flight)
     os.environ["IMAGE_EMBED_PROFILE"] = args.profile
@@ -453,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
     results, facts = run(args)
     problems = [p for r in results for p in check(r)]
-    command = "scripts/load_report.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m bench --scenario load " + " ".join(sys.argv[1:] if argv is None else argv)
     markdown = report_markdown(results, facts, problems, command.strip())
     print("\n" + markdown)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
-"""The pure parts of scripts/load_report.py: outcomes, percentiles, rules, the Markdown table.
+"""The pure parts of bench/load.py: outcomes, percentiles, rules, the Markdown table.
 
-No I/O here, so tests/scripts/test_load_stats.py checks them without a server.
+No I/O here, so tests/bench/test_load.py checks them without a server.
 """
 
 from __future__ import annotations

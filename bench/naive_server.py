@@ -1,7 +1,6 @@
-#!/usr/bin/env python
-"""A naive one-forward-per-request CLIP server: the baseline scripts/benchmark.py compares with.
+"""A naive one-forward-per-request CLIP server: the baseline bench/clip.py compares with.
 
-    python scripts/naive_server.py --profile bench --port 8123
+    python -m bench.naive_server --profile bench --port 8123
 
 What the old seed services did: one FastAPI app under uvicorn (one worker); each request reads
 its upload, decodes it (the same safe decoder as the gateway), resizes it and runs the model on a
@@ -27,7 +26,6 @@ from fastapi import FastAPI, File, UploadFile
 from fastapi.responses import JSONResponse
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def build_app(profile: str):

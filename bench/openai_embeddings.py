@@ -1,9 +1,9 @@
 """The OpenAI-compatible route against the native one: images/s of POST /v1/embeddings and of
 POST /encode_images for the same images, on one server, in one run.
 
-    python scripts/benchmark.py --scenario openai                       # bench profile: ViT-B/32, random weights
-    python scripts/benchmark.py --scenario openai --profile tiny --requests 40 --rounds 1   # a smoke run
-    python scripts/benchmark.py --scenario openai --url http://127.0.0.1:3000 --model clip
+    python -m bench --scenario openai                       # bench profile: ViT-B/32, random weights
+    python -m bench --scenario openai --profile tiny --requests 40 --rounds 1   # a smoke run
+    python -m bench --scenario openai --url http://127.0.0.1:3000 --model clip
 
 Every request carries --batch images (JPEG photographs and noise, base64) and asks for the
 same model: /encode_images as `images_base64` (JSON), /v1/embeddings as `data:image/jpeg;base64`
@@ -29,7 +29,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 VARIANTS = ("encode_images", "v1_float", "v1_base64")
 
@@ -50,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def bodies(batch: int, model: str) -> dict[str, list[dict]]:
     """Per variant, request bodies over the same images (each request a different window)."""
-    from benchmark import make_test_images
+    from bench.clip import make_test_images
 
     images = [base64.b64encode(data).decode() for data in make_test_images()]
     windows = [[images[(start + i) % len(images)] for i in range(batch)] for start in range(len(images))]
@@ -122,10 +121,10 @@ def measure(url: str, args: argparse.Namespace) -> dict:
 
 def served(args: argparse.Namespace):
     """The server to measure: --url, or `bentoml serve` of --model started here."""
-    from bench_server import ROOT, free_port, server_env, server_process
+    from bench.server import ROOT, free_port, server_env, server_process
 
     subprocess.run(
-        [sys.executable, "scripts/import_models.py", "--profile", args.profile, "--models", args.model],
+        [sys.executable, "-m", "cli", "import-models", "--profile", args.profile, "--models", args.model],
         cwd=ROOT, env=server_env(args.profile), check=True,
     )
     port = free_port()

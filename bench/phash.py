@@ -1,7 +1,7 @@
 """Perceptual-hash duplicates at scale: find_duplicates(method="phash") on generated hashes.
 
-    python scripts/benchmark.py --scenario phash                      # 1M hashes, max_distance 5
-    python scripts/benchmark.py --scenario phash --n 100000 --skip-store   # a quick run
+    python -m bench --scenario phash                      # 1M hashes, max_distance 5
+    python -m bench --scenario phash --n 100000 --skip-store   # a quick run
 
 Data (generated, never stored): --n random 64-bit hashes, of which --groups are the first
 of a planted group of 2-5 copies, each copy with up to --max-distance random bits flipped.
@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def make_hashes(n: int, groups: int, max_distance: int, seed: int) -> tuple[np.ndarray, list[list[int]]]:

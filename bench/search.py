@@ -1,8 +1,8 @@
 """Search benchmark: both back ends side by side, in one run, on the same data.
 
-    python scripts/benchmark.py --scenario search                 # both at 1M
-    python scripts/benchmark.py --scenario search --n 100000 --pg-n 50000 --queries 200
-    python scripts/benchmark.py --scenario search --backends sqlite --sweep
+    python -m bench --scenario search                 # both at 1M
+    python -m bench --scenario search --n 100000 --pg-n 50000 --queries 200
+    python -m bench --scenario search --backends sqlite --sweep
 
 Data (generated here, never stored): `--clusters` Gaussian clusters, centres uniform on the
 sphere; around each, noise with a power-law spectrum (scale of component i ~ i^-0.7) in a
@@ -46,10 +46,9 @@ from urllib.parse import urlsplit
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from search.ann import AnnSettings  # noqa: E402
-from search.manifest import Binding  # noqa: E402
+from search.ann import AnnSettings
+from search.manifest import Binding
 
 CHUNK = 50_000
 INDEX = "bench"

@@ -1,6 +1,6 @@
 """Start `bentoml serve .` for a script, measure it, and end it (gently or with kill -9).
 
-Used by scripts/load_report.py and scripts/bench_startup.py; the pattern is tests/integration/conftest.py's:
+Used by bench/load.py and bench/startup.py; the pattern is tests/integration/conftest.py's:
 
 - Each server gets a BENTOML_HOME of its own whose `models` and `bentos` are symlinks to the
   shared store (`bentoml serve` wipes $BENTOML_HOME/prometheus_multiproc_dir at start, so

@@ -1,6 +1,6 @@
 """Where a served load's CPU goes: core-milliseconds per image by process, and the runner's batching.
 
-`measured_load(url, family, ...)` runs one load (scripts/benchmark.py `run_load`) and adds, per
+`measured_load(url, family, ...)` runs one load (bench/clip.py `run_load`) and adds, per
 successful image:
 - `cpu_ms_per_image`: CPU time (user + system, every thread) of each role of the server's
   processes, by their command lines: `gateway` (the image_embed workers), `runner` (the model
@@ -70,14 +70,14 @@ def runner_metrics(url: str) -> dict[str, float]:
 
 def measured_load(url: str, family: list, images: list[bytes], concurrency: int, n: int, dim: int,
                   scenario: str, runner: str = "clip_runner") -> dict[str, Any]:
-    import benchmark
+    from bench import clip
 
     # Warm-up, not recorded: connections, and BentoML's batching dispatcher, which trains its
     # latency model on a server's first batches while polling every millisecond.
-    benchmark.run_load(f"{scenario} warm-up", url, images, concurrency, max(2 * concurrency, 24), dim)
+    clip.run_load(f"{scenario} warm-up", url, images, concurrency, max(2 * concurrency, 24), dim)
     metrics0, cpu0, own0 = runner_metrics(url), cpu_seconds(family, runner), own_cpu_seconds()
     started = time.perf_counter()
-    result = benchmark.run_load(scenario, url, images, concurrency, n, dim, warm_up=False)  # only what is counted
+    result = clip.run_load(scenario, url, images, concurrency, n, dim, warm_up=False)  # only what is counted
     cpu1, own1 = cpu_seconds(family, runner), own_cpu_seconds()
     window_s = time.perf_counter() - started
     metrics1 = runner_metrics(url)

@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Start-up time and memory of a server per choice of models, in one run.
 
-    python scripts/benchmark.py --scenario startup                       # bench profile: clip vs all
-    python scripts/bench_startup.py --profile tiny --choice clip --choice clip,face --choice all
+    python -m bench --scenario startup                       # bench profile: clip vs all
+    python -m bench --scenario startup --profile tiny --choice clip --choice clip,face --choice all
 
-For each choice it starts `bentoml serve . --arg models=<choice>` (scripts/serve_launcher.py:
+For each choice it starts `bentoml serve . --arg models=<choice>` (bench/serve_launcher.py:
 127.0.0.1, a free port, a BENTOML_HOME of its own over the shared model store), after
 importing the profile's models (offline for bench and tiny), and measures:
 
@@ -27,11 +26,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import serve_launcher  # noqa: E402
+from bench import serve_launcher
 
 ROOT = serve_launcher.ROOT
-sys.path.insert(0, str(ROOT))
 READY_TIMEOUT_S = 900.0
 
 
@@ -78,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     every = [s.key for s in list_models(args.profile)]
     needed = sorted({k for c in choices for k in (every if c == "all" else c.split(","))})
     subprocess.run(
-        [sys.executable, "scripts/import_models.py", "--profile", args.profile, "--models", ",".join(needed)],
+        [sys.executable, "-m", "cli", "import-models", "--profile", args.profile, "--models", ",".join(needed)],
         cwd=ROOT, check=True,
     )
     env = {

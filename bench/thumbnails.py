@@ -1,8 +1,8 @@
 """Thumbnail benchmark: what storing a thumbnail per item costs at index time, and how fast
 the UI gets one back, with IMAGE_EMBED_THUMBNAILS on and off compared in one run.
 
-    python scripts/benchmark.py --scenario thumbnails
-    python scripts/benchmark.py --scenario thumbnails --search-url postgresql://...   # PostgreSQL too
+    python -m bench --scenario thumbnails
+    python -m bench --scenario thumbnails --search-url postgresql://...   # PostgreSQL too
 
 Measured:
 - prepare: per image, the gateway's work in the indexing path (decode, resize for CLIP),
@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SIZES = ((640, 480), (1280, 720), (1920, 1080), (4000, 3000))
 BATCH = 64
