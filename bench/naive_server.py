@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path

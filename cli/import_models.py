@@ -24,7 +24,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 from cli.arguments import settings, tool_parser
 

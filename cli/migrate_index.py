@@ -17,10 +17,8 @@ but writes made to the source meanwhile are not copied.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
