@@ -1,13 +1,11 @@
-"""scripts/bench_burst.py: the runner's queue time read from /metrics, and the summary."""
+"""bench/burst.py: the runner's queue time read from /metrics, and the summary."""
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 
-sys.path.insert(0, "scripts")
-import bench_burst  # noqa: E402
+from bench import burst as bench_burst
 
 METRICS = """\
 image_embed_queue_seconds_count{method="encode_images",reason="max_wait",runner="clip",worker_index="1"} 3.0

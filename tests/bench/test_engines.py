@@ -1,15 +1,13 @@
-"""scripts/bench_engines.py (`benchmark.py --scenario engines`): its per-engine settings, its
+"""bench/engines.py (`python -m bench --scenario engines`): its per-engine settings, its
 in-process measurement and parity on the tiny weights, and its ratios."""
 
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, "scripts")
-import bench_engines  # noqa: E402
+from bench import engines as bench_engines
 
 
 def test_engine_env_sets_and_restores_the_settings(monkeypatch):

@@ -1,20 +1,16 @@
-"""scripts/bench_internvit.py on the tiny profile: the result's shape, and loopback-only --url.
+"""bench/internvit.py on the tiny profile: the result's shape, and loopback-only --url.
 The served measurement (--url) is tested in tests/integration/test_internvit.py."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 import pytest
-
-from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_internvit", ROOT / "scripts" / "bench_internvit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("bench.internvit")
     return module
 
 

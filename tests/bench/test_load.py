@@ -1,38 +1,30 @@
-"""scripts/load_report.py without a server: percentiles, outcome counting, the rules each
+"""bench/load.py (`python -m bench --scenario load`) without a server: percentiles, outcome counting, the rules each
 scenario must meet, the Markdown table, the plan and the bad inputs. The served run is the
 script itself (README "Load report")."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-import sys
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
-
 
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    module = importlib.import_module(f"bench.{name}")
     return module
 
 
 @pytest.fixture(scope="module")
 def report():
-    return load("load_report")  # puts scripts/ on sys.path, so load_stats imports too
+    return load("load")
 
 
 @pytest.fixture(scope="module")
 def stats(report):
-    import load_stats
-
-    return load_stats
+    return load("load_stats")
 
 
 OVERLOADED = json.dumps({"error": "overloaded", "detail": "full"}).encode()

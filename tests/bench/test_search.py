@@ -1,20 +1,17 @@
-"""scripts/bench_search.py, PostgreSQL part, at a tiny size on the session's PostgreSQL: the
+"""bench/search.py, PostgreSQL part, at a tiny size on the session's PostgreSQL: the
 import takes the bulk path (the HNSW index deferred, then built by the server's own builder),
 and the run reports the load, the wait for the index, all told, and recall after it."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 
-from tests.conftest import ROOT
 from tests.postgres import url_for
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("bench_search", ROOT / "scripts" / "bench_search.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("bench.search")
     return module
 
 

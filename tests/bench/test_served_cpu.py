@@ -1,11 +1,9 @@
-"""scripts/served_cpu.py: which server process is which, and the runner counters it reads."""
+"""bench/served_cpu.py: which server process is which, and the runner counters it reads."""
 
 from __future__ import annotations
 
-import sys
 
-sys.path.insert(0, "scripts")
-import served_cpu  # noqa: E402
+from bench import served_cpu
 
 GATEWAY = "python -m _bentoml_impl.worker.service . --fd 8 --service-name image_embed --backlog 2048 --worker-id 1"
 RUNNER = "python -m _bentoml_impl.worker.service . --service-name clip_runner --fd 3 --worker-id 1"

@@ -1,20 +1,16 @@
-"""scripts/bench_startup.py: the workers of a process tree, and one real tiny run of one choice."""
+"""bench/startup.py: the workers of a process tree, and one real tiny run of one choice."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 
 import pytest
 
-from tests.conftest import ROOT
-
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("bench_startup", ROOT / "scripts" / "bench_startup.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("bench.startup")
     return module
 
 
@@ -24,7 +20,6 @@ class FakeProcess:
 
     def cmdline(self):
         return self.cmd
-
 
 
 def test_workers_of_a_process_tree(script):

@@ -1,23 +1,18 @@
-"""scripts/caption_folder.py against a real server: captions beside images, skips, failures."""
+"""image-embed caption-folder against a real server: captions beside images, skips, failures."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 
 import pytest
 
-from tests.conftest import ROOT, encode, noise_image
+from tests.conftest import encode, noise_image
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("caption_folder_script", ROOT / "scripts" / "caption_folder.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = importlib.import_module("cli.caption_folder")
     yield module
-    sys.modules.pop(spec.name, None)
 
 
 def test_usage_errors(script, tmp_path, capsys):

@@ -1,15 +1,14 @@
-"""scripts/convert_classifiers.py on seed 002's files, made here as seed 002 made them: a
+"""image-embed convert-classifiers on seed 002's files, made here as seed 002 made them: a
 LogisticRegression(class_weight="balanced", C=0.1, solver="liblinear") on CLIP vectors, saved
 with joblib as `collection_<id>_classifier_<date>.pkl` and with pickle protocol 4 as
 `collection_<id>_compatible_classifier.pkl`, and best_models.json naming the best version."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import pathlib
 import pickle
-import sys
 
 import joblib
 import numpy as np
@@ -21,17 +20,12 @@ from sklearn.preprocessing import StandardScaler
 
 from gateway.analyze.classifiers import FORMAT, INDEX_FILE, ClassifierStore
 from models import get_spec
-from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("convert_classifiers_script", ROOT / "scripts" / "convert_classifiers.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = importlib.import_module("cli.convert_classifiers")
     yield module
-    sys.modules.pop(spec.name, None)
 
 
 def training(dim: int, seed: int = 0, n: int = 200):

@@ -1,22 +1,19 @@
-"""scripts/import_models.py: offline tiny imports, idempotence, clear failures and exit codes."""
+"""image-embed import-models: offline tiny imports, idempotence, clear failures and exit codes."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import importlib
 
 import pytest
 
 from models import get_spec, list_models, registry
 from models.store import find
-from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("import_models_script", ROOT / "scripts" / "import_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module("cli.import_models")
     return module
 
 
@@ -54,7 +51,7 @@ def test_default_profile_offline_fails_with_a_way_out(script, capsys, monkeypatc
     assert script.main(["--profile", "default"]) == 1
     err = capsys.readouterr().err
     assert "HF_HUB_OFFLINE" in err
-    assert "python scripts/import_models.py --profile tiny" in err
+    assert "image-embed import-models --profile tiny" in err
     assert "--profile bench" in err
     assert find(get_spec("clip", "default")) is None  # nothing half-written left behind
 
@@ -85,7 +82,6 @@ def test_gated_models_are_left_out_without_a_token_in_one_line(script, capsys, m
     err = capsys.readouterr().err
     (line,) = [ln for ln in err.splitlines() if "not serving" in ln]
     assert "dinov3" in line and "HF_TOKEN" in line and "MODELS=" in line
-
 
 
 def test_unknown_profile_is_a_usage_error(script, capsys):

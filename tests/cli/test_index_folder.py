@@ -1,10 +1,10 @@
-"""scripts/index_folder.py without a server: walking, keys, the failures file, arguments."""
+"""image-embed index-folder without a server: walking, keys, the failures file, arguments."""
 
 from __future__ import annotations
 
 import pytest
 
-from scripts.index_folder import Summary, parse_args, read_failures, walk, write_failures
+from cli.index_folder import Summary, parse_args, read_failures, walk, write_failures
 
 
 def test_walk_finds_images_recursively_with_relative_keys(tmp_path):

@@ -1,4 +1,4 @@
-"""scripts/library_alignment.py without a server: samples spread over the range, the break
+"""cli/library_alignment.py without a server: samples spread over the range, the break
 found by bisection to within the precision, missing files stepped over, nothing trusted
 when nothing can be read."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.library_alignment import Check, sample_rows, verify
+from cli.library_alignment import Check, sample_rows, verify
 
 
 def fake_embed(break_at: int, missing: set[int] = frozenset(), calls: list | None = None):

@@ -1,4 +1,4 @@
-"""scripts/migrate_index.py: SQLite -> PostgreSQL -> SQLite (thumbnails, labels and pHashes too), verified at the end; a rerun
+"""image-embed migrate-index: SQLite -> PostgreSQL -> SQLite (thumbnails, labels and pHashes too), verified at the end; a rerun
 continues; a target bound to another model is refused."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from scripts.migrate_index import main
+from cli.migrate_index import main
 from search.errors import ManifestMismatch
 from search.manifest import Binding
 from tests.postgres import fresh_database

@@ -1,10 +1,9 @@
-"""scripts/train_classifiers.py: npz and image-folder data, versions, bake-off, pruning, index."""
+"""image-embed train-classifiers: npz and image-folder data, versions, bake-off, pruning, index."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-import sys
 import time
 
 import numpy as np
@@ -12,19 +11,14 @@ import pytest
 
 from gateway.analyze.classifiers import FORMAT, INDEX_FILE, ClassifierStore
 from models import get_spec
-from tests.conftest import ROOT
 
 MODEL = "clip-test:abc"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("train_classifiers_script", ROOT / "scripts" / "train_classifiers.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
+    module = importlib.import_module("cli.train_classifiers")
     yield module
-    sys.modules.pop(spec.name, None)
 
 
 def separable(n_pos=40, n_neg=120, dim=64, seed=0, noise=0.6):

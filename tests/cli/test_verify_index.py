@@ -1,4 +1,4 @@
-"""scripts/verify_index.py without a server: the structural check straight from the
+"""image-embed verify-index without a server: the structural check straight from the
 database, on both back ends."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from scripts.verify_index import main
+from cli.verify_index import main
 from search.errors import IndexBusy
 from search.sqlite_store import open_store
 from tests.search.backends import BACKENDS, new_place, open_catalog

@@ -1,27 +1,23 @@
-"""The analysis scripts against a real server: scripts/caption_folder.py captions a folder,
-scripts/train_classifiers.py embeds image folders through /encode_images."""
+"""The analysis scripts against a real server: image-embed caption-folder captions a folder,
+image-embed train-classifiers embeds image folders through /encode_images."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
-import sys
 
 import pytest
 
 from gateway.analyze.classifiers import INDEX_FILE, ClassifierStore
 from models import get_spec
-from tests.conftest import ROOT, encode, noise_image, photo
+from tests.conftest import encode, noise_image, photo
 
 pytestmark = pytest.mark.integration
 
 
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
+    module = importlib.import_module(f"cli.{name}")
     return module
 
 

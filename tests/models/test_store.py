@@ -55,7 +55,7 @@ def test_default_not_imported_says_how_and_offers_tiny(tiny_models):
     with pytest.raises(ModelNotImportedError) as info:
         model_dir(spec)
     message = str(info.value)
-    assert "scripts/import_models.py --profile default" in message
+    assert "image-embed import-models --profile default" in message
     assert "offline: use --profile tiny" in message
     assert spec.store_tag in message and "'clip'" in message
 
@@ -65,7 +65,7 @@ def test_bench_not_imported_names_its_own_profile(tiny_models):
     with pytest.raises(ModelNotImportedError) as info:
         model_dir(spec)
     message = str(info.value)
-    assert "scripts/import_models.py --profile bench" in message
+    assert "image-embed import-models --profile bench" in message
     assert "--profile tiny" not in message
 
 
