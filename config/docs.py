@@ -16,7 +16,7 @@ start, and a bad value stops it with a message naming the variable, the value an
 accepted. Names are case-insensitive; a blank value means the default.
 
 This page is generated: edit `config/settings.py`, then run
-`.venv/bin/python scripts/settings_table.py --write` (tests/config/test_docs.py checks it).
+`.venv/bin/python -m scripts.settings_table --write` (tests/config/test_docs.py checks it).
 
 | variable | type | default | accepted | description |
 |---|---|---|---|---|

@@ -69,7 +69,7 @@ def loadable_dir(spec: ModelSpec, device: DeviceChoice, engine: str | None = Non
             raise ModelNotImportedError(
                 f"model {spec.key!r} is in the model store as {spec.store_tag} without the files of its "
                 f"ONNX engine ({', '.join(missing)}): an older version imported it. Re-import it "
-                f"(`python scripts/import_models.py --profile {spec.profile}` replaces it)"
+                f"(`image-embed import-models --profile {spec.profile}` replaces it)"
                 + (", or set IMAGE_EMBED_ENGINE=torch." if engine != "onnx" else ".")
             )
     return folder
@@ -98,7 +98,7 @@ def model_dir(spec: ModelSpec) -> Path:
     """The folder holding `spec`'s weights; a clear error when they were never imported."""
     stored = find(spec)
     if stored is None:
-        hint = f"python scripts/import_models.py --profile {spec.profile}"
+        hint = f"image-embed import-models --profile {spec.profile}"
         raise ModelNotImportedError(
             f"model {spec.key!r} (profile {spec.profile!r}) is not in the BentoML model store "
             f"as {spec.store_tag}. Import it first: `{hint}`"

@@ -4,7 +4,7 @@ in grey, resized to 32 x 32, its 2-D DCT, and one bit per low frequency of the t
 a few bits; different photos differ in about half of them (groups: phash_groups.py).
 
 Computed at index time from the image already decoded for CLIP (gateway/images.py), and by
-scripts/import_library.py from the original files, through the same safe decoder."""
+image-embed import-library from the original files, through the same safe decoder."""
 
 from __future__ import annotations
 
