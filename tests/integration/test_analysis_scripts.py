@@ -66,7 +66,7 @@ def test_train_classifiers_on_image_folders(server, tmp_path):
 
 
 def test_bench_analyze_against_a_running_server(server, tmp_path):
-    script = load("bench_analyze")
+    script = importlib.import_module("bench.analyze")
     args = script.parse_args(["--url", server.url, "--requests", "3", "--concurrency", "1", "2", "--warmup", "0"])
     result = script.run(args)
     assert result["profile"] == "tiny" and [lv["concurrency"] for lv in result["levels"]] == [1, 2]
