@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Optional
 
 import typer
@@ -78,62 +79,45 @@ ApiKey = Annotated[Optional[str], typer.Option(help="sent as X-API-Key (servers 
 AsJson = Annotated[bool, typer.Option("--json", help="print the server's JSON answer instead of a table")]
 
 
-@app.command(
-    "search-text",
-    epilog=(
-        "\b\nExamples:\n"
-        "  image-embed search-text 'sunset over mountains' --top-k 20\n"
-        "  image-embed search-text 'a cat on a sofa' --index photos --json\n\n" + EXIT_CODES
-    ),
-)
+def examples(*lines: str) -> str:
+    """A command's epilog: its examples, kept as written, and the exit statuses."""
+    return "\b\nExamples:\n" + "".join(f"  image-embed {line}\n" for line in lines) + "\n" + EXIT_CODES
+
+
+def answer(ask: Callable[[], dict], show: Callable[[dict, bool], None], as_json: bool) -> None:
+    """Ask the server, print its answer; its error, or no answer, is one line and exit status 1."""
+    try:
+        show(ask(), as_json)
+    except queries.ServerError as exc:
+        raise typer.Exit(queries.report(exc)) from None
+
+
+@app.command("search-text", epilog=examples("search-text 'sunset over mountains' --top-k 20",
+                                            "search-text 'a cat on a sofa' --index photos --json"))
 def search_text(
     query: Annotated[str, typer.Argument(help="what the images should show")],
-    top_k: TopK = 20,
-    index: Index = "default",
-    url: Url = queries.DEFAULT_URL,
-    api_key: ApiKey = None,
+    top_k: TopK = 20, index: Index = "default", url: Url = queries.DEFAULT_URL, api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
     """Images of an index that match a text, best first: rank, score (cosine), key."""
-    try:
-        queries.print_hits(queries.search_text(url, query, top_k, index, api_key), as_json)
-    except queries.ServerError as exc:
-        raise typer.Exit(queries.report(exc)) from None
+    answer(lambda: queries.search_text(url, query, top_k, index, api_key), queries.print_hits, as_json)
 
 
-@app.command(
-    "search-image",
-    epilog=(
-        "\b\nExamples:\n"
-        "  image-embed search-image query.jpg --top-k 20\n"
-        "  image-embed search-image query.jpg --index photos --url http://127.0.0.1:3000\n\n" + EXIT_CODES
-    ),
-)
+@app.command("search-image", epilog=examples("search-image query.jpg --top-k 20",
+                                             "search-image query.jpg --index photos --url http://127.0.0.1:3000"))
 def search_image(
     image: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="the query image")],
-    top_k: TopK = 20,
-    index: Index = "default",
-    url: Url = queries.DEFAULT_URL,
-    api_key: ApiKey = None,
+    top_k: TopK = 20, index: Index = "default", url: Url = queries.DEFAULT_URL, api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
     """Images of an index similar to one image, best first: rank, score (cosine), key."""
-    try:
-        queries.print_hits(queries.search_image(url, image, top_k, index, api_key), as_json)
-    except queries.ServerError as exc:
-        raise typer.Exit(queries.report(exc)) from None
+    answer(lambda: queries.search_image(url, image, top_k, index, api_key), queries.print_hits, as_json)
 
 
-@app.command(
-    "stats",
-    epilog="\b\nExamples:\n  image-embed stats\n  image-embed stats --index photos --json\n\n" + EXIT_CODES,
-)
+@app.command("stats", epilog=examples("stats", "stats --index photos --json"))
 def stats(index: Index = "default", url: Url = queries.DEFAULT_URL, api_key: ApiKey = None, as_json: AsJson = False) -> None:
     """An index's count, dimension, model, metric, index type, bytes on disk and back end."""
-    try:
-        queries.print_stats(queries.index_stats(url, index, api_key), as_json)
-    except queries.ServerError as exc:
-        raise typer.Exit(queries.report(exc)) from None
+    answer(lambda: queries.index_stats(url, index, api_key), queries.print_stats, as_json)
 
 
 def main() -> None:
