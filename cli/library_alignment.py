@@ -1,4 +1,4 @@
-"""Is an embeddings file aligned with its paths? (scripts/import_library.py)
+"""Is an embeddings file aligned with its paths? (`image-embed import-library`)
 
 Seed 003's library kept vectors in `embeddings.npy` and paths in `paths.txt`, row N for line
 N, and silently lost the alignment after row 300,000. Before anything is written, the
