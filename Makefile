@@ -19,7 +19,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: serve test demo install install-test models build bench clean
 
-IMPORT := IMAGE_EMBED_PROFILE=$(PROFILE) $(PY) scripts/import_models.py --profile $(PROFILE) $(if $(MODELS),--models $(MODELS))
+IMPORT := IMAGE_EMBED_PROFILE=$(PROFILE) $(PY) -m cli import-models --profile $(PROFILE) $(if $(MODELS),--models $(MODELS))
 
 # import the chosen models' weights (once), then serve exactly those
 serve: install
@@ -48,7 +48,7 @@ build: install
 	BENTOML_CONFIG=$(CONFIG) IMAGE_EMBED_PROFILE=$(PROFILE) $(VENV)/bin/bentoml build . --arg models=$$served $(if $(ENGINE),--arg engine=$(ENGINE))
 
 bench: install-test
-	$(PY) scripts/benchmark.py --profile $(or $(BENCH_PROFILE),bench)
+	$(PY) -m bench --profile $(or $(BENCH_PROFILE),bench)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -451,7 +451,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         fetched again (through the same safe intake) and re-embedded; and images you send in
         `images`, with their `keys`, are embedded and compared with what is stored under those
         keys. An item passes at cosine >= 0.999. The server never reads local paths: to verify
-        items indexed from files, send the files (scripts/verify_index.py --folder does)."""
+        items indexed from files, send the files (image-embed verify-index --folder does)."""
         refs = many_refs(images, [], [], LIMITS.max_items) if images else []
         return await self.routes.admin.verify(sample, refs, keys, index)
 

@@ -17,7 +17,7 @@ with a message naming the variable, the value and what is accepted. Names are ca
 a blank value means the default.
 
 This page is generated: edit `config/sections.py`, then run
-`.venv/bin/python scripts/settings_table.py --write` (tests/config/test_docs.py checks it).
+`.venv/bin/python -m scripts.settings_table --write` (tests/config/test_docs.py checks it).
 
 | variable | type | default | accepted | description |
 |---|---|---|---|---|

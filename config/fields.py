@@ -27,7 +27,7 @@ BatchWait = Literal["bounded", "bentoml"]
 
 PROFILES: tuple[str, ...] = get_args(Profile)
 PROFILE_HELP = {
-    "default": "real pretrained weights (downloaded once by scripts/import_models.py)",
+    "default": "real pretrained weights (downloaded once by image-embed import-models)",
     "tiny": "same classes, tiny configs, seeded random weights: offline tests and demos",
     "bench": "default architectures with seeded random weights: offline speed measurements",
 }

@@ -12,7 +12,7 @@ context length; for the tiny profile, the tiny twin's shape) is read:
 
 1. from the model store, when the model was imported (the spec is the entry's metadata): a
    server needs no open_clip configuration, and never imports torch into the gateway for it;
-2. else from open_clip itself (importing it, and torch): what scripts/import_models.py does
+2. else from open_clip itself (importing it, and torch): what image-embed import-models does
    before it writes the model into the store.
 
 Tiny twins keep the real model's input size, preprocessing, embedding size and context length,
@@ -87,7 +87,7 @@ def describe(entry: ClipEntry, profile: str) -> dict[str, Any]:
         raise SettingsError(
             f"{ENV}: {entry.name} ({entry.key!r}) is not in the model store, and open_clip, which "
             f"describes it, is not installed: import it where open_clip is "
-            f"(python scripts/import_models.py --profile {profile}) and bring the model store along"
+            f"(image-embed import-models --profile {profile}) and bring the model store along"
         ) from None
     return open_clip_fields(entry, profile, open_clip)
 

@@ -3,7 +3,7 @@
 A stored detector is `config.json` (the spec's architecture and config) beside
 `model.safetensors` (the state dict). Default profile: torchvision's own
 `fasterrcnn_resnet50_fpn_v2` with the COCO_V1 weights (downloaded once from
-download.pytorch.org by scripts/import_models.py). Tiny profile: the same torchvision classes
+download.pytorch.org by image-embed import-models). Tiny profile: the same torchvision classes
 (FasterRCNN, AnchorGenerator, MultiScaleRoIAlign, TwoMLPHead, FastRCNNPredictor) around a
 three-layer CNN backbone, seeded random weights; its classifier bias favours "person" so the
 plumbing of found persons is exercised (the boxes themselves are meaningless).

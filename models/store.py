@@ -48,7 +48,7 @@ def import_command(spec: ModelSpec) -> str:
 
     extra = load_settings().extra_clip
     prefix = f"IMAGE_EMBED_EXTRA_CLIP={','.join(extra)} " if any(e.key == spec.key for e in ENTRIES) else ""
-    return f"{prefix}python scripts/import_models.py --profile {spec.profile} --models {spec.key}"
+    return f"{prefix}image-embed import-models --profile {spec.profile} --models {spec.key}"
 
 
 def entries(spec: ModelSpec, engine: str | None = None) -> list[str]:

@@ -31,7 +31,7 @@ Adding a model touches:
     tests/models/...             its spec and model tests (parity with the reference library)
 
 and nothing under runners/ or gateway/ otherwise: a model of an existing family is its catalog
-file alone, on an existing runner (dinov2_giant in dino) or a new one; scripts/import_models.py
+file alone, on an existing runner (dinov2_giant in dino) or a new one; image-embed import-models
 imports it as it finds it in the registry, service.py composes every runner of the registry
 (runners/services.py gateway_base) and gateway/runner_client.py finds its runner API from the
 spec. A new runner may get a section in configuration*.yaml (tests/runners/test_common.py checks

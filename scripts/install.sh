@@ -5,6 +5,9 @@
 #
 #   scripts/install.sh          runtime dependencies (what `bentoml serve` needs)
 #   scripts/install.sh --test   runtime + test dependencies, and Chromium for the UI tests
+#
+# Then the project itself, editable (`pip install --no-deps -e .`): the `image-embed` command
+# (.venv/bin/image-embed) runs this checkout's code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +30,7 @@ fi
 # below covers only the Python packages.
 if [ "$mode" = test ]; then scripts/install_browser.sh; fi
 
-files=(constraints.txt requirements.txt requirements-lean.txt requirements-nodeps.txt)
+files=(constraints.txt requirements.txt requirements-lean.txt requirements-nodeps.txt pyproject.toml)
 [ "$mode" = test ] && files+=(requirements-test.txt)
 stamp=".venv/.installed-$mode-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
@@ -40,4 +43,5 @@ reqs=(-r requirements.txt)
 echo "Installing $mode dependencies into .venv (first run takes a few minutes)..."
 "${pip[@]}" "${reqs[@]}"
 "${pip[@]}" --no-deps -r requirements-nodeps.txt
+.venv/bin/python -m pip install --disable-pip-version-check --quiet --no-deps -e .
 touch "$stamp"

@@ -1,19 +1,16 @@
 """Write or check docs/configuration.md, the table of IMAGE_EMBED_* variables generated from
 config/settings.py.
 
-    .venv/bin/python scripts/settings_table.py --write   # regenerate the file
-    .venv/bin/python scripts/settings_table.py --check   # exit 1 when the file is out of date
+    .venv/bin/python -m scripts.settings_table --write   # regenerate the file
+    .venv/bin/python -m scripts.settings_table --check   # exit 1 when the file is out of date
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from config.docs import DOC_PATH, render  # noqa: E402
+from config.docs import DOC_PATH, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {DOC_PATH}")
         return 0
     if not DOC_PATH.exists() or DOC_PATH.read_text() != text:
-        print(f"{DOC_PATH} is out of date: run scripts/settings_table.py --write", file=sys.stderr)
+        print(f"{DOC_PATH} is out of date: run .venv/bin/python -m scripts.settings_table --write", file=sys.stderr)
         return 1
     print(f"{DOC_PATH} is up to date")
     return 0

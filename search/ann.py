@@ -38,7 +38,7 @@ CANDIDATES_AT = 1_000_000  # the index size up to which `candidates` holds as se
 
 @dataclass(frozen=True, kw_only=True)
 class AnnSettings:
-    """How and when the approximate index is used. Defaults chosen by scripts/bench_search.py
+    """How and when the approximate index is used. Defaults chosen by bench/search.py
     (docs/performance.md, "Search"), on clustered 512-d vectors on 2 shared cores. Recall@10
     is set by the candidates re-ranked, not by nprobe (at 1M, 8 to 64 give the same recall; at
     10M, 16 to 128 do), and the candidates it needs grow with the items: at 1M, 100 -> 0.975,

@@ -13,7 +13,7 @@ exact symmetry cancels a frequency: block patterns, images one or two pixels acr
 a coin toss there.
 
 Computed at index time from the image already decoded for CLIP (gateway/images.py), and by
-scripts/import_library.py from the original files, through the same safe decoder."""
+image-embed import-library from the original files, through the same safe decoder."""
 
 from __future__ import annotations
 

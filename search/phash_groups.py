@@ -9,7 +9,7 @@ bits flipped, where floor(r / m) <= nflip, finds every pair within r; each candi
 distance is then checked. With r = 5: m = 3 chunks of 21 bits, one flip: about 66 buckets of
 2 million looked up per hash. Measured on 1M random hashes here: 8 s for all of them, where
 m = 6 chunks of 10 bits without flips took 356 s (buckets of ~1,000), and comparing every
-pair would be 5 * 10^11 distances (`scripts/benchmark.py --scenario phash`).
+pair would be 5 * 10^11 distances (`python -m bench --scenario phash`).
 
 Identical hashes are merged first (one representative each), so thousands of copies of one
 image cost one lookup, not millions of pairs.

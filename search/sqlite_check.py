@@ -8,7 +8,7 @@ index fails on the rows it touches.
   below the watermark, where a crash lands) are exactly the live ids in memory and their
   vectors match their checksums, and so do SAMPLE random older items; the file length rule
   was applied when the file was opened (vector_file.py).
-- `check_store`, for verify_index and scripts/verify_index.py, O(n): every item's vector
+- `check_store`, for verify_index and image-embed verify-index, O(n): every item's vector
   against its checksum (finite, unit length when the index normalizes), the live ids in
   memory against the database's, the counts, the dead ids, thumbnails and labels.
 """

@@ -47,7 +47,7 @@ UNPICKLERS = {"pickle", "joblib", "dill", "cloudpickle", "shelve", "_pickle"}
 
 def test_the_server_never_unpickles():
     """No module the server runs imports an unpickler or loads with pickling allowed (seed 002's
-    classifiers are converted offline: scripts/convert_classifiers.py)."""
+    classifiers are converted offline: image-embed convert-classifiers)."""
     import ast
 
     files = [p for name in SERVER_CODE for p in ([ROOT / name] if name.endswith(".py") else (ROOT / name).rglob("*.py"))]

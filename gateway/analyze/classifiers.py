@@ -1,6 +1,6 @@
 """Collection classifiers: binary logistic-regression heads on embeddings (CLIP by default), in numpy.
 
-scripts/train_classifiers.py writes them into one directory (IMAGE_EMBED_CLASSIFIERS_DIR):
+image-embed train-classifiers writes them into one directory (IMAGE_EMBED_CLASSIFIERS_DIR):
 
     best_models.json            {"format": FORMAT, "collections": {"<collection_id>": {"model": "<name>", ...}}}
     <name>.npz                  arrays `coef` (d,) float32 and `intercept` (1,) float32
@@ -11,7 +11,7 @@ Plain arrays and JSON only (loaded with allow_pickle=False): a classifier file c
 code. The index is re-read when its modification time changes, so retraining needs no restart.
 `classify` embeds with the model a classifier names (`embedding_model`, a store tag: clip's,
 or another model of the registry); one of a model this server does not know is refused: its
-weights would be meaningless on other vectors. scripts/convert_classifiers.py writes seed 002's
+weights would be meaningless on other vectors. image-embed convert-classifiers writes seed 002's
 pickled scikit-learn classifiers in this format, offline.
 """
 
@@ -59,7 +59,7 @@ class Classifier:
 
 
 def save_classifier(directory: Path, name: str, coef: np.ndarray, intercept: float, metadata: dict[str, Any]) -> None:
-    """Write `<name>.npz` and `<name>.json` (used by scripts/train_classifiers.py and tests)."""
+    """Write `<name>.npz` and `<name>.json` (used by image-embed train-classifiers and tests)."""
     if not _NAME.match(name):
         raise ValueError(f"invalid classifier name {name!r}")
     directory.mkdir(parents=True, exist_ok=True)
@@ -72,7 +72,7 @@ def save_classifier(directory: Path, name: str, coef: np.ndarray, intercept: flo
 def update_index(directory: Path, entries: dict[str, dict[str, Any]]) -> None:
     """Point best_models.json at `entries` ({collection_id: {"model": name, ...}}), keeping the
     other collections of an index in this format; written atomically (the server never reads
-    a half-written index). Used by scripts/train_classifiers.py and convert_classifiers.py."""
+    a half-written index). Used by image-embed train-classifiers and convert-classifiers."""
     path = Path(directory) / INDEX_FILE
     index: dict[str, Any] = {"format": FORMAT, "collections": {}}
     if path.exists():
@@ -172,7 +172,7 @@ class ClassifierStore:
             raise ClassifierError(
                 f"the classifier of collection {clf.collection_id} was trained on embeddings of "
                 f"{clf.embedding_model or 'an unrecorded model'!r}; this server embeds with {embedding_model!r}. "
-                "Retrain it with scripts/train_classifiers.py against this server."
+                "Retrain it with image-embed train-classifiers against this server."
             )
         if clf.coef.shape[0] != dim:
             raise ClassifierError(

@@ -49,7 +49,7 @@ async def classify(ctx: AnalysisContext, task: ValidTask) -> OperationResult:
         known = ctx.classifiers.collection_ids()
         raise TaskSkipped(
             f"no classifier model for collection_id {collection_id} on this server "
-            f"(known: {', '.join(known) if known else 'none'}; see scripts/train_classifiers.py)"
+            f"(known: {', '.join(known) if known else 'none'}; see image-embed train-classifiers)"
         )
     # the model the classifier was trained on (a CLIP model by name), else clip's, which refuses it
     spec = find_by_store_tag(clf.embedding_model) or ctx.backends.spec("clip")

@@ -6,7 +6,7 @@ Each entry (models/open_clip_names.py) becomes a model of the open_clip family i
 default (the pretrained tag's weights), bench (the architecture, random weights) and tiny (a
 tiny twin of the same kind), with its own runner named after its key, its own batch limits and
 its own model-store entry. The setting is read when the catalog loads: set the same value for
-scripts/import_models.py and the server. `clip` itself stays ViT-B/32 with OpenAI's weights.
+image-embed import-models and the server. `clip` itself stays ViT-B/32 with OpenAI's weights.
 """
 
 from __future__ import annotations

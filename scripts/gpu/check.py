@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """The GPU check: measure the CUDA path in one run and write what it found (docs/gpu.md).
 
     scripts/gpu/check.sh [--out DIR]        # on the GPU host: installs .whl/, then runs this
@@ -31,8 +30,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-for path in (ROOT, ROOT / "scripts", ROOT / "scripts" / "gpu"):
-    sys.path.insert(0, str(path))
 
 
 @dataclass(frozen=True)
@@ -132,14 +129,14 @@ def import_models(mode: Mode) -> float:
     import subprocess
 
     started = time.monotonic()
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "import_models.py"), "--profile", mode.profile,
+    subprocess.run([sys.executable, "-m", "cli", "import-models", "--profile", mode.profile,
                     "--models", ",".join(("clip", *OTHER_MODELS))], check=True, cwd=ROOT)
     return time.monotonic() - started
 
 
 def _decode_for(args) -> int:
     """Decode and resize `images` for CLIP until `seconds` pass; how many were done (one core)."""
-    from benchmark import decode_and_prepare
+    from bench.clip import decode_and_prepare
 
     from models import get_spec
 
@@ -157,7 +154,7 @@ def decode_resize(images: list[bytes], seconds: float) -> dict:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from benchmark import decode_and_prepare
+    from bench.clip import decode_and_prepare
 
     from models import get_spec
 
@@ -178,7 +175,7 @@ def in_process(key: str, images: list[bytes], batch_sizes, engine: str = "torch"
 
     import numpy as np
     import torch
-    from benchmark import decode_and_prepare, time_batch
+    from bench.clip import decode_and_prepare, time_batch
 
     from models import get_spec
     from models.device import select_device
@@ -229,8 +226,8 @@ def gateway_config(mode: Mode, workers: int, folder: Path) -> Path:
 
 def served(mode: Mode, images: list[bytes], workers: int, folder: Path, sampler, clock: Clock) -> dict:
     import httpx
-    import serve_launcher
-    from load import run_level
+    from bench import serve_launcher
+    from scripts.gpu.load import run_level
 
     from models import get_spec
 
@@ -268,7 +265,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def measure(mode: Mode, clock: Clock, dry_run: bool, work: Path) -> dict:
     set_environment(mode, work / "bentoml-home")
-    from gpu_util import GpuSampler
+    from scripts.gpu.gpu_util import GpuSampler
 
     report: dict = {"mode": "dry-run" if dry_run else "gpu", "mode_settings": asdict(mode),
                     "host": host_facts(), "skipped": {}}
@@ -324,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     report = run(args)
-    from report import markdown
+    from scripts.gpu.report import markdown
 
     (args.out / "check.json").write_text(json.dumps(report, indent=2))
     (args.out / "check.md").write_text(markdown(report))

@@ -38,4 +38,4 @@ else
   export PATH="$site/bin:$PATH"
 fi
 # the whole run is bounded: a hung step ends the check instead of the host's time
-exec timeout --kill-after=15 "$limit" "$py" scripts/gpu/check.py "${args[@]}"
+exec timeout --kill-after=15 "$limit" "$py" -m scripts.gpu.check "${args[@]}"

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
 
 REQUEST_TIMEOUT_S = 120.0
 
@@ -40,7 +35,7 @@ class LoadLevel:
 async def _run(url: str, images: list[bytes], clients: int, warmup_s: float, seconds: float, dim: int):
     import httpx
 
-    from benchmark import _one_request
+    from bench.clip import _one_request
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     records: list[tuple[float, str]] = []

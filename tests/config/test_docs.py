@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 from config.docs import DOC_PATH, render
 from config.settings import Settings, env_name
-from tests.conftest import ROOT
 
 
 def test_docs_table_matches_the_settings_class():
-    assert DOC_PATH.read_text() == render(), "docs/configuration.md is out of date: run scripts/settings_table.py --write"
+    assert DOC_PATH.read_text() == render(), "docs/configuration.md is out of date: run .venv/bin/python -m scripts.settings_table --write"
 
 
 def test_every_variable_has_a_row():
@@ -20,9 +19,7 @@ def test_every_variable_has_a_row():
 
 
 def test_script_check_and_write(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("settings_table", ROOT / "scripts" / "settings_table.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = importlib.import_module("scripts.settings_table")
     assert script.main(["--check"]) == 0
     target = tmp_path / "configuration.md"
     monkeypatch.setattr(script, "DOC_PATH", target)

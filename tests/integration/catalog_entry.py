@@ -4,7 +4,7 @@
 a temporary folder and writes the given files there: here one more catalog file,
 models/catalog/dinov2_small_test.py, a DINOv2 of its own size on a runner of its own.
 Nothing else differs: no gateway, runner or configuration edit. `serve_named_models` imports
-that tree's models with scripts/import_models.py, as an operator would, and serves them with
+that tree's models with image-embed import-models, as an operator would, and serves them with
 `bentoml serve` from there, with two CLIPs by name (IMAGE_EMBED_EXTRA_CLIP) beside `clip`.
 """
 
@@ -83,7 +83,7 @@ def serve_named_models(images) -> Server:
     tree = source_tree_with({f"models/catalog/{TEST_MODEL}.py": CATALOG_FILE})
     env = {**os.environ, "IMAGE_EMBED_PROFILE": "tiny", "IMAGE_EMBED_EXTRA_CLIP": EXTRA_CLIP}
     done = subprocess.run(
-        [sys.executable, "scripts/import_models.py", "--profile", "tiny", "--models", ",".join(MODELS)],
+        [sys.executable, "-m", "cli", "import-models", "--profile", "tiny", "--models", ",".join(MODELS)],
         cwd=tree, env=env, capture_output=True, text=True, timeout=600,
     )
     if done.returncode != 0:

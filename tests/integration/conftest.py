@@ -163,7 +163,7 @@ def docker_engine(request):
     """A Docker engine and the local base image (scripts/docker_env.sh up: apt, dockerd,
     debootstrap; once per machine), and dockerd stopped after the session if it started it.
     Where docker cannot run the container tests are skipped, or fail with --containers=require."""
-    from scripts.docker_images import engine_down, engine_up
+    from bench.docker_images import engine_down, engine_up
 
     done = engine_up()
     if done.returncode != 0:

@@ -1,27 +1,23 @@
-"""The analysis scripts against a real server: scripts/caption_folder.py captions a folder,
-scripts/train_classifiers.py embeds image folders through /encode_images."""
+"""The analysis scripts against a real server: image-embed caption-folder captions a folder,
+image-embed train-classifiers embeds image folders through /encode_images."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
-import sys
 
 import pytest
 
 from gateway.analyze.classifiers import INDEX_FILE, ClassifierStore
 from models import get_spec
-from tests.conftest import ROOT, encode, noise_image, photo
+from tests.conftest import encode, noise_image, photo
 
 pytestmark = pytest.mark.integration
 
 
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
+    module = importlib.import_module(f"cli.{name}")
     return module
 
 
@@ -70,7 +66,7 @@ def test_train_classifiers_on_image_folders(server, tmp_path):
 
 
 def test_bench_analyze_against_a_running_server(server, tmp_path):
-    script = load("bench_analyze")
+    script = importlib.import_module("bench.analyze")
     args = script.parse_args(["--url", server.url, "--requests", "3", "--concurrency", "1", "2", "--warmup", "0"])
     result = script.run(args)
     assert result["profile"] == "tiny" and [lv["concurrency"] for lv in result["levels"]] == [1, 2]

@@ -5,22 +5,21 @@ PostgreSQL, as docs/deploy.md runs replicas.
 The docker engine and the local base image come from scripts/docker_env.sh (docker_engine
 fixture: skipped where docker cannot run, failed with --containers=require as in CI). The
 build, start-up and stop times are printed under "container figures", not asserted
-(scripts/bench_container.py measures them: `scripts/benchmark.py --scenario container`).
+(bench/container.py measures them: `python -m bench --scenario container`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 import uuid
 
 import httpx
 import numpy as np
 import pytest
 
-from scripts.docker_images import build_bento, containerize, docker, image_size, modules_present, run_container
-from tests.conftest import ROOT, encode, noise_image, photo
+from bench.docker_images import build_bento, containerize, docker, image_size, modules_present, run_container
+from tests.conftest import encode, noise_image, photo
 from tests.integration.conftest import BENTOML, FIGURES, free_port, server_env, start_server
 from tests.postgres import fresh_database, tcp_url
 
@@ -189,12 +188,11 @@ def test_an_item_indexed_through_one_replica_is_found_through_the_other(replicas
 
 
 def test_the_container_benchmark_measures_the_lean_image(lean_image, tmp_path, monkeypatch):
-    """scripts/bench_container.py (`benchmark.py --scenario container`), one tiny run."""
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
-    import bench_container
+    """bench/container.py (`python -m bench --scenario container`), one tiny run."""
+    from bench import container as bench_container
 
     assert bench_container.main(["--profile", "tiny", "--runs", "1", "--json", str(tmp_path / "r.json")]) == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert 0 < result["size_mb"] <= SIZE_LIMIT / 1e6 and result["containerize_s"] > 0
     assert result["runs"][0]["exit_code"] == 0 and 0 < result["runs"][0]["ready_s"] < 300
-    sys.modules["docker_images"].docker("image", "rm", result["image"], check=False)
+    docker("image", "rm", result["image"], check=False)

@@ -1,4 +1,4 @@
-"""Seed 002's classifiers after scripts/convert_classifiers.py: `classify` on a real server (the
+"""Seed 002's classifiers after image-embed convert-classifiers: `classify` on a real server (the
 session's) answers scikit-learn's predict_proba of the same CLIP vector, within 1e-6."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, encode, photo
-from tests.scripts.test_convert_classifiers import seed_classifier
+from tests.cli.test_convert_classifiers import seed_classifier
 
 pytestmark = pytest.mark.integration
 JPEG = encode(photo(), "JPEG")
@@ -28,7 +28,7 @@ def test_classify_answers_predict_proba_after_conversion(server, classifiers_dir
         pickle.dump(model, f, protocol=4)
     (old / "best_models.json").write_text(json.dumps({"9002": "collection_9002_classifier_2025-12-01_101010.pkl"}))
     done = subprocess.run(
-        [sys.executable, "scripts/convert_classifiers.py", str(old), "--out", str(classifiers_dir), "--i-trust-these-files"],
+        [sys.executable, "-m", "cli", "convert-classifiers", str(old), "--out", str(classifiers_dir), "--i-trust-these-files"],
         cwd=ROOT, env={**os.environ, "IMAGE_EMBED_PROFILE": "tiny"}, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr

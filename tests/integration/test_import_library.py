@@ -1,4 +1,4 @@
-"""scripts/import_library.py against a real server: a small library on disk (images, an
+"""image-embed import-library against a real server: a small library on disk (images, an
 embeddings.npy computed through the server, paths.txt) whose rows are shifted after a point,
 as seed 003's broken range was. The tool finds the break by bisection, refuses the whole
 range, imports the aligned part with --accept-range (labels and thumbnails too, a missing
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scripts.import_library import main
+from cli.import_library import main
 from tests.conftest import encode
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

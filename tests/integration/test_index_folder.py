@@ -1,4 +1,4 @@
-"""scripts/index_folder.py against a real server, on both back ends: a generated folder, an
+"""image-embed index-folder against a real server, on both back ends: a generated folder, an
 interrupted run (Ctrl-C) that a rerun continues without re-embedding, failures and
 --retry-failed, then verify_index.py."""
 
@@ -18,8 +18,9 @@ from tests.conftest import ROOT
 from tests.search.images import block_png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-SCRIPT = str(ROOT / "scripts" / "index_folder.py")
-VERIFY = str(ROOT / "scripts" / "verify_index.py")
+# run from the checkout (cwd=ROOT), as `image-embed index-folder` / `verify-index` would
+INDEX_FOLDER = [sys.executable, "-m", "cli", "index-folder"]
+VERIFY_INDEX = [sys.executable, "-m", "cli", "verify-index"]
 COUNT = 80
 
 
@@ -36,7 +37,7 @@ def folder(tmp_path):
 
 
 def script(server, folder, index, failures, *extra) -> list[str]:
-    return [sys.executable, SCRIPT, str(folder), "--url", server.url, "--index", index, "--failures", str(failures), "--json", *extra]
+    return [*INDEX_FOLDER, str(folder), "--url", server.url, "--index", index, "--failures", str(failures), "--json", *extra]
 
 
 def summary_of(output: str) -> dict:
@@ -77,7 +78,7 @@ def test_interrupted_run_resumes_and_failures_retry(either_server, folder, tmp_p
         assert count(http, index) == first["indexed"]  # everything acknowledged is in
 
         # 2. The rerun skips what is indexed and finishes; the broken file is a failure.
-        out = subprocess.run(script(server, folder, index, failures), capture_output=True, text=True, timeout=300)
+        out = subprocess.run(script(server, folder, index, failures), cwd=ROOT, capture_output=True, text=True, timeout=300)
         second = summary_of(out.stdout)
         assert out.returncode == 1  # one failure
         assert second["skipped"] == first["indexed"] and second["indexed"] == COUNT - first["indexed"]
@@ -95,30 +96,31 @@ def test_interrupted_run_resumes_and_failures_retry(either_server, folder, tmp_p
 
         # 4. A fixed file and --retry-failed: only that one is sent.
         (folder / "2021" / "broken.jpg").write_bytes(block_png(99))
-        out = subprocess.run(script(server, folder, index, failures, "--retry-failed"), capture_output=True, text=True, timeout=300)
+        out = subprocess.run(script(server, folder, index, failures, "--retry-failed"), cwd=ROOT, capture_output=True, text=True, timeout=300)
         third = summary_of(out.stdout)
         assert out.returncode == 0 and (third["found"], third["indexed"], third["failed"]) == (1, 1, 0)
         assert failures.read_text() == "" and count(http, index) == COUNT + 1
 
         # 5. Nothing left to do: everything is skipped, nothing re-embedded.
-        out = subprocess.run(script(server, folder, index, failures), capture_output=True, text=True, timeout=300)
+        out = subprocess.run(script(server, folder, index, failures), cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert summary_of(out.stdout)["skipped"] == COUNT + 1 and summary_of(out.stdout)["indexed"] == 0
 
-        # 6. verify_index.py sends files of the folder and compares them with their keys' vectors.
-        verify = [sys.executable, VERIFY, "--url", server.url, "--index", index, "--folder", str(folder), "--files", "100"]
-        out = subprocess.run(verify, capture_output=True, text=True, timeout=300)
+        # 6. verify-index sends files of the folder and compares them with their keys' vectors.
+        verify = [*VERIFY_INDEX, "--url", server.url, "--index", index, "--folder", str(folder), "--files", "100"]
+        out = subprocess.run(verify, cwd=ROOT, capture_output=True, text=True, timeout=300)
         report = json.loads(out.stdout)
         assert out.returncode == 0 and report["ok"] and report["checked"] == COUNT + 1, out.stderr
         # A key that holds another image's vector is caught.
         http.post("/index_images", files={"images": ("x.png", block_png(12345), "image/png")}, data={"keys": '["img000.png"]', "index": index})
-        out = subprocess.run(verify, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(verify, cwd=ROOT, capture_output=True, text=True, timeout=300)
         report = json.loads(out.stdout)
         assert out.returncode == 1 and [m["key"] for m in report["mismatches"]] == ["img000.png"]
 
 
 def test_unreachable_server_is_a_clear_error(folder, tmp_path):
     out = subprocess.run(
-        [sys.executable, SCRIPT, str(folder), "--url", "http://127.0.0.1:9", "--failures", str(tmp_path / "f.jsonl")],
+        [*INDEX_FOLDER, str(folder), "--url", "http://127.0.0.1:9", "--failures", str(tmp_path / "f.jsonl")],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,

@@ -188,14 +188,10 @@ def test_bentoml_client_as_the_readme_shows(server, tmp_path):
 
 
 def test_benchmark_module_against_the_server(server, monkeypatch):
-    """scripts/bench_internvit.py --url: both extractors served, every response a 200."""
-    import importlib.util
+    """bench/internvit.py --url: both extractors served, every response a 200."""
+    import importlib
 
-    from tests.conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("bench_internvit", ROOT / "scripts" / "bench_internvit.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = importlib.import_module("bench.internvit")
     monkeypatch.setenv("IMAGE_EMBED_PROFILE", "tiny")  # run() sets it; monkeypatch restores it
     result = bench.run(bench.parse_args(["--profile", "tiny", "--images", "3", "--url", server.url, "--concurrency", "2"]))
     for name in ("simple", "three_level"):

@@ -42,7 +42,7 @@ def clip_only():
     home = tempfile.mkdtemp(prefix="bentoml-home-clip-only-")
     env = {**os.environ, "BENTOML_HOME": home, "IMAGE_EMBED_PROFILE": "tiny"}
     subprocess.run(
-        [sys.executable, "scripts/import_models.py", "--profile", "tiny", "--models", "clip"],
+        [sys.executable, "-m", "cli", "import-models", "--profile", "tiny", "--models", "clip"],
         cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
     )
     models = sorted(os.listdir(os.path.join(home, "models")))

@@ -43,7 +43,7 @@ def test_an_older_store_is_refused_with_the_command_that_completes_it_offline(tm
     message = re.search(r"model 'clip' is in the model store without the files of its ONNX engine.*", refused.stderr)
     assert message, refused.stderr[-3000:]
     command = re.search(r"`([^`]+)` adds them offline", message.group()).group(1)
-    assert command == "python scripts/import_models.py --profile tiny --models clip"
+    assert command == "image-embed import-models --profile tiny --models clip"
 
     (tmp_path / "guard").mkdir()
     (tmp_path / "guard" / "sitecustomize.py").write_text(NO_NETWORK)

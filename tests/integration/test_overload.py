@@ -93,7 +93,7 @@ def logged_refusals(server, expected: int, wait_s: float = 10.0) -> int:
 def test_a_burst_gets_fast_refusals_and_the_server_recovers(tight_server):
     started = time.monotonic()
     statuses, refusals, probes = asyncio.run(burst(tight_server.url))
-    print(f"\nburst of {BURST} in {time.monotonic() - started:.1f} s: {dict(statuses)}")  # speed: scripts/load_report.py
+    print(f"\nburst of {BURST} in {time.monotonic() - started:.1f} s: {dict(statuses)}")  # speed: bench/load.py
 
     assert sum(statuses.values()) == BURST
     assert set(statuses) <= {200, 429, 503}, f"{dict(statuses)}\n{tight_server.log(40)}"

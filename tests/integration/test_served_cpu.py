@@ -1,18 +1,16 @@
-"""scripts/served_cpu.py against the session's real server: a load's CPU per image by process
+"""bench/served_cpu.py against the session's real server: a load's CPU per image by process
 role, and the runner's batching read back from /metrics."""
 
 from __future__ import annotations
 
 import os
-import sys
 
 import psutil
 import pytest
 
 from tests.conftest import encode, noise_image, photo
 
-sys.path.insert(0, "scripts")
-import served_cpu  # noqa: E402
+from bench import served_cpu
 
 pytestmark = pytest.mark.integration
 

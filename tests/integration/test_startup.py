@@ -40,7 +40,7 @@ def test_forcing_cuda_without_a_gpu(tiny_models):
 def test_models_not_imported(tmp_path):
     result = serve_and_wait(server_env(BENTOML_HOME=str(tmp_path)))
     assert result.returncode != 0
-    assert "scripts/import_models.py --profile tiny" in result.stderr + result.stdout
+    assert "image-embed import-models --profile tiny" in result.stderr + result.stdout
 
 
 def test_unknown_profile():

@@ -1,5 +1,5 @@
 """Model-store entries as older versions wrote them, for the tests of moving in
-(tests/models/test_store.py, tests/scripts/test_import_models.py, tests/integration/test_old_model_store.py).
+(tests/models/test_store.py, tests/cli/test_import_models.py, tests/integration/test_old_model_store.py).
 
     python -m tests.models.old_store clip   # in the store of $BENTOML_HOME, tiny profile
 """

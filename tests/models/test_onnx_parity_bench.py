@@ -3,7 +3,7 @@ seeded random weights), image and text towers, on real photographs and random im
 
 The bench model is imported once for this module (about 25 s with its graphs; marked slow) and
 removed after it. DINOv2, DINOv3 and InternViT at real size are checked by the engines benchmark
-(`scripts/benchmark.py --scenario engines`, docs/performance.md): importing them here would
+(`python -m bench --scenario engines`, docs/performance.md): importing them here would
 cost minutes of CI time.
 """
 

@@ -72,7 +72,7 @@ def test_default_not_imported_says_how_and_offers_tiny(tiny_models):
     with pytest.raises(ModelNotImportedError) as info:
         model_dir(spec)
     message = str(info.value)
-    assert "scripts/import_models.py --profile default" in message
+    assert "image-embed import-models --profile default" in message
     assert "offline: use --profile tiny" in message
     assert spec.store_tag in message and "'clip'" in message
 
@@ -82,7 +82,7 @@ def test_bench_not_imported_names_its_own_profile(tiny_models):
     with pytest.raises(ModelNotImportedError) as info:
         model_dir(spec)
     message = str(info.value)
-    assert "scripts/import_models.py --profile bench" in message
+    assert "image-embed import-models --profile bench" in message
     assert "--profile tiny" not in message
 
 
@@ -130,7 +130,7 @@ def test_an_entry_of_an_older_version_is_completed_offline_from_its_weights(tiny
     old = make_old_entry(spec)
     graphs = {p.name: p.read_bytes() for p in (old / "onnx").iterdir()}
     try:
-        command = "`python scripts/import_models.py --profile tiny --models clip`"
+        command = "`image-embed import-models --profile tiny --models clip`"
         with pytest.raises(ModelNotImportedError, match=f"no entry {spec.onnx_store_tag}.*{command} adds them offline"):
             loadable_dir(spec, CPU, "onnx")
         assert not is_imported(spec)

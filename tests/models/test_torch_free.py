@@ -134,7 +134,7 @@ def test_a_clip_whose_tokenizer_needs_open_clip_is_refused(tiny_models):
             loadable_dir(spec, CPU, "onnx")
         assert load(spec, CPU).encode_texts(["a cat"]).shape == (1, 512)  # the full image: open_clip tokenizes
         path.unlink()  # an entry without its stored tokenizer: the import copies it from the weights entry
-        command = "`python scripts/import_models.py --profile tiny --models clip`"
+        command = "`image-embed import-models --profile tiny --models clip`"
         refusal = f"{TOKENIZER_FILE} not in {spec.onnx_store_tag}.*{command}"
         with pytest.raises(ModelNotImportedError, match=refusal):
             loadable_dir(spec, CPU, "onnx")

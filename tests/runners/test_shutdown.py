@@ -51,10 +51,10 @@ def test_a_second_sigterm_stops_at_once(monkeypatch):
 
 def test_wait_for_gateway_follows_a_sibling_gateway_worker():
     """A parent with two children: a fake gateway worker and a process that waits for it."""
-    code = f"""
+    code = """
 import subprocess, sys
 waiter = subprocess.Popen([sys.executable, "-c",
-    "import sys, time; sys.path.insert(0, {str(ROOT)!r}); from runners.shutdown import wait_for_gateway; "
+    "import time; from runners.shutdown import wait_for_gateway; "
     "print('ready', flush=True); input(); s = time.monotonic(); wait_for_gateway(20); "
     "print(round(time.monotonic() - s, 1), flush=True)"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 assert waiter.stdout.readline().strip() == "ready"
@@ -63,7 +63,7 @@ gateway = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"
 print(waiter.communicate("go\\n", timeout=30)[0].strip())
 gateway.wait()
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)  # `python -c` imports from its working directory
     assert out.returncode == 0, out.stderr
     waited = float(out.stdout.strip().splitlines()[-1])
     assert 0.5 <= waited < 10, waited

@@ -3,10 +3,9 @@ writes the JSON and Markdown the GPU run writes; the tuning summary reads the nu
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import subprocess
-import sys
 
 import pytest
 
@@ -17,12 +16,7 @@ CHECK = ROOT / "scripts" / "gpu" / "check.sh"
 
 @pytest.fixture(scope="module")
 def check():
-    sys.path.insert(0, str(ROOT / "scripts" / "gpu"))
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu" / "check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("scripts.gpu.check")
 
 
 def test_tuning_reads_the_knee_the_best_served_run_and_the_decode_cores(check):
