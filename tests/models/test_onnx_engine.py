@@ -192,7 +192,7 @@ def test_an_entry_without_graphs_fails_clearly_and_import_completes_it(tiny_mode
     with bentoml.models.create(spec.store_tag, metadata=spec.to_metadata()) as stored:
         family_module(spec).materialize(spec, stored.path)  # weights only, as imports did before
     try:
-        command = "import_models.py --profile tiny --models dinov2`"
+        command = "import-models --profile tiny --models dinov2`"
         refusal = f"files of its ONNX engine \\(no entry {spec.onnx_store_tag}\\).*{command}"
         with pytest.raises(ModelNotImportedError, match=refusal):
             load(spec, CPU)
