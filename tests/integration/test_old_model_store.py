@@ -47,7 +47,7 @@ def test_an_older_store_is_refused_with_the_command_that_completes_it_offline(tm
 
     (tmp_path / "guard").mkdir()
     (tmp_path / "guard" / "sitecustomize.py").write_text(NO_NETWORK)
-    argv = [sys.executable, *shlex.split(command)[1:]]
+    argv = [sys.executable, "-m", "cli", *shlex.split(command)[1:]]  # the command, as .venv/bin/image-embed runs it
     done = subprocess.run(argv, cwd=ROOT, env={**env, "PYTHONPATH": str(tmp_path / "guard")},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
