@@ -1,4 +1,7 @@
-"""The route modules of one gateway worker, composed over one runner client and the settings."""
+"""The route modules of one gateway worker, composed over one runner client and the settings.
+
+The BentoML APIs (service.py) delegate to these objects, and the plain HTTP routes
+(gateway/web.py) receive the same objects by type (gateway/bound.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from .analyze.api import AnalyzeRoutes
 from .analyze.settings import AnalyzeSettings
 from .compat import CompatRoutes, extract_mode_setting
 from .encode import EncodeRoutes
+from .health import Health
 from .images import ImageLoader
 from .index_admin import IndexAdminRoutes
 from .internvit import InternVitRoutes
@@ -33,7 +37,7 @@ class RouteSettings:
     intake: IntakeSettings  # URL policy, allow-list, image limits
     levels: LevelSettings  # InternViT's three-level views
     analyze: AnalyzeSettings
-    test_extract: str  # seed 000's /embedding/test_extract: simple or combined
+    test_extract: str  # what /embedding/test_extract answers: simple or combined
     thumbnails: ThumbnailSettings  # stored at index time, for the UI
 
     @classmethod
@@ -50,6 +54,8 @@ class RouteSettings:
 
 class Routes:
     def __init__(self, runners: RunnerClient, settings: RouteSettings) -> None:
+        self.runners = runners
+        self.health = Health(runners)
         images = ImageLoader(settings=settings.intake)
         self.images = images
         self.encode = EncodeRoutes(runners, images, settings.limits)
@@ -61,3 +67,7 @@ class Routes:
         self.openai = OpenAIRoutes(runners, self.encode, settings.limits)
         self.rank = RankRoutes(runners, self.encode)
         self.library = LibraryRoutes(runners)
+
+    def objects(self) -> list[object]:
+        """Every route object, one per type, for the plain HTTP routes (gateway/bound.py)."""
+        return list(vars(self).values())
