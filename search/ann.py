@@ -34,7 +34,7 @@ MIN_IVF_ITEMS = 256  # below this an IVF index is pointless (and PQ cannot train
 @dataclass(frozen=True, kw_only=True)
 class AnnSettings:
     """How and when the approximate index is used. Defaults chosen by scripts/bench_search.py
-    (README, "Search performance"). At 1M clustered 512-d vectors on 2 shared cores:
+    (docs/performance.md, "Search"). At 1M clustered 512-d vectors on 2 shared cores:
     recall@10 is set by the candidates re-ranked, not by nprobe (8 and 32 give the same):
     20 -> 0.83, 50 -> 0.88, 100 -> 0.975, 200 -> 0.998, at p50 0.7 / 0.75 / 0.9 / 1.05 ms.
     IVF-PQ fast-scan was chosen over HNSW: at 200k it built in 35 s against 75 s
