@@ -148,7 +148,7 @@ class Settings(BaseSettings):
         "three numbers global,focused,tiles, each >= 0, with a positive sum", shown="0.5,0.25,0.25",
     )
     test_extract: TestExtract = _field(
-        "simple", "what seed 000's /embedding/test_extract returns: simple or combined (three-level)",
+        "simple", "what /embedding/test_extract returns: simple or combined (three-level)",
         _choices(TEST_EXTRACT_MODES),
     )
     # image intake

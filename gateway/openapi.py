@@ -77,7 +77,7 @@ def api_routes(service) -> dict[str, dict[str, Any]]:
 
 def complete_spec(spec: dict[str, Any], routes: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """`spec` with every error answer declared. `routes` (api_routes): BentoML merges the
-    mounted app's paths last, so a GET route on an API's path (seed 003's GET /browse beside
+    mounted app's paths last, so a GET route on an API's path (GET /browse beside
     POST /browse) would hide the API's POST operation; it is put back."""
     doc = copy.deepcopy(spec)
     for path, item in (routes or {}).items():

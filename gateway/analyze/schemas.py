@@ -1,4 +1,4 @@
-"""Request and response models of the analyze API, as seed 002 documents them."""
+"""Request and response models of the analyze API, in the shapes the image-analysis service documented."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class AvailableOperations(BaseModel):
 
 
 class AnalyzeImageRequest(BaseModel):
-    """Seed 002's POST /analyze_image/ body."""
+    """The body of POST /analyze_image/: an image URL and the tasks."""
 
     image_url: str
     tasks: list[AnalysisTask]
