@@ -129,7 +129,7 @@ def ann_settings(args) -> AnnSettings:
 
 
 def bench_sqlite(args, x: np.ndarray, queries: np.ndarray, truth) -> dict:
-    from search.catalog import Catalog
+    from search.indexes import IndexRegistry
     from search.collection import Collection
     from search.sqlite_store import open_store
 
@@ -151,7 +151,7 @@ def bench_sqlite(args, x: np.ndarray, queries: np.ndarray, truth) -> dict:
             capture_output=True, text=True, check=True, cwd=ROOT,
         )
         result.update(json.loads(probe.stdout.strip().splitlines()[-1]))
-        catalog = Catalog(folder, ann_settings=ann_settings(args))
+        catalog = IndexRegistry(folder, ann_settings=ann_settings(args))
         index = catalog.get(INDEX)
         assert index.uses_ann(), "the saved approximate index was not reloaded"
         result["bytes_on_disk"] = index.stats()["bytes_on_disk"]
@@ -167,11 +167,11 @@ def bench_sqlite(args, x: np.ndarray, queries: np.ndarray, truth) -> dict:
 
 def startup_probe(folder: str, kind: str) -> None:
     """In a fresh process: open every index as the index runner does; time and RSS."""
-    from search.catalog import Catalog
+    from search.indexes import IndexRegistry
 
     rss0 = rss_mib()
     start = time.perf_counter()
-    catalog = Catalog(Path(folder), ann_settings=AnnSettings(kind=kind, exact_max=0))
+    catalog = IndexRegistry(Path(folder), ann_settings=AnnSettings(kind=kind, exact_max=0))
     catalog.open_all()
     took = time.perf_counter() - start
     ann = catalog.get(INDEX).ann is not None
@@ -220,7 +220,7 @@ def bench_postgres(args, x: np.ndarray, queries: np.ndarray, truth, truth_filter
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from search.pg_catalog import PgCatalog
+    from search.pg_indexes import PgIndexRegistry
     from search.pg_store import PgSettings
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pg-", dir=args.data_dir))
@@ -235,7 +235,7 @@ def bench_postgres(args, x: np.ndarray, queries: np.ndarray, truth, truth_filter
         url = f"postgresql://{parts.get('user', 'postgres')}@/{database}?host={parts['host']}"
     settings = PgSettings(url=url, ef_search=args.pg_ef_search, statement_timeout_ms=600_000)
     try:
-        catalog = PgCatalog(settings)
+        catalog = PgIndexRegistry(settings)
         index = catalog.get(INDEX, Binding(model="bench", dim=x.shape[1]), create=True)
         result = {"n": len(x), "ef_search": args.pg_ef_search, "batch": args.pg_batch}
         result.update(ingest(index, x, args.pg_batch, lambda first, m: [{"g": i % 10} for i in range(first, first + m)]))
@@ -245,7 +245,7 @@ def bench_postgres(args, x: np.ndarray, queries: np.ndarray, truth, truth_filter
         result["incremental"] = incremental_rate(index, data_more(x, args.pg_incremental), args.pg_batch)
         catalog.close()
         start = time.perf_counter()
-        catalog = PgCatalog(settings)  # as a restarted server: a new pool, a first answer
+        catalog = PgIndexRegistry(settings)  # as a restarted server: a new pool, a first answer
         catalog.get(INDEX).search(queries[:1], 10)
         result["startup_s"] = round(time.perf_counter() - start, 3)
         index = catalog.get(INDEX)

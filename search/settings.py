@@ -1,6 +1,6 @@
 """Search settings: a view of config.settings (IMAGE_EMBED_DATA_DIR, IMAGE_EMBED_INDEX_* for
 the embedded back end, IMAGE_EMBED_SEARCH_* for PostgreSQL; documented in
-docs/configuration.md), and `open_catalog`, which picks the back end.
+docs/configuration.md), and `open_indexes`, which picks the back end.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from config.settings import Settings, SettingsError, load_settings
 
 from .ann import AnnSettings
-from .catalog import default_data_dir
+from .indexes import default_data_dir
 from .pg_store import PgSettings, check_url
 from .sqlite_store import StoreSettings
 
@@ -59,24 +59,24 @@ class SearchSettings:
         return cls.from_settings(load_settings())
 
 
-def open_catalog(settings: SearchSettings):
+def open_indexes(settings: SearchSettings):
     """The indexes: in PostgreSQL when IMAGE_EMBED_SEARCH_URL is set, else embedded (SQLite)."""
     if settings.pg is not None:
-        from .pg_catalog import PgCatalog
+        from .pg_indexes import PgIndexRegistry
 
-        return PgCatalog(settings.pg)
-    from .catalog import Catalog
+        return PgIndexRegistry(settings.pg)
+    from .indexes import IndexRegistry
 
-    return Catalog(settings.data_dir, settings.store, settings.ann)
+    return IndexRegistry(settings.data_dir, settings.store, settings.ann)
 
 
-def catalog_at(place: str, ann: AnnSettings | None = None):
+def indexes_at(place: str, ann: AnnSettings | None = None):
     """The indexes at `place`: a postgresql:// URL, or a data directory (scripts, tests)."""
     if place.startswith(("postgresql://", "postgres://")):
-        from .pg_catalog import PgCatalog
+        from .pg_indexes import PgIndexRegistry
 
         check_url(place)
-        return PgCatalog(PgSettings(url=place))
-    from .catalog import Catalog
+        return PgIndexRegistry(PgSettings(url=place))
+    from .indexes import IndexRegistry
 
-    return Catalog(Path(place).expanduser(), StoreSettings(), ann or AnnSettings())
+    return IndexRegistry(Path(place).expanduser(), StoreSettings(), ann or AnnSettings())
