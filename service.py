@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from config.image import bento_image
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
@@ -282,14 +282,14 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     async def search_text(
         self,
         query: Text,
-        top_k: int = 10,
-        min_score: float | None = None,
+        top_k: StrictInt = 10,
+        min_score: StrictFloat | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
-        offset: int = 0,
-        min_rating: int = 0,
-        tag_ids: list[int] = [],
-        include_hidden: bool = False,
+        offset: StrictInt = 0,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
     ) -> SearchResponse:
         """Images that match a text (the index's CLIP model), best first: `[{key, score, metadata}]`.
         `top_k`: up to 10000; `offset`: skip that many best hits first (paging).
@@ -308,14 +308,14 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         image: Path = NoUpload,
         url: str | None = None,
         image_base64: str | None = None,
-        top_k: int = 10,
-        min_score: float | None = None,
+        top_k: StrictInt = 10,
+        min_score: StrictFloat | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
-        offset: int = 0,
-        min_rating: int = 0,
-        tag_ids: list[int] = [],
-        include_hidden: bool = False,
+        offset: StrictInt = 0,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
     ) -> SearchResponse:
         """Images similar to one image: send exactly one of `image` (upload), `url` or `image_base64`."""
         labels = label_filter(min_rating, tag_ids, include_hidden)
@@ -326,15 +326,15 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @api_errors
     async def search_vector(
         self,
-        vector: list[float],
-        top_k: int = 10,
-        min_score: float | None = None,
+        vector: list[StrictFloat],
+        top_k: StrictInt = 10,
+        min_score: StrictFloat | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
-        offset: int = 0,
-        min_rating: int = 0,
-        tag_ids: list[int] = [],
-        include_hidden: bool = False,
+        offset: StrictInt = 0,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
     ) -> SearchResponse:
         """Search with a vector of your own, in the index's model's space (512 floats for clip;
         it is normalized)."""
@@ -346,16 +346,16 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     async def similar(
         self,
         key: str | None = None,
-        top_k: int = 10,
-        min_score: float | None = None,
+        top_k: StrictInt = 10,
+        min_score: StrictFloat | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
         keys: list[str] = [],
         negative_keys: list[str] = [],
-        offset: int = 0,
-        min_rating: int = 0,
-        tag_ids: list[int] = [],
-        include_hidden: bool = False,
+        offset: StrictInt = 0,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
     ) -> SearchResponse:
         """Items similar to the item stored under `key`, or to several (`keys`: the normalized
         mean of their vectors, minus the mean of `negative_keys` when given); the examples
@@ -382,7 +382,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
 
     @bentoml.api
     @api_errors
-    async def get(self, keys: list[str], index: str = DEFAULT_INDEX, with_vectors: bool = False) -> GetResponse:
+    async def get(self, keys: list[str], index: str = DEFAULT_INDEX, with_vectors: StrictBool = False) -> GetResponse:
         """Items by key: metadata, source (the URL it was indexed from) and optionally the stored
         vector; unknown keys are listed in `missing`. A cheap "is it indexed?" check."""
         return await self.routes.admin.get(keys, index, with_vectors)
@@ -398,12 +398,12 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @api_errors
     async def find_duplicates(
         self,
-        threshold: float = 0.95,
-        limit: int = 100,
+        threshold: StrictFloat = 0.95,
+        limit: StrictInt = 100,
         index: str = DEFAULT_INDEX,
         method: str = "clip",
-        max_distance: int = 5,
-        include_hidden: bool = False,
+        max_distance: StrictInt = 5,
+        include_hidden: StrictBool = False,
     ) -> DuplicatesResponse:
         """Near-identical items, as `pairs` and as `groups` (hidden items left out unless
         `include_hidden`). `method` "clip": pairs whose CLIP cosine is at least `threshold`,
@@ -417,7 +417,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @requires_one_of(IMAGE_MODELS)
     @api_errors
     async def verify_index(
-        self, sample: int = 16, images: list[Path] = [], keys: list[str] = [], index: str = DEFAULT_INDEX
+        self, sample: StrictInt = 16, images: list[Path] = [], keys: list[str] = [], index: str = DEFAULT_INDEX
     ) -> VerifyResponse:
         """Check that keys and vectors are aligned.
 
@@ -437,11 +437,11 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     async def index_vectors(
         self,
         keys: list[str],
-        vectors: list[list[float]],
+        vectors: list[list[StrictFloat]],
         metadata: list[dict[str, Any] | None] = [],
-        ratings: list[int | None] = [],
+        ratings: list[StrictInt | None] = [],
         tags: list[list[str]] = [],
-        hidden: list[bool | None] = [],
+        hidden: list[StrictBool | None] = [],
         thumbnails: list[str | None] = [],
         phashes: list[str | None] = [],
         index: str = DEFAULT_INDEX,
@@ -462,7 +462,12 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @bentoml.api
     @api_errors
     async def browse(
-        self, page: int = 1, per_page: int = 24, min_rating: int = 0, tag_ids: list[int] = [], include_hidden: bool = False,
+        self,
+        page: StrictInt = 1,
+        per_page: StrictInt = 24,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
         index: str = DEFAULT_INDEX,
     ) -> BrowseResponse:
         """One page of an index in key order (by code point), with each item's rating, tags,
@@ -473,7 +478,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
 
     @bentoml.api
     @api_errors
-    async def set_rating(self, keys: list[str], rating: int, index: str = DEFAULT_INDEX) -> SetRatingResponse:
+    async def set_rating(self, keys: list[str], rating: StrictInt, index: str = DEFAULT_INDEX) -> SetRatingResponse:
         """Rate items 0 (not rated) to 5; durable when it returns; unknown keys in `missing`."""
         return await self.routes.library.set_rating(keys, rating, index)
 
@@ -486,7 +491,12 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @bentoml.api
     @api_errors
     async def tag_items(
-        self, keys: list[str], add: list[str] = [], remove: list[str] = [], hidden: bool | None = None, index: str = DEFAULT_INDEX
+        self,
+        keys: list[str],
+        add: list[str] = [],
+        remove: list[str] = [],
+        hidden: StrictBool | None = None,
+        index: str = DEFAULT_INDEX,
     ) -> TagItemsResponse:
         """For every key at once: add tags by name (a new name is created), remove tags by name,
         hide (`hidden` true) or unhide (false); one transaction, durable when it returns;
@@ -522,7 +532,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @bentoml.api(route="/search/image")
     @requires_one_of(IMAGE_MODELS)
     @api_errors
-    async def search_image_file(self, file: Path, top_k: int = 20, index: str = DEFAULT_INDEX) -> SearchResponse:
+    async def search_image_file(self, file: Path, top_k: StrictInt = 20, index: str = DEFAULT_INDEX) -> SearchResponse:
         """Images similar to an upload: multipart `file` -> results best first (default top_k 20)."""
         ref = ImageRef(upload=file, label=f"upload:{upload_name(file)}")
         return await self.routes.search.image(ref, top_k, None, None, index)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import JSONResponse, Response
@@ -96,8 +97,26 @@ class CompatRoutes:
         return EmbedImageResponse(embedding=vector, model=EMBED_IMAGE_MODEL_NAME, device=info["device"])
 
 
+def known_query_only(request: Request) -> None:
+    """A query parameter the route does not take is a 400 naming it (a typo such as `topk=5`
+    would otherwise be ignored silently)."""
+    route = request.scope.get("route")
+    if route is None:
+        return
+    known, dependants = set(), [route.dependant]
+    while dependants:  # the route's own parameters and those of its dependencies
+        dependant = dependants.pop()
+        known |= {param.alias for param in dependant.query_params}
+        dependants.extend(dependant.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        message = f"unknown query parameter; this route takes: {takes}"
+        raise RequestValidationError([{"loc": ("query", name), "msg": message, "type": "extra_forbidden"} for name in unknown])
+
+
 # The search service's read routes (GET), mounted beside the BentoML APIs by gateway/web.py.
-search_aliases = APIRouter()
+search_aliases = APIRouter(dependencies=[Depends(known_query_only)])
 
 
 async def _answer(method, *args) -> Response:
@@ -164,7 +183,9 @@ async def browse_get(
 
 
 @search_aliases.post("/rating/{image_id:anypath}", summary="Rate one item (0-5); 404 for an unknown key")
-async def rating_post(image_id: str, body: RatingBody, index: str = "default", library: LibraryRoutes = bound(LibraryRoutes)):
+async def rating_post(
+    image_id: str, body: RatingBody, index: str = "default", library: LibraryRoutes = bound(LibraryRoutes)
+):
     return await _answer(library.rate_one, image_id, body.rating, index)
 
 

@@ -96,6 +96,6 @@ async def thumbnail(index: str, key: str, runners: RunnerClient = bound(RunnerCl
     return await api_errors(thumbnail_response)(runners, index, key)
 
 
-@thumbnail_routes.get("/thumbnail/{key}", summary="The thumbnail of an item of the default index (the old search service's route)")
+@thumbnail_routes.get("/thumbnail/{key}", summary="The thumbnail of an item of the default index (as the search service's)")
 async def thumbnail_default_index(key: str, runners: RunnerClient = bound(RunnerClient)) -> Response:
     return await api_errors(thumbnail_response)(runners, "default", key)

@@ -5,7 +5,8 @@ thumbnails, the web UI, and the JSON 404s.
 
 BentoML APIs are POST-only; these GET routes are part of the old services' contracts (health
 checks and service info) and the human-facing docs page. They call the same typed route
-objects as the BentoML APIs, which the service binds to this app at start-up (gateway/bound.py). Every refusal here has the gateway's shape
+objects as the BentoML APIs, which the service binds to this app at start-up (gateway/bound.py).
+Every refusal here has the gateway's shape
 `{"error", "detail"}`: a bad query parameter is a 400 `invalid_request` (FastAPI would answer
 its own 422), and the route of an API whose model this server does not serve a 404
 `model_not_served` naming the model (gateway/served.py).
