@@ -68,13 +68,6 @@ class AvailableOperations(BaseModel):
     operations: dict[str, OperationInfo]
 
 
-class AnalyzeImageRequest(BaseModel):
-    """The body of POST /analyze_image/: an image URL and the tasks."""
-
-    image_url: str
-    tasks: list[AnalysisTask]
-
-
 def success(data: Any, bbox: tuple[int, int, int, int] | None = None, png: str | None = None) -> OperationResult:
     return OperationResult(
         status="success", data=data, cropped_image_bbox=list(bbox) if bbox else None, cropped_image_base64=png
