@@ -16,21 +16,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from config.image import bento_image
 from config.sections import GatewaySettings
-from config.settings import load_settings
 from gateway.access_log import AccessLogMiddleware, access_log_enabled
 from gateway.admission import AdmissionMiddleware
 from gateway.analyze.api import image_url_of, parse_tasks_json
 from gateway.analyze.schemas import AnalysisTask, AnalyzeImagesResponse, AnalyzeResponse
 from gateway.auth import APIKeyMiddleware, load_api_keys
 from gateway.body_limit import BodyLimitMiddleware
+from gateway.bound import bind
 from gateway.compat import FAST_EXTRACT_MODEL, ExtractResponse
 from gateway.encode import DEFAULT_MODEL, Model, Text
 from gateway.errors import api_errors
-from gateway.health import Health
 from gateway.images import ImageRef, many_refs, single_ref, upload_name
 from gateway.internvit import InternVitLevels
 from gateway.library import label_filter
@@ -42,11 +41,10 @@ from gateway.library_schemas import (
     TagsResponse,
 )
 from gateway.openapi import api_routes, complete_spec
-from gateway.patches import refuse_server_side_file_fetch
 from gateway.rank import RankResponse
 from gateway.routes import Routes
-from gateway.served import answer_not_served, prune_unserved_apis, requires, requires_one_of
 from gateway.runner_client import RunnerClient
+from gateway.served import answer_not_served, prune_unserved_apis, requires, requires_one_of
 from gateway.schemas import EmbedImageResponse, EncodeImagesResponse
 from gateway.search import DEFAULT_INDEX
 from gateway.search_schemas import (
@@ -60,38 +58,17 @@ from gateway.search_schemas import (
     VerifyResponse,
 )
 from gateway.shutdown import GracefulShutdown
+from gateway.startup import start_up
 from gateway.unroutable import UnroutablePathMiddleware
-from gateway.web import web_app
+from gateway.web import ServiceDescription, web_app
 from intake.errors import ClientError
-from models import get_spec
-from models.device import DeviceChoice, preflight, probe_device_kind
 from models.families import embedding_keys
-from models.selection import ServeArguments, served_models
-from models.store import loadable_dir
+from models.selection import ServeArguments
+from runners.services import check_runner_names, gateway_base
+from runners.shutdown import GATEWAY_SERVICE
 
-SETTINGS = load_settings()  # every IMAGE_EMBED_* variable, validated: a bad value stops the start
-ARGUMENTS = bentoml.use_arguments(ServeArguments)
-SERVED = served_models(ARGUMENTS)  # an unknown name stops the start
-ENGINE = ARGUMENTS.engine  # "onnx": ONNX Runtime alone (the lean image); None: IMAGE_EMBED_ENGINE
-# Fail `bentoml serve` at once, with the fix in the message, when a required GPU is missing
-# or a chosen model was never imported; otherwise BentoML restarts the failing runner forever.
-preflight()
-_PROBED = DeviceChoice(device=probe_device_kind(), dtype="", name="")  # the runners' device, without torch
-for _key in SERVED:  # imported, with the ONNX graphs where ONNX Runtime runs it; engine=onnx: runnable without torch
-    loadable_dir(get_spec(_key), _PROBED, ENGINE)
-
-from runners.index import IndexRunner  # noqa: E402  (runners after the preflight: they pick batch limits per device)
-from runners.batching_wait import install as install_batching_patches  # noqa: E402
-from runners.services import check_runner_names, gateway_base, runner_services  # noqa: E402
-from runners.shutdown import GATEWAY_SERVICE  # noqa: E402
-
-RUNNERS = runner_services(SERVED, ENGINE)
-refuse_server_side_file_fetch()
-# Every worker (gateway and runners) imports this module before BentoML builds its app: the
-# runners' batching dispatchers then report each request's queue time (image_embed_queue_seconds)
-# and hold a request for company at most its model's max_batch_wait_ms (runners/batching_wait.py;
-# a BentoML whose dispatcher changed stops the start here).
-install_batching_patches(bounded=SETTINGS.batch_wait == "bounded")
+START = start_up(bentoml.use_arguments(ServeArguments))  # stops `bentoml serve` with the fix when a check fails
+SETTINGS, SERVED, RUNNERS, IndexRunner = START.settings, START.served, START.runners, START.index_runner
 LIMITS: GatewaySettings = SETTINGS  # the request-shape limits: a section of the settings
 # The APIs that take `model`: any image embedding model, or any CLIP (texts and images).
 IMAGE_MODELS, CLIP_MODELS = embedding_keys(), embedding_keys(texts=True)
@@ -100,7 +77,7 @@ IMAGE_MODELS, CLIP_MODELS = embedding_keys(), embedding_keys(texts=True)
 GATEWAY_TIMEOUT_S = 60
 
 
-IMAGE = bento_image(lean=ENGINE == "onnx")  # the Bento's container image (config/image.py)
+IMAGE = bento_image(lean=START.engine == "onnx")  # the Bento's container image (config/image.py)
 NoUpload: Path = None  # type: ignore[assignment]  (optional uploads: BentoML needs a default)
 
 
@@ -119,18 +96,17 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
 
     def __init__(self) -> None:
         self.pin_runner_sockets()  # first: before any runner attribute is used
-        self.runners = RunnerClient({name: getattr(self, name) for name in ImageEmbed.dependencies}, SERVED)
-        self.routes = Routes(self.runners, SETTINGS)
-        self.health = Health(self.runners)
-
-    def api_names(self) -> list[str]:
-        return list(ImageEmbed.apis)
+        runners = RunnerClient({name: getattr(self, name) for name in ImageEmbed.dependencies}, SERVED)
+        self.routes = Routes(runners, SETTINGS)
+        # The plain HTTP routes (gateway/web.py) get the same route objects as the APIs below.
+        description = ServiceDescription(list(ImageEmbed.apis), list(SERVED), self.openapi_document)
+        bind(web_app, *self.routes.objects(), description)
 
     def openapi_document(self) -> dict:
         return complete_spec(ImageEmbed.openapi_spec.asdict(), api_routes(ImageEmbed))
 
     async def __is_ready__(self) -> bool:
-        return await self.health.check_ready()
+        return await self.routes.health.check_ready()
 
     @bentoml.on_shutdown
     async def close_fetcher(self) -> None:
@@ -259,7 +235,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @bentoml.api(route="/analyze_image/")
     @api_errors
     async def analyze_image(self, image_url: str, tasks: list[AnalysisTask]) -> AnalyzeResponse:
-        """Seed 002: analyze the image at `image_url` (http/https) with `tasks` (see /analyze)."""
+        """Analyze the image at `image_url` (http/https) with `tasks` (see /analyze)."""
         if not image_url.strip():
             raise ClientError("`image_url` is empty; send an http(s) URL", code="missing_image")
         return await self.routes.analyze.run(ImageRef(url=image_url, label=f"url:{image_url}"), image_url, tasks)
@@ -269,8 +245,8 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     async def analyze_image_upload(
         self, image_file: Path, tasks_json: Annotated[Any, Field(description="a JSON array of tasks, as `tasks` of /analyze")]
     ) -> AnalyzeResponse:
-        """Seed 002: multipart `image_file` (the image) and `tasks_json` (a JSON array of tasks);
-        the response's image_url is "uploaded:<filename>"."""
+        """Analyze an upload: multipart `image_file` (the image) and `tasks_json` (a JSON array
+        of tasks); the response's image_url is "uploaded:<filename>"."""
         name = upload_name(image_file)
         ref = ImageRef(upload=image_file, label=f"upload:{name}")
         return await self.routes.analyze.run(ref, f"uploaded:{name}", parse_tasks_json(tasks_json))
@@ -307,14 +283,14 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     async def search_text(
         self,
         query: Text,
-        top_k: int = 10,
-        min_score: float | None = None,
+        top_k: StrictInt = 10,
+        min_score: StrictFloat | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
-        offset: int = 0,
-        min_rating: int = 0,
-        tag_ids: list[int] = [],
-        include_hidden: bool = False,
+        offset: StrictInt = 0,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
     ) -> SearchResponse:
         """Images that match a text (the index's CLIP model), best first: `[{key, score, metadata}]`.
         `top_k`: up to 10000; `offset`: skip that many best hits first (paging).
@@ -333,14 +309,14 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         image: Path = NoUpload,
         url: str | None = None,
         image_base64: str | None = None,
-        top_k: int = 10,
-        min_score: float | None = None,
+        top_k: StrictInt = 10,
+        min_score: StrictFloat | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
-        offset: int = 0,
-        min_rating: int = 0,
-        tag_ids: list[int] = [],
-        include_hidden: bool = False,
+        offset: StrictInt = 0,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
     ) -> SearchResponse:
         """Images similar to one image: send exactly one of `image` (upload), `url` or `image_base64`."""
         labels = label_filter(min_rating, tag_ids, include_hidden)
@@ -351,15 +327,15 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @api_errors
     async def search_vector(
         self,
-        vector: list[float],
-        top_k: int = 10,
-        min_score: float | None = None,
+        vector: list[StrictFloat],
+        top_k: StrictInt = 10,
+        min_score: StrictFloat | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
-        offset: int = 0,
-        min_rating: int = 0,
-        tag_ids: list[int] = [],
-        include_hidden: bool = False,
+        offset: StrictInt = 0,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
     ) -> SearchResponse:
         """Search with a vector of your own, in the index's model's space (512 floats for clip;
         it is normalized)."""
@@ -371,16 +347,16 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     async def similar(
         self,
         key: str | None = None,
-        top_k: int = 10,
-        min_score: float | None = None,
+        top_k: StrictInt = 10,
+        min_score: StrictFloat | None = None,
         filter: dict[str, Any] | None = None,
         index: str = DEFAULT_INDEX,
         keys: list[str] = [],
         negative_keys: list[str] = [],
-        offset: int = 0,
-        min_rating: int = 0,
-        tag_ids: list[int] = [],
-        include_hidden: bool = False,
+        offset: StrictInt = 0,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
     ) -> SearchResponse:
         """Items similar to the item stored under `key`, or to several (`keys`: the normalized
         mean of their vectors, minus the mean of `negative_keys` when given); the examples
@@ -407,7 +383,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
 
     @bentoml.api
     @api_errors
-    async def get(self, keys: list[str], index: str = DEFAULT_INDEX, with_vectors: bool = False) -> GetResponse:
+    async def get(self, keys: list[str], index: str = DEFAULT_INDEX, with_vectors: StrictBool = False) -> GetResponse:
         """Items by key: metadata, source (the URL it was indexed from) and optionally the stored
         vector; unknown keys are listed in `missing`. A cheap "is it indexed?" check."""
         return await self.routes.admin.get(keys, index, with_vectors)
@@ -423,12 +399,12 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @api_errors
     async def find_duplicates(
         self,
-        threshold: float = 0.95,
-        limit: int = 100,
+        threshold: StrictFloat = 0.95,
+        limit: StrictInt = 100,
         index: str = DEFAULT_INDEX,
         method: str = "clip",
-        max_distance: int = 5,
-        include_hidden: bool = False,
+        max_distance: StrictInt = 5,
+        include_hidden: StrictBool = False,
     ) -> DuplicatesResponse:
         """Near-identical items, as `pairs` and as `groups` (hidden items left out unless
         `include_hidden`). `method` "clip": pairs whose CLIP cosine is at least `threshold`,
@@ -442,7 +418,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @requires_one_of(IMAGE_MODELS)
     @api_errors
     async def verify_index(
-        self, sample: int = 16, images: list[Path] = [], keys: list[str] = [], index: str = DEFAULT_INDEX
+        self, sample: StrictInt = 16, images: list[Path] = [], keys: list[str] = [], index: str = DEFAULT_INDEX
     ) -> VerifyResponse:
         """Check that keys and vectors are aligned.
 
@@ -462,11 +438,11 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     async def index_vectors(
         self,
         keys: list[str],
-        vectors: list[list[float]],
+        vectors: list[list[StrictFloat]],
         metadata: list[dict[str, Any] | None] = [],
-        ratings: list[int | None] = [],
+        ratings: list[StrictInt | None] = [],
         tags: list[list[str]] = [],
-        hidden: list[bool | None] = [],
+        hidden: list[StrictBool | None] = [],
         thumbnails: list[str | None] = [],
         phashes: list[str | None] = [],
         index: str = DEFAULT_INDEX,
@@ -487,7 +463,12 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @bentoml.api
     @api_errors
     async def browse(
-        self, page: int = 1, per_page: int = 24, min_rating: int = 0, tag_ids: list[int] = [], include_hidden: bool = False,
+        self,
+        page: StrictInt = 1,
+        per_page: StrictInt = 24,
+        min_rating: StrictInt = 0,
+        tag_ids: list[StrictInt] = [],
+        include_hidden: StrictBool = False,
         index: str = DEFAULT_INDEX,
     ) -> BrowseResponse:
         """One page of an index in key order (by code point), with each item's rating, tags,
@@ -498,7 +479,7 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
 
     @bentoml.api
     @api_errors
-    async def set_rating(self, keys: list[str], rating: int, index: str = DEFAULT_INDEX) -> SetRatingResponse:
+    async def set_rating(self, keys: list[str], rating: StrictInt, index: str = DEFAULT_INDEX) -> SetRatingResponse:
         """Rate items 0 (not rated) to 5; durable when it returns; unknown keys in `missing`."""
         return await self.routes.library.set_rating(keys, rating, index)
 
@@ -511,44 +492,49 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
     @bentoml.api
     @api_errors
     async def tag_items(
-        self, keys: list[str], add: list[str] = [], remove: list[str] = [], hidden: bool | None = None, index: str = DEFAULT_INDEX
+        self,
+        keys: list[str],
+        add: list[str] = [],
+        remove: list[str] = [],
+        hidden: StrictBool | None = None,
+        index: str = DEFAULT_INDEX,
     ) -> TagItemsResponse:
         """For every key at once: add tags by name (a new name is created), remove tags by name,
         hide (`hidden` true) or unhide (false); one transaction, durable when it returns;
         unknown keys in `missing`."""
         return await self.routes.library.tag_items(keys, add, remove, hidden, index)
 
-    # -- The replaced services' routes (gateway/compat.py) -------------------------------------
+    # -- The replaced services' routes (gateway/compat.py; docs/api.md's compatibility table) --
 
     @bentoml.api(route="/embed-image")
     @requires("clip")
     @api_errors
     async def embed_image(self, file: Path) -> EmbedImageResponse:
-        """Seed 001's route: multipart `file` -> {"embedding", "model", "device"}."""
+        """Embed one upload with CLIP: multipart `file` -> {"embedding", "model", "device"}."""
         return await self.routes.compat.embed_image(file)
 
     @bentoml.api(route="/embedding/fast_extract")
     @requires(FAST_EXTRACT_MODEL)
     @api_errors
     async def fast_extract(self, url: str) -> ExtractResponse:
-        """Seed 000's DINOv2 route: {"url"} -> {"embedding", "url"}; DINOv2 ViT-g/14, the model
-        that service ran: the CLS token after the final layer norm, L2-normalized (1536 floats)."""
+        """Embed the image at `url` with DINOv2 ViT-g/14: {"url"} -> {"embedding", "url"}; the
+        CLS token after the final layer norm, L2-normalized (1536 floats)."""
         return await self.routes.compat.fast_extract(url)
 
     @bentoml.api(route="/embedding/test_extract")
     @requires("internvit")
     @api_errors
     async def test_extract(self, url: str) -> ExtractResponse:
-        """Seed 000's InternViT route: {"url"} -> {"embedding", "url"}; the simple extractor
-        (mean-pooled patch tokens, 1024 floats), or the three-level `combined` vector when
-        IMAGE_EMBED_TEST_EXTRACT=combined."""
+        """Embed the image at `url` with InternViT: {"url"} -> {"embedding", "url"}; the simple
+        extractor (mean-pooled patch tokens, 1024 floats), or the three-level `combined` vector
+        when IMAGE_EMBED_TEST_EXTRACT=combined."""
         return await self.routes.compat.test_extract(url)
 
     @bentoml.api(route="/search/image")
     @requires_one_of(IMAGE_MODELS)
     @api_errors
-    async def search_image_file(self, file: Path, top_k: int = 20, index: str = DEFAULT_INDEX) -> SearchResponse:
-        """Seed 003's route: multipart `file` -> results best first (default top_k 20)."""
+    async def search_image_file(self, file: Path, top_k: StrictInt = 20, index: str = DEFAULT_INDEX) -> SearchResponse:
+        """Images similar to an upload: multipart `file` -> results best first (default top_k 20)."""
         ref = ImageRef(upload=file, label=f"upload:{upload_name(file)}")
         return await self.routes.search.image(ref, top_k, None, None, index)
 

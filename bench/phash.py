@@ -64,11 +64,11 @@ def found_all(groups: list[dict], planted: list[list[int]], keys: list[str]) -> 
 
 def bench_store(keys: list[str], hashes: np.ndarray, max_distance: int) -> dict:
     from search.ann import AnnSettings
-    from search.catalog import Catalog
+    from search.indexes import IndexRegistry
     from search.manifest import Binding
 
     folder = tempfile.mkdtemp(prefix="bench-phash-")
-    catalog = Catalog(Path(folder), ann_settings=AnnSettings(exact_max=10**12))  # no vector index: hashes only
+    catalog = IndexRegistry(Path(folder), ann_settings=AnnSettings(exact_max=10**12))  # no vector index: hashes only
     try:
         ix = catalog.get("phash", Binding(model="bench", dim=8), create=True)
         vectors = np.random.default_rng(1).standard_normal((50_000, 8)).astype(np.float32)

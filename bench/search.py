@@ -154,7 +154,7 @@ def bench_postgres(args, x: np.ndarray, queries: np.ndarray, truth, truth_filter
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from search.pg_catalog import PgCatalog
+    from search.pg_indexes import PgIndexRegistry
     from search.pg_store import PgSettings
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pg-", dir=args.data_dir))
@@ -169,7 +169,7 @@ def bench_postgres(args, x: np.ndarray, queries: np.ndarray, truth, truth_filter
         url = f"postgresql://{parts.get('user', 'postgres')}@/{database}?host={parts['host']}"
     settings = PgSettings(url=url, ef_search=args.pg_ef_search, statement_timeout_ms=600_000)
     try:
-        catalog = PgCatalog(settings)
+        catalog = PgIndexRegistry(settings)
         index = catalog.get(INDEX, Binding(model="bench", dim=x.shape[1]), create=True)
         result = {"n": len(x), "ef_search": args.pg_ef_search, "batch": args.pg_batch}
         result.update(ingest(index, x, args.pg_batch, lambda first, m: [{"g": i % 10} for i in range(first, first + m)]))
@@ -179,7 +179,7 @@ def bench_postgres(args, x: np.ndarray, queries: np.ndarray, truth, truth_filter
         result["incremental"] = incremental_rate(index, data_more(x, args.pg_incremental), args.pg_batch)
         catalog.close()
         start = time.perf_counter()
-        catalog = PgCatalog(settings)  # as a restarted server: a new pool, a first answer
+        catalog = PgIndexRegistry(settings)  # as a restarted server: a new pool, a first answer
         catalog.get(INDEX).search(queries[:1], 10)
         result["startup_s"] = round(time.perf_counter() - start, 3)
         index = catalog.get(INDEX)

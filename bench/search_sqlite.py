@@ -163,12 +163,12 @@ def probe(folder: Path, args, cold: bool) -> dict:
 
 def startup_probe(folder: str, args) -> None:
     """In a fresh process: open the index as the index runner does, answer queries; times, memory."""
-    from search.catalog import Catalog
+    from search.indexes import IndexRegistry
 
     queries = np.load(Path(folder) / "queries.npy")
     truth = np.load(Path(folder) / "truth.npy")
     start = time.perf_counter()
-    catalog = Catalog(Path(folder), ann_settings=ann_settings(args))
+    catalog = IndexRegistry(Path(folder), ann_settings=ann_settings(args))
     catalog.open_all()
     index = catalog.get(INDEX)
     index.search(queries[:1], 10)
@@ -265,7 +265,7 @@ store.close()
 
 def conversion(args, n: int) -> dict:
     """An index of `n` items written by REV's code, then opened (converted) by this code."""
-    from search.catalog import Catalog
+    from search.indexes import IndexRegistry
 
     parent = Path(args.data_dir or tempfile.gettempdir())
     place, folder = worktree(args.baseline_rev, parent), Path(tempfile.mkdtemp(prefix="bench-legacy-", dir=parent))
@@ -276,7 +276,7 @@ def conversion(args, n: int) -> dict:
         )
         before = sum(p.stat().st_size for p in (folder / "legacy").rglob("*") if p.is_file())
         start = time.perf_counter()
-        catalog = Catalog(folder, ann_settings=AnnSettings(kind=args.kind, exact_max=10**12))
+        catalog = IndexRegistry(folder, ann_settings=AnnSettings(kind=args.kind, exact_max=10**12))
         index = catalog.get("legacy")
         took = time.perf_counter() - start
         count, ok = index.count, index.check().ok

@@ -88,11 +88,11 @@ def median_ms(func, repeats: int) -> float:
 def bench_store(place: str, n: int, thumbnail_px: int, reads: int) -> dict:
     from gateway.thumbnails import make_thumbnail
     from search.manifest import Binding
-    from search.backend import catalog_at
+    from search.backend import indexes_at
 
     thumbs = [make_thumbnail(photo((640 + 8 * i, 480)), thumbnail_px) for i in range(8)]
     rng = np.random.default_rng(1)
-    catalog = catalog_at(place)
+    catalog = indexes_at(place)
     result = {"backend": catalog.backend, "items": n}
     try:
         for mode in ("off", "on"):

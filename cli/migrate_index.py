@@ -81,7 +81,7 @@ def verify(source, target, batch: int, quiet: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from search.backend import catalog_at
+    from search.backend import indexes_at
 
     p = tool_parser("migrate-index", __doc__)
     p.add_argument("--from", dest="source", required=True, help="data directory or postgresql:// URL")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=2000, help="items per write (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
-    src_catalog, dst_catalog = catalog_at(args.source), catalog_at(args.target)
+    src_catalog, dst_catalog = indexes_at(args.source), indexes_at(args.target)
     try:
         source = src_catalog.get(args.index)
         binding = source.store.binding

@@ -50,9 +50,9 @@ def verify_server(args: argparse.Namespace) -> dict:
 
 
 def verify_offline(args: argparse.Namespace) -> dict:
-    from search.backend import catalog_at
+    from search.backend import indexes_at
 
-    catalog = catalog_at(args.search_url or args.data_dir)
+    catalog = indexes_at(args.search_url or args.data_dir)
     try:
         index = catalog.get(args.index)
         check = index.check()

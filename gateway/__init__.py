@@ -1,5 +1,6 @@
-"""The gateway's building blocks: intake glue, API groups (mixins), errors, web routes.
+"""The gateway's building blocks: route modules (one object per API group, composed over one
+runner client in routes.py), intake glue, errors, middlewares, the plain HTTP routes (web.py).
 
-service.py composes them into one BentoML service; each API group is a mixin class whose
-`@bentoml.api` methods BentoML collects from the composed class.
+service.py declares the BentoML APIs, each a short delegation to one of these route objects;
+the plain HTTP routes receive the same objects (bound.py).
 """

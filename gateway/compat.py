@@ -1,18 +1,17 @@
-"""The routes of the five services this server replaces, with their JSON shapes.
+"""The routes of the five services this server replaces, with their JSON shapes (docs/api.md's
+compatibility table says which service had which).
 
-- seed 000 (DINOv2/InternViT extraction): POST /embedding/fast_extract (DINOv2 ViT-g/14, the
-  model that service ran: `dinov2_giant`, 1536 floats) and POST /embedding/test_extract
-  (InternViT: the simple extractor, or the three-level `combined` vector with
-  IMAGE_EMBED_TEST_EXTRACT=combined), body {"url"} -> {"embedding", "url"}; GET / (health).
-- seed 001 (CLIP for pgvector): POST /embed-image (multipart `file`) -> {"embedding",
-  "model": "CLIP-ViT-B/32", "device"}; GET /health.
-- seed 002 (image analysis): POST /analyze_image/, POST /analyze_image_upload/ and
-  GET /available_operations/ (gateway/analyze/).
-- seed 003 (image search): GET /search/text, GET /image/{key}/similar, GET /stats and
-  POST /search/image, aliases of the search APIs (same answers, same errors); its gallery's
-  GET /browse, POST /rating/{image_id}, GET /tags and POST /tags/bulk over the library
-  (gateway/library.py; image_id is the item's key, which may contain "/").
-- seed 004 (CLIP encoder on BentoML): POST /encode_image and GET /health, the main APIs.
+- URL extraction: POST /embedding/fast_extract (DINOv2 ViT-g/14: `dinov2_giant`, 1536 floats)
+  and POST /embedding/test_extract (InternViT: the simple extractor, or the three-level
+  `combined` vector with IMAGE_EMBED_TEST_EXTRACT=combined), body {"url"} -> {"embedding", "url"}.
+- CLIP for pgvector: POST /embed-image (multipart `file`) -> {"embedding",
+  "model": "CLIP-ViT-B/32", "device"}.
+- Search by HTTP GET: GET /search/text, GET /image/{key}/similar and GET /stats, aliases of the
+  search APIs (same answers, same errors); the gallery's GET /browse, POST /rating/{image_id},
+  GET /tags and POST /tags/bulk over the library (gateway/library.py; image_id is the item's
+  key, which may contain "/").
+- Analysis by URL or upload (POST /analyze_image/, /analyze_image_upload/) lives in
+  gateway/analyze/.
 
 URLs go through the intake's safe fetch (public addresses only, size and time limits).
 """
@@ -21,8 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import bentoml
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import JSONResponse, Response
@@ -31,15 +30,18 @@ from config.settings import Settings, load_settings
 from intake.errors import ClientError
 from models import get_spec
 
+from .bound import bound
 from .encode import EncodeRoutes
 from .errors import api_errors
 from .images import ImageLoader, ImageRef, upload_name
+from .index_admin import IndexAdminRoutes
 from .internvit import InternVitRoutes
-from .library import label_filter, parse_tag_ids
+from .library import LibraryRoutes, label_filter, parse_tag_ids
 from .runner_client import RunnerClient
 from .schemas import EmbedImageResponse
+from .search import SearchRoutes
 
-EMBED_IMAGE_MODEL_NAME = "CLIP-ViT-B/32"  # what seed 001 called its model
+EMBED_IMAGE_MODEL_NAME = "CLIP-ViT-B/32"  # the model name POST /embed-image has always answered
 FAST_EXTRACT_MODEL = "dinov2_giant"
 
 
@@ -48,7 +50,7 @@ def extract_mode_setting(settings: Settings | None = None) -> str:
 
 
 class ExtractResponse(BaseModel):
-    """Seed 000's response."""
+    """The answer of /embedding/fast_extract and /embedding/test_extract."""
 
     embedding: list[float] = Field(description="L2-normalized vector")
     url: str = Field(description="the URL as sent")
@@ -95,8 +97,26 @@ class CompatRoutes:
         return EmbedImageResponse(embedding=vector, model=EMBED_IMAGE_MODEL_NAME, device=info["device"])
 
 
-# Seed 003's read routes (GET), mounted beside the BentoML APIs by gateway/web.py.
-search_aliases = APIRouter()
+def known_query_only(request: Request) -> None:
+    """A query parameter the route does not take is a 400 naming it (a typo such as `topk=5`
+    would otherwise be ignored silently)."""
+    route = request.scope.get("route")
+    if route is None:
+        return
+    known, dependants = set(), [route.dependant]
+    while dependants:  # the route's own parameters and those of its dependencies
+        dependant = dependants.pop()
+        known |= {param.alias for param in dependant.query_params}
+        dependants.extend(dependant.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        message = f"unknown query parameter; this route takes: {takes}"
+        raise RequestValidationError([{"loc": ("query", name), "msg": message, "type": "extra_forbidden"} for name in unknown])
+
+
+# The search service's read routes (GET), mounted beside the BentoML APIs by gateway/web.py.
+search_aliases = APIRouter(dependencies=[Depends(known_query_only)])
 
 
 async def _answer(method, *args) -> Response:
@@ -104,22 +124,22 @@ async def _answer(method, *args) -> Response:
     return result if isinstance(result, Response) else JSONResponse(result.model_dump())
 
 
-@search_aliases.get("/search/text", summary="Seed 003: text search (alias of POST /search_text)")
-async def search_text_get(q: str, top_k: int = 20, index: str = "default", svc=Depends(bentoml.get_current_service)):
-    return await _answer(svc.routes.search.text, q, top_k, None, None, index)
+@search_aliases.get("/search/text", summary="Text search (alias of POST /search_text)")
+async def search_text_get(q: str, top_k: int = 20, index: str = "default", search: SearchRoutes = bound(SearchRoutes)):
+    return await _answer(search.text, q, top_k, None, None, index)
 
 
-@search_aliases.get("/image/{key:path}/similar", summary="Seed 003: items similar to one (alias of POST /similar)")
-async def similar_get(key: str, top_k: int = 20, index: str = "default", svc=Depends(bentoml.get_current_service)):
-    return await _answer(svc.routes.search.similar, key, top_k, None, None, index)
+@search_aliases.get("/image/{key:path}/similar", summary="Items similar to one (alias of POST /similar)")
+async def similar_get(key: str, top_k: int = 20, index: str = "default", search: SearchRoutes = bound(SearchRoutes)):
+    return await _answer(search.similar, key, top_k, None, None, index)
 
 
-@search_aliases.get("/stats", summary="Seed 003: index statistics (alias of POST /index_stats)")
-async def stats_get(index: str = "default", svc=Depends(bentoml.get_current_service)):
-    return await _answer(svc.routes.admin.stats, index)
+@search_aliases.get("/stats", summary="Index statistics (alias of POST /index_stats)")
+async def stats_get(index: str = "default", admin: IndexAdminRoutes = bound(IndexAdminRoutes)):
+    return await _answer(admin.stats, index)
 
 
-# Seed 003's gallery routes over the library (ratings, tags, hiding).
+# The gallery's routes over the library (ratings, tags, hiding).
 class AnyPathConvertor(Convertor):
     """A path parameter that may hold any character, "/" and line breaks included (Starlette's
     `path` stops at a line break, and a key may contain one)."""
@@ -147,27 +167,31 @@ class BulkTagsBody(BaseModel):
     hidden: bool | None = Field(default=None, description="true: hide them, false: unhide them")
 
 
-async def _browse(svc, index: str, page: int, per_page: int, min_rating: int, tag_ids: str, include_hidden: bool):
+async def _browse(
+    library: LibraryRoutes, index: str, page: int, per_page: int, min_rating: int, tag_ids: str, include_hidden: bool
+):
     labels = label_filter(min_rating, parse_tag_ids(tag_ids), include_hidden)
-    return await svc.routes.library.browse(index, page, per_page, labels)
+    return await library.browse(index, page, per_page, labels)
 
 
-@search_aliases.get("/browse", summary="Seed 003: a page of the index in key order, with ratings and tags (as POST /browse)")
+@search_aliases.get("/browse", summary="A page of the index in key order, with ratings and tags (as POST /browse)")
 async def browse_get(
     page: int = 1, per_page: int = 24, min_rating: int = 0, tag_ids: str = "", include_hidden: bool = False,
-    index: str = "default", svc=Depends(bentoml.get_current_service),
+    index: str = "default", library: LibraryRoutes = bound(LibraryRoutes),
 ):
-    return await _answer(_browse, svc, index, page, per_page, min_rating, tag_ids, include_hidden)
+    return await _answer(_browse, library, index, page, per_page, min_rating, tag_ids, include_hidden)
 
 
-@search_aliases.post("/rating/{image_id:anypath}", summary="Seed 003: rate one item (0-5); 404 for an unknown key")
-async def rating_post(image_id: str, body: RatingBody, index: str = "default", svc=Depends(bentoml.get_current_service)):
-    return await _answer(svc.routes.library.rate_one, image_id, body.rating, index)
+@search_aliases.post("/rating/{image_id:anypath}", summary="Rate one item (0-5); 404 for an unknown key")
+async def rating_post(
+    image_id: str, body: RatingBody, index: str = "default", library: LibraryRoutes = bound(LibraryRoutes)
+):
+    return await _answer(library.rate_one, image_id, body.rating, index)
 
 
-@search_aliases.get("/tags", summary="Seed 003: the tags, with how many items carry each (as POST /tags)")
-async def tags_get(index: str = "default", svc=Depends(bentoml.get_current_service)):
-    return await _answer(svc.routes.library.tags, index)
+@search_aliases.get("/tags", summary="The tags, with how many items carry each (as POST /tags)")
+async def tags_get(index: str = "default", library: LibraryRoutes = bound(LibraryRoutes)):
+    return await _answer(library.tags, index)
 
 
 @search_aliases.api_route("/browse", methods=["OPTIONS"], include_in_schema=False)
@@ -179,6 +203,6 @@ async def both_methods(request: Request) -> JSONResponse:
     return JSONResponse({"error": "method_not_allowed", "detail": detail}, status_code=405, headers={"Allow": "GET, POST"})
 
 
-@search_aliases.post("/tags/bulk", summary="Seed 003: add and remove tags by name, hide or unhide, for many items")
-async def tags_bulk(body: BulkTagsBody, index: str = "default", svc=Depends(bentoml.get_current_service)):
-    return await _answer(svc.routes.library.tag_items, body.image_ids, body.add, body.remove, body.hidden, index)
+@search_aliases.post("/tags/bulk", summary="Add and remove tags by name, hide or unhide, for many items")
+async def tags_bulk(body: BulkTagsBody, index: str = "default", library: LibraryRoutes = bound(LibraryRoutes)):
+    return await _answer(library.tag_items, body.image_ids, body.add, body.remove, body.hidden, index)

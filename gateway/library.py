@@ -2,7 +2,7 @@
 computed elsewhere (index_vectors). Everything is stored by the index runner, with the items
 (search/labels.py); this module checks the input and shapes the answers.
 
-`id` in browse items is the item's key: seed 003's gallery addresses images by it
+`id` in browse items is the item's key: the gallery routes address images by it
 (/rating/{image_id}, /thumbnail/{image_id}).
 """
 
@@ -51,7 +51,7 @@ def label_filter(min_rating: int = 0, tag_ids=(), include_hidden: bool = False) 
 
 
 def parse_tag_ids(text: str | None) -> list[int]:
-    """Seed 003's `tag_ids=1,2` query parameter."""
+    """The `tag_ids=1,2` query parameter of GET /browse."""
     parts = [p.strip() for p in (text or "").split(",") if p.strip()]
     try:
         return [int(p) for p in parts]
@@ -114,7 +114,7 @@ class LibraryRoutes:
         return SetRatingResponse(index=index, rating=rating, updated=len(answer["updated"]), missing=answer["missing"])
 
     async def rate_one(self, key: str, rating: int, index: str) -> RatingResponse:
-        """Seed 003's POST /rating/{image_id}: 404 when the key is unknown."""
+        """POST /rating/{image_id}: rate one item; 404 when the key is unknown."""
         answer = await self.set_rating([key], rating, index)
         if answer.missing:
             raise ClientError(f"index {index!r} has no item {key!r}", status=404, code="key_not_found")

@@ -39,7 +39,7 @@ class SetRatingResponse(BaseModel):
 
 
 class RatingResponse(BaseModel):
-    """Seed 003's POST /rating/{image_id}."""
+    """The answer of POST /rating/{image_id} (one item's rating)."""
 
     id: str
     rating: int

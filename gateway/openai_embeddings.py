@@ -30,15 +30,15 @@ import base64
 import json
 from typing import Any, Literal
 
-import bentoml
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import JSONResponse
 
 from config.sections import GatewaySettings
 from intake.errors import ClientError
 
+from .bound import bound
 from .encode import EncodeRoutes
 from .errors import RETRY_AFTER_S, RunnerUnavailable
 from .images import ImageRef
@@ -191,20 +191,20 @@ async def _answer(work) -> JSONResponse:
     summary="OpenAI-compatible embeddings of texts and images",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST_SCHEMA}}}},
 )
-async def create_embeddings(request: Request, svc=Depends(bentoml.get_current_service)) -> JSONResponse:
+async def create_embeddings(request: Request, routes: OpenAIRoutes = bound(OpenAIRoutes)) -> JSONResponse:
     async def work() -> dict[str, Any]:
         try:
             body = EmbeddingsRequest.model_validate(json.loads(await request.body()))
         except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
             raise _invalid_body(exc) from None
-        return await svc.routes.openai.embeddings(body)
+        return await routes.embeddings(body)
 
     return await _answer(work)
 
 
 @openai_routes.get("/models", summary="OpenAI-compatible list of the served embedding models")
-async def list_served_models(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
+async def list_served_models(routes: OpenAIRoutes = bound(OpenAIRoutes)) -> JSONResponse:
     async def work() -> dict[str, Any]:
-        return svc.routes.openai.models()
+        return routes.models()
 
     return await _answer(work)

@@ -78,7 +78,7 @@ def api_routes(service) -> dict[str, dict[str, Any]]:
 
 def complete_spec(spec: dict[str, Any], routes: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """`spec` with every error answer declared. `routes` (api_routes): BentoML merges the
-    mounted app's paths last, so a GET route on an API's path (seed 003's GET /browse beside
+    mounted app's paths last, so a GET route on an API's path (GET /browse beside
     POST /browse) would hide the API's POST operation; it is put back."""
     doc = copy.deepcopy(spec)
     for path, item in (routes or {}).items():
@@ -97,7 +97,9 @@ def complete_spec(spec: dict[str, Any], routes: dict[str, dict[str, Any]] | None
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            _restore_nullable(operation, schemas)
             for status, description in ERROR_STATUSES.items():
+                responses.pop(int(status), None)  # BentoML keys some by int: one key per status
                 responses[status] = {
                     "description": description,
                     "content": {"application/json": {"schema": error}},
@@ -105,3 +107,24 @@ def complete_spec(spec: dict[str, Any], routes: dict[str, dict[str, Any]] | None
                 if status in RETRY_STATUSES:
                     responses[status]["headers"] = RETRY_AFTER_HEADER
     return doc
+
+
+def _restore_nullable(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """BentoML writes an API's request and answer fields inline, keeping only the first choice
+    of each `anyOf`: an optional field (`float | None`: "min_cosine" of /verify_index, "filter"
+    of /search_text) would be declared a plain number or object. The components (the API's
+    `<name>__Input`, the answer's by its title) still have the `anyOf`; a field that allows
+    null there is marked `nullable` (OpenAPI 3.0) inline."""
+    bodies = [(m, f"{operation.get('x-bentoml-name')}__Input") for m in _media(operation.get("requestBody", {}))]
+    for status in (200, "200"):
+        bodies += [(m, m.get("schema", {}).get("title", "")) for m in _media(operation.get("responses", {}).get(status, {}))]
+    for media, component_name in bodies:
+        component = schemas.get(component_name, {}).get("properties", {})
+        for name, field in media.get("schema", {}).get("properties", {}).items():
+            choices = component.get(name, {}).get("anyOf", ())
+            if {"type": "null"} in choices and "anyOf" not in field:
+                field["nullable"] = True
+
+
+def _media(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(body.get("content", {}).values())

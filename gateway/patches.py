@@ -106,7 +106,3 @@ def apply_bentoml_patches() -> None:
     MultipartSerde.ensure_file = staticmethod(_uploads_only)
     if not hasattr(MultipartSerde.parse_request, "__wrapped__"):
         MultipartSerde.parse_request = _parse_or_400(MultipartSerde.parse_request)
-
-
-# The name service.py has used since the first guard.
-refuse_server_side_file_fetch = apply_bentoml_patches

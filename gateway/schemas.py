@@ -39,7 +39,7 @@ class EncodeImagesResponse(BaseModel):
 
 
 class EmbedImageResponse(BaseModel):
-    """The response of seed 001's POST /embed-image."""
+    """The response of POST /embed-image: a CLIP vector with the model's name and device."""
 
     embedding: list[float]
     model: str

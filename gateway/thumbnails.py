@@ -6,7 +6,8 @@ for CLIP, stored with the item (search/), served by GET /thumbnail/{index}/{key}
 
 The route answers image/webp, or a 404 `{error, detail}` when the index, the item or its
 thumbnail is absent. It reads only what the index stores: no route serves files from disk.
-Seed 003's GET /thumbnail/{id} is the same for the default index (a key without "/").
+GET /thumbnail/{id}, the old search service's route, is the same for the default index (a key
+without "/").
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from __future__ import annotations
 import base64
 import io
 
-import bentoml
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from PIL import Image
 from starlette.responses import Response
 
 from intake.errors import ClientError
 
+from .bound import bound
 from .errors import api_errors
+from .runner_client import RunnerClient
 
 WEBP_QUALITIES = (80, 60, 40)  # lower only when a busy image would exceed the size bound
 # Measured here (1280 x 720 photo to 256 px): BICUBIC with reducing_gap 2 takes 3.3 ms (3.0:
@@ -65,7 +67,7 @@ class NoThumbnail(ClientError):
     code = "thumbnail_not_found"
 
 
-async def thumbnail_response(runners, index: str, key: str) -> Response:
+async def thumbnail_response(runners: RunnerClient, index: str, key: str) -> Response:
     answer = await runners.index.thumbnail(index=index, key=key)
     if answer.get("webp") is None:
         raise NoThumbnail(f"item {key!r} of index {index!r} has no thumbnail (indexed with IMAGE_EMBED_THUMBNAILS=0, or before)")
@@ -77,10 +79,10 @@ thumbnail_routes = APIRouter()
 
 
 @thumbnail_routes.get("/thumbnail/{index}/{key:path}", summary="An item's thumbnail (image/webp), 404 when it has none")
-async def thumbnail(index: str, key: str, svc=Depends(bentoml.get_current_service)) -> Response:
-    return await api_errors(thumbnail_response)(svc.runners, index, key)
+async def thumbnail(index: str, key: str, runners: RunnerClient = bound(RunnerClient)) -> Response:
+    return await api_errors(thumbnail_response)(runners, index, key)
 
 
-@thumbnail_routes.get("/thumbnail/{key}", summary="Seed 003: the thumbnail of an item of the default index")
-async def thumbnail_default_index(key: str, svc=Depends(bentoml.get_current_service)) -> Response:
-    return await api_errors(thumbnail_response)(svc.runners, "default", key)
+@thumbnail_routes.get("/thumbnail/{key}", summary="The thumbnail of an item of the default index (as the search service's)")
+async def thumbnail_default_index(key: str, runners: RunnerClient = bound(RunnerClient)) -> Response:
+    return await api_errors(thumbnail_response)(runners, "default", key)

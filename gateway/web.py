@@ -1,9 +1,12 @@
 """Plain HTTP routes mounted beside the BentoML APIs: GET /, /health, /available_operations/,
-/docs, seed 003's GET aliases (gateway/compat.py), the OpenAI-compatible /v1/embeddings and
-/v1/models (gateway/openai_embeddings.py, in OpenAI's own error shape), and the JSON 404s.
+/docs, the old search service's GET routes (gateway/compat.py), the OpenAI-compatible
+/v1/embeddings and /v1/models (gateway/openai_embeddings.py, in OpenAI's own error shape),
+thumbnails, the web UI, and the JSON 404s.
 
-BentoML APIs are POST-only; these GET routes are part of the seeds' contracts (health checks
-and service info) and the human-facing docs page. Every refusal here has the gateway's shape
+BentoML APIs are POST-only; these GET routes are part of the old services' contracts (health
+checks and service info) and the human-facing docs page. They call the same typed route
+objects as the BentoML APIs, which the service binds to this app at start-up (gateway/bound.py).
+Every refusal here has the gateway's shape
 `{"error", "detail"}`: a bad query parameter is a 400 `invalid_request` (FastAPI would answer
 its own 422), and the route of an API whose model this server does not serve a 404
 `model_not_served` naming the model (gateway/served.py).
@@ -11,19 +14,32 @@ its own 422), and the route of an API whose model this server does not serve a 4
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import bentoml
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, JSONResponse
 
+from .analyze.api import AnalyzeRoutes
+from .bound import bound
 from .compat import search_aliases
-from .health import service_info
+from .health import Health, service_info
 from .openai_embeddings import openai_routes
 from .thumbnails import thumbnail_routes
 from .ui import ui_routes
+
+@dataclass(frozen=True)
+class ServiceDescription:
+    """What GET / and /docs.json answer: the service's APIs, its models, its OpenAPI document."""
+
+    api_names: list[str]
+    served: list[str]
+    openapi_document: Callable[[], dict[str, Any]]
+
 
 web_app = FastAPI(title="image-embed routes", docs_url=None, redoc_url=None, openapi_url=None)
 web_app.include_router(search_aliases)
@@ -50,26 +66,26 @@ async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 @web_app.get("/", summary="Service information (also a cheap liveness check)")
-async def root(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
-    return JSONResponse(service_info(list(svc.api_names()), list(svc.runners.served)))
+async def root(service: ServiceDescription = bound(ServiceDescription)) -> JSONResponse:
+    return JSONResponse(service_info(service.api_names, service.served))
 
 
 @web_app.get("/health", summary="Health: status, model loaded, model name, device, embedding size")
-async def health(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
-    status, body = await svc.health.report()
+async def health(checks: Health = bound(Health)) -> JSONResponse:
+    status, body = await checks.report()
     return JSONResponse(body, status_code=status)
 
 
 @web_app.get("/available_operations/", summary="The analyze API's operations: description, allowed and default targets")
 @web_app.get("/available_operations", include_in_schema=False)
-async def operations(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
-    return JSONResponse(svc.routes.analyze.operations().model_dump())
+async def operations(analyze: AnalyzeRoutes = bound(AnalyzeRoutes)) -> JSONResponse:
+    return JSONResponse(analyze.operations().model_dump())
 
 
 @web_app.get("/docs.json", include_in_schema=False)
-async def openapi(svc=Depends(bentoml.get_current_service)) -> JSONResponse:
+async def openapi(service: ServiceDescription = bound(ServiceDescription)) -> JSONResponse:
     """The OpenAPI document (BentoML's, with every error answer declared)."""
-    return JSONResponse(svc.openapi_document())
+    return JSONResponse(service.openapi_document())
 
 
 @web_app.get("/docs", include_in_schema=False)

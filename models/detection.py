@@ -1,6 +1,6 @@
 """Detections on the wire and the "most prominent" rules. numpy only: the gateway imports it.
 
-Detectors (runners/person.py, runners/face.py) see each image letterboxed on a fixed square
+Detectors (the person and face runners) see each image letterboxed on a fixed square
 canvas (`models.preprocess.letterbox`) and answer, per image, a float32 array of
 `MAX_DETECTIONS` rows `[xmin, ymin, xmax, ymax, score]` in canvas pixels, best score first,
 zero rows as padding. The gateway maps the rows back to image pixels (`from_canvas`) and

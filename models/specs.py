@@ -68,7 +68,7 @@ class ModelSpec:
     runner: str  # the runner service hosting it ("dino" hosts dinov2, dinov3, dinov2_giant)
     profile: str  # one of PROFILES
     family: str  # the loader that builds it: "open_clip"
-    display_name: str  # how the seeds' APIs named it: "ViT-B/32"
+    display_name: str  # how the old services' APIs named it: "ViT-B/32"
     arch: str  # the library's architecture name: "ViT-B-32"
     arch_config: dict[str, Any] | None = None  # a custom config (tiny), else the library's own
     pretrained: str | None = None  # the library's pretrained tag; None = seeded random weights

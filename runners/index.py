@@ -1,7 +1,7 @@
 """Index runner: the search indexes, embedded (SQLite under the data directory, owned by this
 process) or in PostgreSQL (IMAGE_EMBED_SEARCH_URL, shared with every other server).
 
-Thin BentoML glue over a catalog (search.backend.open_catalog). Vectors arrive already embedded (the gateway runs
+Thin BentoML glue over the open indexes (search.backend.open_indexes). Vectors arrive already embedded (the gateway runs
 CLIP); every call names its index and, for writes and vector searches, the binding
 (model, dim, metric, normalization) its vectors come from, which the index's manifest
 must match. Expected failures come back as {"error", "detail", "status"} so the gateway
@@ -82,15 +82,15 @@ def _decoded(thumbnails: list[str | None] | None) -> list[bytes | None] | None:
 class IndexRunner(OutliveGateway):
     def __init__(self) -> None:
         from config.settings import load_settings
-        from search.backend import open_catalog
+        from search.backend import open_indexes
 
-        self.catalog = open_catalog(load_settings())
-        self.opened = self.catalog.open_all()  # loads and checks every embedded index; reaches the database
-        logger.info("indexes (%s): %s", self.catalog.describe(), self.opened or "none yet")
+        self.indexes = open_indexes(load_settings())
+        self.opened = self.indexes.open_all()  # loads and checks every embedded index; reaches the database
+        logger.info("indexes (%s): %s", self.indexes.describe(), self.opened or "none yet")
 
     @bentoml.on_shutdown
     def close(self) -> None:
-        self.catalog.close()  # checkpoints the SQLite files; closes the PostgreSQL pool
+        self.indexes.close()  # checkpoints the SQLite files; closes the PostgreSQL pool
 
     @bentoml.api
     @_answers
@@ -111,7 +111,7 @@ class IndexRunner(OutliveGateway):
         """Insert or replace items by key; returns once they are durable. Per item, optional:
         `thumbnails` (base64 WebP), `phashes` (16 hex digits), and the labels `ratings`,
         `hidden`, `tags` (names; null: that label unchanged), all in the item's transaction."""
-        coll = self.catalog.get(index, _binding(binding), create=True)
+        coll = self.indexes.get(index, _binding(binding), create=True)
         labels = _labels(len(keys), ratings, hidden, tags)
         ids = coll.upsert(keys, vectors, metadata, sources, _decoded(thumbnails), phashes=phashes, labels=labels)
         return {"count": len(ids), "total": coll.count}
@@ -120,19 +120,19 @@ class IndexRunner(OutliveGateway):
     @_answers
     def thumbnail(self, index: str, key: str) -> dict:
         """{"webp": base64 or null}; 404 when there is no such index or item."""
-        data = self.catalog.get(index).thumbnail(key)
+        data = self.indexes.get(index).thumbnail(key)
         return {"webp": None if data is None else base64.b64encode(data).decode("ascii")}
 
     @bentoml.api
     @_answers
     def delete(self, index: str, keys: list[str]) -> dict:
-        deleted, missing = self.catalog.get(index).delete(keys)
+        deleted, missing = self.indexes.get(index).delete(keys)
         return {"deleted": deleted, "missing": missing}
 
     @bentoml.api
     @_answers
     def get_items(self, index: str, keys: list[str], with_vectors: bool = False) -> dict:
-        items = self.catalog.get(index).get(keys, with_vectors)
+        items = self.indexes.get(index).get(keys, with_vectors)
         return {
             "items": [
                 None
@@ -167,7 +167,7 @@ class IndexRunner(OutliveGateway):
         come from, which must be the index's; None for vectors of the caller's own (only their
         dimension is checked). `labels`: min_rating, tag_ids, include_hidden
         (search.labels.LabelFilter), applied before top_k and offset."""
-        coll = self.catalog.get(index, None if binding is None else _binding(binding))
+        coll = self.indexes.get(index, None if binding is None else _binding(binding))
         hits = coll.search(vectors, top_k, min_score, filter, offset=offset, labels=_filter(labels))
         return {"results": [[h.to_json() for h in per_query] for per_query in hits]}
 
@@ -175,7 +175,7 @@ class IndexRunner(OutliveGateway):
     @_answers
     def binding(self, index: str) -> dict:
         """What the index is bound to: {model, dim, metric, normalized}; 404 when there is none."""
-        return dataclasses.asdict(self.catalog.get(index).store.binding)
+        return dataclasses.asdict(self.indexes.get(index).store.binding)
 
     @bentoml.api
     @_answers
@@ -192,7 +192,7 @@ class IndexRunner(OutliveGateway):
         labels: dict[str, Any] | None = None,
     ) -> dict:
         """Items like `key`, or like the normalized mean of `keys` minus `negative_keys`."""
-        hits = self.catalog.get(index).similar(
+        hits = self.indexes.get(index).similar(
             key, top_k, min_score, filter, keys=keys, negative_keys=negative_keys, offset=offset, labels=_filter(labels)
         )
         return {"results": [h.to_json() for h in hits]}
@@ -203,7 +203,7 @@ class IndexRunner(OutliveGateway):
         """Remove an index and all its data."""
         from search.errors import IndexNotFound
 
-        if not self.catalog.drop(index):
+        if not self.indexes.drop(index):
             raise IndexNotFound(f"there is no index named {index!r}")
         return {"dropped": index}
 
@@ -214,19 +214,19 @@ class IndexRunner(OutliveGateway):
         include_hidden: bool = False, neighbors: int = 10,
     ) -> dict:
         """{"pairs", "groups"} by CLIP cosine or by perceptual hash (search.queries)."""
-        return self.catalog.get(index).duplicates(method, threshold, max_distance, limit, neighbors, include_hidden)
+        return self.indexes.get(index).duplicates(method, threshold, max_distance, limit, neighbors, include_hidden)
 
     # -- labels: ratings, tags, hidden (search/labels.py) --------------------------------------
     @bentoml.api
     @_answers
     def browse(self, index: str, page: int = 1, per_page: int = 24, labels: dict[str, Any] | None = None) -> dict:
         """Items in key order with their labels: {"total", "items"}."""
-        return self.catalog.get(index).browse(_filter(labels), page, per_page).to_json()
+        return self.indexes.get(index).browse(_filter(labels), page, per_page).to_json()
 
     @bentoml.api
     @_answers
     def set_rating(self, index: str, keys: list[str], rating: int) -> dict:
-        written = self.catalog.get(index).set_rating(keys, rating)
+        written = self.indexes.get(index).set_rating(keys, rating)
         return {"updated": written.updated, "missing": written.missing}
 
     @bentoml.api
@@ -234,25 +234,25 @@ class IndexRunner(OutliveGateway):
     def tag_items(
         self, index: str, keys: list[str], add: list[str] | None = None, remove: list[str] | None = None, hidden: bool | None = None
     ) -> dict:
-        written = self.catalog.get(index).tag_items(keys, add or (), remove or (), hidden)
+        written = self.indexes.get(index).tag_items(keys, add or (), remove or (), hidden)
         return {"updated": written.updated, "missing": written.missing}
 
     @bentoml.api
     @_answers
     def tags(self, index: str) -> dict:
-        return {"tags": [{"id": i, "name": n, "count": c} for i, n, c in self.catalog.get(index).tags()]}
+        return {"tags": [{"id": i, "name": n, "count": c} for i, n, c in self.indexes.get(index).tags()]}
 
     @bentoml.api
     @_answers
     def stats(self, index: str) -> dict:
-        return self.catalog.get(index).stats()
+        return self.indexes.get(index).stats()
 
     @bentoml.api
     @_answers
     def check(self, index: str, sample: int = 0) -> dict:
         """Structural alignment check, plus up to `sample` random items whose source is an
         http(s) URL, with their stored vectors (the gateway re-embeds them to compare)."""
-        store = self.catalog.get(index)
+        store = self.indexes.get(index)
         report = store.check()
         keys = store.keys() if sample else []
         random.shuffle(keys)
@@ -276,14 +276,14 @@ class IndexRunner(OutliveGateway):
         from search.errors import SearchError
 
         try:
-            indexes = {n: (self.opened.get(n) or "ok") for n in self.catalog.names()}
+            indexes = {n: (self.opened.get(n) or "ok") for n in self.indexes.names()}
         except SearchError as exc:  # the database is down: /health says so
             indexes = {"(database)": f"{exc.code}: {exc.detail}"}
-        described = self.catalog.describe()
+        described = self.indexes.describe()
         return {
             "key": "index",
             **described,
             "data_dir": described.get("data_dir", ""),
             "indexes": indexes,
-            "approximate_kind": getattr(getattr(self.catalog, "ann_settings", None), "kind", "pgvector-hnsw"),
+            "approximate_kind": getattr(getattr(self.indexes, "ann_settings", None), "kind", "pgvector-hnsw"),
         }

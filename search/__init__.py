@@ -5,7 +5,7 @@ with exact and approximate search. Two back ends behind one storage interface:
   FAISS candidates with exact re-ranking;
 - PostgreSQL + pgvector (IMAGE_EMBED_SEARCH_URL): shared by every server, HNSW in SQL.
 
-No BentoML here: runners/index.py is thin glue over a catalog (settings.open_catalog), so
+No BentoML here: runners/index.py is thin glue over the open indexes (settings.open_indexes), so
 everything is testable in-process.
 
     manifest.py     what an index is bound to: model, dimension, metric, normalization
@@ -28,11 +28,11 @@ everything is testable in-process.
     ann.py          approximate candidates (FAISS) over a frozen set of ids
     candidates.py   exact scans and approximate candidates re-ranked exactly
     collection.py   embedded search: keys and metadata of the hits read in a consistent snapshot
-    catalog.py      embedded indexes under a data directory
+    indexes.py      embedded indexes under a data directory (IndexRegistry)
     pg_store.py     PostgreSQL: connection pool, schema, the store of one index
     pg_labels.py    its labels and pHashes in SQL
     pg_index.py     PostgreSQL search: ORDER BY embedding <=> q over HNSW
-    pg_catalog.py   PostgreSQL indexes, shared by every server
+    pg_indexes.py   PostgreSQL indexes, shared by every server (PgIndexRegistry)
     settings.py     the settings and the choice of back end
 """
 

@@ -1,7 +1,7 @@
 """Which back end holds the indexes: PostgreSQL + pgvector when IMAGE_EMBED_SEARCH_URL is set,
-else the embedded SQLite indexes under the data directory. `open_catalog` opens them as the
+else the embedded SQLite indexes under the data directory. `open_indexes` opens them as the
 search settings say (config/sections.py, SearchSettings; documented in docs/configuration.md);
-`catalog_at` opens them at a place given by hand (scripts, tests).
+`indexes_at` opens them at a place given by hand (scripts, tests).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from config.sections import SearchSettings
 from config.settings import SettingsError
 
 from .ann import AnnSettings
-from .catalog import default_data_dir
+from .indexes import default_data_dir
 from .pg_store import PgSettings, check_url
 from .sqlite_store import StoreSettings
 
@@ -44,28 +44,28 @@ def pg_settings(settings: SearchSettings) -> PgSettings:
     return PgSettings(**settings.parameters("search_"))
 
 
-def open_catalog(settings: SearchSettings):
+def open_indexes(settings: SearchSettings):
     """The indexes: in PostgreSQL when IMAGE_EMBED_SEARCH_URL is set, else embedded (SQLite)."""
     if settings.search_url:
         pg = pg_settings(settings)
-        from .pg_catalog import PgCatalog
+        from .pg_indexes import PgIndexRegistry
 
-        return PgCatalog(pg)
-    from .catalog import Catalog
+        return PgIndexRegistry(pg)
+    from .indexes import IndexRegistry
 
     data_dir = settings.data_dir.expanduser() if settings.data_dir is not None else default_data_dir()
-    return Catalog(data_dir, store_settings(settings), ann_settings(settings))
+    return IndexRegistry(data_dir, store_settings(settings), ann_settings(settings))
 
 
-def catalog_at(place: str, ann: AnnSettings | None = None):
+def indexes_at(place: str, ann: AnnSettings | None = None):
     """The indexes at `place`: a postgresql:// URL, or a data directory (scripts, tests)."""
     if place.startswith(("postgresql://", "postgres://")):
-        from .pg_catalog import PgCatalog
+        from .pg_indexes import PgIndexRegistry
 
         check_url(place)
-        return PgCatalog(PgSettings(url=place))
+        return PgIndexRegistry(PgSettings(url=place))
     from config.settings import load_settings
 
-    from .catalog import Catalog
+    from .indexes import IndexRegistry
 
-    return Catalog(Path(place).expanduser(), store_settings(load_settings()), ann or AnnSettings())
+    return IndexRegistry(Path(place).expanduser(), store_settings(load_settings()), ann or AnnSettings())

@@ -1,5 +1,5 @@
 """What a search asks, checked the same way for both back ends: the page (top_k, offset),
-the metadata filter (equality per field), and a query made of examples (seed 003's
+the metadata filter (equality per field), and a query made of examples (the
 "centroid of approved images", minus the rejected ones). `SearchIndex` is what both back
 ends' searchable indexes share (collection.py, pg_index.py)."""
 

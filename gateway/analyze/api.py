@@ -1,4 +1,4 @@
-"""Analyze requests: POST /analyze, /analyze_images and seed 002's /analyze_image/ and
+"""Analyze requests: POST /analyze, /analyze_images, and /analyze_image/ and
 /analyze_image_upload/ (declared in service.py; GET /available_operations/ is a plain route
 in gateway/web.py, as BentoML APIs are POST only)."""
 
@@ -28,7 +28,7 @@ _TASKS = TypeAdapter(list[AnalysisTask])
 
 
 def parse_tasks_json(value: Any) -> list[AnalysisTask]:
-    """Seed 002's `tasks_json` form field: a JSON array of tasks. (BentoML's multipart parser
+    """The `tasks_json` form field of /analyze_image_upload/: a JSON array of tasks. (BentoML's multipart parser
     already JSON-decodes form fields it can; what it could not decode arrives as a string.)"""
     try:
         return _TASKS.validate_python(json.loads(value) if isinstance(value, (str, bytes)) else value)

@@ -11,8 +11,8 @@ Plain arrays and JSON only (loaded with allow_pickle=False): a classifier file c
 code. The index is re-read when its modification time changes, so retraining needs no restart.
 `classify` embeds with the model a classifier names (`embedding_model`, a store tag: clip's,
 or another model of the registry); one of a model this server does not know is refused: its
-weights would be meaningless on other vectors. image-embed convert-classifiers writes seed 002's
-pickled scikit-learn classifiers in this format, offline.
+weights would be meaningless on other vectors. image-embed convert-classifiers writes the
+image-analysis service's pickled scikit-learn classifiers in this format, offline.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every task of a request awaits the same asyncio task for the same work (`Memo`):
 tasks need the prominent person at once, the first starts the detector call and the others
 await its result; nothing is cached beyond the request.
 
-Targets (seed 002):
+Targets:
   whole_image       the image itself
   prominent_person  the most prominent person's crop; the whole image when none is found
   prominent_face    the most prominent face's crop, searched for inside the prominent person

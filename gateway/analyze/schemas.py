@@ -1,4 +1,4 @@
-"""Request and response models of the analyze API, as seed 002 documents them."""
+"""Request and response models of the analyze API, in the shapes the image-analysis service documented."""
 
 from __future__ import annotations
 
@@ -66,13 +66,6 @@ class OperationInfo(BaseModel):
 
 class AvailableOperations(BaseModel):
     operations: dict[str, OperationInfo]
-
-
-class AnalyzeImageRequest(BaseModel):
-    """Seed 002's POST /analyze_image/ body."""
-
-    image_url: str
-    tasks: list[AnalysisTask]
 
 
 def success(data: Any, bbox: tuple[int, int, int, int] | None = None, png: str | None = None) -> OperationResult:

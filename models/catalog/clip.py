@@ -6,7 +6,7 @@ from ..registry import register
 from ..specs import OPENAI_MEAN, OPENAI_STD, BatchLimits, ModelSpec
 
 
-# Batch limits measured with `python -m bench` (README, "Tuning batching"). On CPU one
+# Batch limits measured with `python -m bench` (docs/operations.md, "Batching"). On CPU one
 # ViT-B/32 forward costs ~40-70 ms per image, so the shedding deadline covers a full queue.
 BATCHING = {
     "encode_images": {

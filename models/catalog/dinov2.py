@@ -24,9 +24,6 @@ from config.settings import load_settings
 from ..registry import register
 from ..specs import IMAGENET_MEAN, IMAGENET_STD, BatchLimits, ModelSpec
 
-VARIANT_ENV = "IMAGE_EMBED_DINOV2_VARIANT"
-DEFAULT_VARIANT = "base"
-
 # The config.json of each hub checkpoint, written out (the hub is not needed to build the bench
 # architecture). image_size 518 is what the position embeddings were trained at (37 x 37 patches);
 # at 224 px transformers interpolates them, exactly as for the pretrained checkpoints.

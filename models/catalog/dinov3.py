@@ -5,7 +5,7 @@ Preprocessing follows the checkpoint's `DINOv3ViTImageProcessor` config: resize 
 to 224 x 224 (bilinear, aspect ratio not kept, no crop), ImageNet mean/std. That processor
 resizes a float tensor with torchvision's antialiased bilinear filter; the gateway resizes the
 uint8 image with PIL's (the same filter family, rounded to uint8), so the two agree closely but
-not bit for bit (README, "DINOv2 and DINOv3").
+not bit for bit (docs/models.md, "DINOv2 and DINOv3").
 """
 
 from __future__ import annotations

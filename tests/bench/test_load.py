@@ -1,6 +1,6 @@
 """bench/load.py (`python -m bench --scenario load`) without a server: percentiles, outcome counting, the rules each
 scenario must meet, the Markdown table, the plan and the bad inputs. The served run is the
-script itself (README "Load report")."""
+script itself (docs/operations.md, "Load report")."""
 
 from __future__ import annotations
 

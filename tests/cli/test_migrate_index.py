@@ -12,16 +12,16 @@ from cli.migrate_index import main
 from search.errors import ManifestMismatch
 from search.manifest import Binding
 from tests.postgres import fresh_database
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 from tests.search.helpers import BINDING, vectors_for
 from tests.search.test_thumbnails import webp
 
 
 def contents(place: str, name: str) -> tuple[dict, dict]:
     """(key -> vector, key -> everything else) of an index."""
-    catalog = open_catalog(place)
+    registry = open_indexes(place)
     try:
-        ix = catalog.get(name)
+        ix = registry.get(name)
         hashes = dict(zip(*ix.store.phashes(include_hidden=True)))
         items = ix.get(sorted(ix.keys()), with_vectors=True)
         return {it.key: it.vector for it in items}, {
@@ -29,14 +29,14 @@ def contents(place: str, name: str) -> tuple[dict, dict]:
             for it in items
         }
     finally:
-        catalog.close()
+        registry.close()
 
 
 def test_round_trip_between_back_ends(tmp_path, capsys):
     keys = [f"img/{i}.jpg" for i in range(57)]
     src = str(tmp_path / "a")
-    catalog = open_catalog(src)
-    ix = catalog.get("photos", BINDING, create=True)
+    registry = open_indexes(src)
+    ix = registry.get("photos", BINDING, create=True)
     ix.upsert(
         keys, vectors_for(keys), [{"i": i, "tags": ["x"]} for i in range(57)], [f"https://h/{k}" for k in keys],
         [webp((i, 0, 0)) if i % 2 else None for i in range(57)],  # thumbnails travel too
@@ -45,7 +45,7 @@ def test_round_trip_between_back_ends(tmp_path, capsys):
     ix.set_rating(keys[:26], 4)  # and the labels
     ix.tag_items(keys[10:30], add=["kept", "2021"])
     ix.tag_items(keys[25:27], remove=["2021"], hidden=True)
-    catalog.close()
+    registry.close()
     url = fresh_database()
     assert main(["--from", src, "--to", url, "--index", "photos", "--batch", "10", "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -66,8 +66,8 @@ def test_round_trip_between_back_ends(tmp_path, capsys):
 def test_a_target_bound_to_another_model_is_refused(tmp_path):
     src, dst = str(tmp_path / "a"), str(tmp_path / "b")
     for place, binding in ((src, BINDING), (dst, Binding(model="other", dim=BINDING.dim))):
-        catalog = open_catalog(place)
-        catalog.get("ix", binding, create=True).upsert(["k"], vectors_for(["k"]))
-        catalog.close()
+        registry = open_indexes(place)
+        registry.get("ix", binding, create=True).upsert(["k"], vectors_for(["k"]))
+        registry.close()
     with pytest.raises(ManifestMismatch):
         main(["--from", src, "--to", dst, "--index", "ix", "--quiet"])

@@ -10,16 +10,16 @@ import pytest
 from cli.verify_index import main
 from search.errors import IndexBusy
 from search.sqlite_store import open_store
-from tests.search.backends import BACKENDS, new_place, open_catalog
+from tests.search.backends import BACKENDS, new_place, open_indexes
 from tests.search.helpers import BINDING, vectors_for
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_offline_check(tmp_path, capsys, backend):
     place = new_place(backend, tmp_path)
-    catalog = open_catalog(place)
-    catalog.get("ix", BINDING, create=True).upsert(["a", "b"], vectors_for(["a", "b"]))
-    catalog.close()
+    registry = open_indexes(place)
+    registry.get("ix", BINDING, create=True).upsert(["a", "b"], vectors_for(["a", "b"]))
+    registry.close()
     flag = "--search-url" if backend == "postgresql" else "--data-dir"
     assert main([flag, place, "--index", "ix"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from gateway.patches import refuse_server_side_file_fetch
+from gateway.patches import apply_bentoml_patches
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def patched(monkeypatch):
     from _bentoml_impl.serde import MultipartSerde
 
     monkeypatch.setattr(MultipartSerde, "ensure_file", MultipartSerde.__dict__["ensure_file"])  # restored after
-    refuse_server_side_file_fetch()
+    apply_bentoml_patches()
     return MultipartSerde
 
 
@@ -42,7 +42,7 @@ def test_the_patch_applies_to_instances_as_bentoml_calls_it(patched):
 
     assert isinstance(patched.__dict__["ensure_file"], staticmethod)
     assert patched.__dict__["ensure_file"].__func__ is _uploads_only
-    refuse_server_side_file_fetch()  # applying it twice is harmless
+    apply_bentoml_patches()  # applying it twice is harmless
     serde = patched()
     with pytest.raises(ValidationError):
         asyncio.run(serde.ensure_file("http://127.0.0.1:9/x.png"))
@@ -53,8 +53,6 @@ def test_the_patch_applies_to_instances_as_bentoml_calls_it(patched):
 def test_unparseable_multipart_is_a_schema_error_not_a_500():
     from _bentoml_impl.serde import MultipartSerde
     from starlette.requests import Request
-
-    from gateway.patches import apply_bentoml_patches
 
     apply_bentoml_patches()
 
@@ -74,7 +72,7 @@ def test_unparseable_multipart_is_a_schema_error_not_a_500():
 def test_client_error_tracebacks_are_dropped_and_server_faults_kept():
     import logging
 
-    from gateway.patches import BENTOML_ERROR_LOGGER, apply_bentoml_patches
+    from gateway.patches import BENTOML_ERROR_LOGGER
 
     apply_bentoml_patches()
     logger = logging.getLogger(BENTOML_ERROR_LOGGER)
@@ -112,8 +110,6 @@ def test_the_mount_of_our_routes_matches_a_path_with_a_line_break():
     from starlette.routing import Match
 
     import gateway.compat  # noqa: F401  (registers the `anypath` convertor of POST /rating/{image_id})
-    from gateway.patches import apply_bentoml_patches
-
     app = FastAPI()
 
     @app.post("/rating/{key:anypath}")

@@ -92,6 +92,8 @@ def test_bad_input_is_a_clear_4xx(http, index):
     assert error_of(http.post("/search_text", json={"query": "x", "index": index, "min_rating": 6})) == (400, "bad_rating")
     assert error_of(http.post("/tags/bulk", params={"index": index}, json={"image_ids": KEYS[:1], "add": [""]}))[0] == 400
     assert error_of(http.get("/browse", params={"index": "no-such-index"})) == (404, "index_not_found")
+    assert error_of(http.get("/browse", params={"index": index, "perpage": 4})) == (400, "invalid_request")  # a typo
+    assert error_of(http.post("/browse", json={"index": index, "include_hidden": 0}))[0] == 400  # not a bool: a schema violation
     assert http.get(f"/rating/{KEYS[0]}").status_code == 405  # POST only
     assert error_of(http.post("/rating/a%0Aline%2Fbreak.png", params={"index": index}, json={"rating": 2})) == (404, "key_not_found")
     for path in ("/browse", "/tags"):  # GET here, POST the API's: both named

@@ -11,7 +11,7 @@ import bentoml
 import numpy as np
 import pytest
 
-from search.backend import catalog_at
+from search.backend import indexes_at
 from search.manifest import Binding
 from tests.search.images import block_png
 
@@ -186,7 +186,7 @@ def test_unknown_index_and_bad_names(http):
 
 def test_a_manifest_mismatch_is_refused_naming_both(http, index, search_server):
     place = search_server.search_url or http.get("/health").json()["models"]["index"]["data_dir"]
-    other = catalog_at(place)
+    other = indexes_at(place)
     other.get(index, Binding(model="some-other-clip:123", dim=512), create=True)
     other.close()
     resp = http.post("/search_text", json={"query": "x", "index": index})

@@ -51,18 +51,6 @@ def test_every_runner_with_all_its_models():
         assert service is runner_service(runner)
 
 
-def test_the_old_runner_classes_are_the_services_of_all_their_models():
-    from runners.caption import CaptionRequest, CaptionRunner  # noqa: F401  (CaptionRequest stays importable)
-    from runners.clip import ClipRunner
-    from runners.dino import DinoRunner
-    from runners.face import FaceRunner
-    from runners.internvit import InternVitRunner
-    from runners.person import PersonRunner
-
-    old = [ClipRunner, DinoRunner, InternVitRunner, PersonRunner, FaceRunner, CaptionRunner]
-    assert old == [runner_service(r) for r in RUNNER_ORDER]
-
-
 def test_a_subset_hosts_only_its_models():
     services = runner_services(["dinov2"])
     assert list(services) == ["dino"]

@@ -1,4 +1,4 @@
-"""runners/dino.py in-process: every DINO model (dinov2, dinov2_giant, dinov3) in one service,
+"""The DINO runner (runners/define.py) in-process: every DINO model (dinov2, dinov2_giant, dinov3) in one service,
 the agreed API names and shapes, the batching limits of the spec, and the weights declared for
 `bentoml build`."""
 
@@ -12,6 +12,7 @@ from models.device import CPU
 from models.dino import DinoModel
 from models.preprocess import prepare_images
 from models.store import entries, model_dir
+from runners.services import runner_service
 from tests.conftest import noise_image, photo
 
 KEYS = ("dinov2", "dinov2_giant", "dinov3")
@@ -19,14 +20,11 @@ KEYS = ("dinov2", "dinov2_giant", "dinov3")
 
 @pytest.fixture(scope="module")
 def runner(tiny_models):
-    from runners.dino import DinoRunner
-
-    return DinoRunner.inner()  # the class behind the service: same __init__, no server
+    return runner_service("dino").inner()  # the class behind the service: same __init__, no server
 
 
 def test_service_declaration():
-    from runners.dino import DinoRunner
-
+    DinoRunner = runner_service("dino")
     assert DinoRunner.name == "dino_runner"
     assert {str(m.tag) for m in DinoRunner.models} == {tag for key in KEYS for tag in entries(get_spec(key))}
     assert DinoRunner.config["runner_connection"]["max_requests"] > 10**9  # the session-recycling fix

@@ -1,4 +1,4 @@
-"""runners/internvit.py in-process: one batchable API for images and views, the spec's batch
+"""The InternViT runner (runners/define.py) in-process: one batchable API for images and views, the spec's batch
 limits, the weights declared for `bentoml build`, and the views-per-forward metric."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from config.sections import LevelSettings
 from models import get_spec
 from models.preprocess import prepare_images
 from models.views import prepare_views
+from runners.services import runner_service
 from tests.conftest import noise_image, photo
 
 SPEC = get_spec("internvit")
@@ -17,14 +18,11 @@ SPEC = get_spec("internvit")
 
 @pytest.fixture(scope="module")
 def runner(tiny_models):
-    from runners.internvit import InternVitRunner
-
-    return InternVitRunner.inner()
+    return runner_service("internvit").inner()
 
 
 def test_service_declaration():
-    from runners.internvit import InternVitRunner
-
+    InternVitRunner = runner_service("internvit")
     assert InternVitRunner.name == "internvit_runner"
     assert [str(m.tag) for m in InternVitRunner.models] == [SPEC.store_tag, SPEC.onnx_store_tag]
     method = InternVitRunner.apis["encode_images"]

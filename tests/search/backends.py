@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.backend import catalog_at as open_catalog  # noqa: F401  (a catalog over a place, as a server opens it)
+from search.backend import indexes_at as open_indexes  # noqa: F401  (a registry over a place, as a server opens it)
 
 BACKENDS = ("sqlite", "postgresql")
 

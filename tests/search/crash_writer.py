@@ -14,14 +14,14 @@ import sys
 
 import numpy as np
 
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 from tests.search.helpers import BINDING, vectors_for
 
 
 def main() -> None:
     place, seed, next_key = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     rng = np.random.default_rng(seed)
-    ix = open_catalog(place).get("ix", BINDING, create=True)
+    ix = open_indexes(place).get("ix", BINDING, create=True)
     first = next_key
     print("READY", flush=True)
     while True:

@@ -15,7 +15,7 @@ import numpy as np
 
 from search.errors import InsufficientStorage
 from search.manifest import Binding
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 from tests.search.helpers import vectors_for
 
 BATCH = 50
@@ -38,7 +38,7 @@ def main() -> None:
     binding = Binding(model="m", dim=dim)
     filler = place / "filler"
     filler.write_bytes(b"\1" * (1 << 20))  # what the test frees later
-    catalog = open_catalog(str(place))
+    catalog = open_indexes(str(place))
     ix = catalog.get("ix", binding, create=True)
     acked: list[str] = []
     error = None
@@ -55,7 +55,7 @@ def main() -> None:
     acked += keys
     verify(ix, acked, dim)
     catalog.close()
-    catalog = open_catalog(str(place))
+    catalog = open_indexes(str(place))
     verify(catalog.get("ix", binding), acked, dim)
     catalog.close()
     print(json.dumps({"status": error.status, "code": error.code, "detail": error.detail, "acked": len(acked)}))

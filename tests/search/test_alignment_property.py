@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from search import pg_bulk
 from search.ann import AnnSettings
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 from tests.search.helpers import BINDING, DIM
 
 BULK_MIN_ROWS = pg_bulk.BULK_MIN_ROWS
@@ -50,8 +50,8 @@ class StoreMachine(RuleBasedStateMachine):
         return tempfile.mkdtemp(prefix="prop-")
 
     def open(self) -> None:
-        self.catalog = open_catalog(self.place, self.ann)
-        self.coll = self.catalog.get(self.name, BINDING, create=True)
+        self.registry = open_indexes(self.place, self.ann)
+        self.coll = self.registry.get(self.name, BINDING, create=True)
 
     @rule(keys=st.lists(KEYS, min_size=1, max_size=4), seeds=st.lists(SEEDS, min_size=4, max_size=4))
     def upsert(self, keys, seeds):
@@ -78,10 +78,10 @@ class StoreMachine(RuleBasedStateMachine):
     def restart(self, graceful):
         self.coll.wait_idle()
         if graceful:
-            self.catalog.close()
+            self.registry.close()
         else:  # as if killed: no checkpoint, the WAL is what holds the last writes
             self.coll.close(checkpoint=False)
-            self.catalog.close()
+            self.registry.close()
         self.open()
 
     @rule()
@@ -140,8 +140,8 @@ class StoreMachine(RuleBasedStateMachine):
 
     def teardown(self):
         self.coll.wait_idle()
-        self.catalog.drop(self.name)
-        self.catalog.close()
+        self.registry.drop(self.name)
+        self.registry.close()
         if not self.place.startswith("postgresql://"):
             shutil.rmtree(self.place, ignore_errors=True)
 
@@ -167,7 +167,7 @@ class PostgresBulkStoreMachine(PostgresStoreMachine):
     def open(self) -> None:
         pg_bulk.BULK_MIN_ROWS = 1
         super().open()
-        self.catalog.db.builder.quiet_s = 0.1  # builds race the next steps' writes and searches
+        self.registry.db.builder.quiet_s = 0.1  # builds race the next steps' writes and searches
 
     def teardown(self):
         super().teardown()

@@ -10,7 +10,7 @@ import pytest
 from config.sections import SearchSettings
 from config.settings import SettingsError, load_settings
 from search.ann import AnnSettings
-from search.backend import STORE_FIELDS, ann_settings, open_catalog, pg_settings, store_settings
+from search.backend import STORE_FIELDS, ann_settings, open_indexes, pg_settings, store_settings
 from search.pg_store import PgSettings
 
 
@@ -42,7 +42,7 @@ def test_every_postgres_setting_reaches_the_store():
 
 
 def test_the_embedded_catalog_opens_under_the_data_directory(tmp_path):
-    catalog = open_catalog(SearchSettings(data_dir=tmp_path, index_nprobe=5))
+    catalog = open_indexes(SearchSettings(data_dir=tmp_path, index_nprobe=5))
     try:
         assert catalog.backend == "sqlite" and catalog.ann_settings.nprobe == 5
     finally:
@@ -51,4 +51,4 @@ def test_the_embedded_catalog_opens_under_the_data_directory(tmp_path):
 
 def test_a_malformed_postgres_url_is_a_settings_error():
     with pytest.raises(SettingsError, match="IMAGE_EMBED_SEARCH_URL"):
-        open_catalog(SearchSettings(search_url="postgresql://[bad"))
+        open_indexes(SearchSettings(search_url="postgresql://[bad"))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 from tests.search.helpers import BINDING, vectors_for
 
 pytestmark = pytest.mark.slow
@@ -68,8 +68,8 @@ def test_acknowledged_writes_survive_kill_9(place):
         acked_all |= acked
         deleted_all |= deleted
         started_all |= started
-        catalog = open_catalog(place)
-        store = catalog.get("ix", BINDING)
+        registry = open_indexes(place)
+        store = registry.get("ix", BINDING)
         try:
             live = set(store.keys())
             assert (acked_all - started_all) <= live, f"round {round_}: acknowledged items lost"
@@ -81,4 +81,4 @@ def test_acknowledged_writes_survive_kill_9(place):
                 assert item.metadata == {"n": int(item.key)}
             assert store.check().ok
         finally:
-            catalog.close()
+            registry.close()

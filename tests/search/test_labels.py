@@ -9,7 +9,7 @@ import pytest
 
 from search.errors import InvalidItem, InvalidRating, TagNotFound
 from search.labels import ItemLabels, LabelFilter
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 from tests.search.helpers import BINDING, vectors_for
 
 KEYS = [f"photos/{i:02d}.jpg" for i in range(30)]
@@ -17,11 +17,11 @@ KEYS = [f"photos/{i:02d}.jpg" for i in range(30)]
 
 @pytest.fixture()
 def index(place):
-    catalog = open_catalog(place)
-    ix = catalog.get("lib", BINDING, create=True)
+    registry = open_indexes(place)
+    ix = registry.get("lib", BINDING, create=True)
     ix.upsert(KEYS, vectors_for(KEYS), [{"n": i} for i in range(30)])
     yield ix
-    catalog.close()
+    registry.close()
 
 
 def keys_of(page) -> list[str]:
@@ -84,8 +84,8 @@ def test_bad_input_is_refused(index):
 
 
 def test_labels_stay_with_the_key(place):
-    catalog = open_catalog(place)
-    ix = catalog.get("lib", BINDING, create=True)
+    registry = open_indexes(place)
+    ix = registry.get("lib", BINDING, create=True)
     ix.upsert(KEYS[:4], vectors_for(KEYS[:4]))
     ix.set_rating(KEYS[:2], 3)
     ix.tag_items(KEYS[:2], add=["keep"], hidden=True)
@@ -95,11 +95,11 @@ def test_labels_stay_with_the_key(place):
     # labels written with the items: exactly these tags, the rest unchanged
     ix.upsert(KEYS[2:4], vectors_for(KEYS[2:4]), labels=[ItemLabels(rating=5, tags=("a", "b")), ItemLabels(hidden=True)])
     ix.upsert(KEYS[2:3], vectors_for(KEYS[2:3]), labels=[ItemLabels(tags=("b",))])
-    catalog.close()
+    registry.close()
 
-    catalog = open_catalog(place)  # a restart
+    registry = open_indexes(place)  # a restart
     try:
-        ix = catalog.get("lib")
+        ix = registry.get("lib")
         a, b, c, d = ix.get(KEYS[:4])
         assert (a.rating, a.hidden, a.tags) == (3, True, ["keep"])
         assert (b.rating, b.hidden, b.tags) == (0, False, [])
@@ -107,12 +107,12 @@ def test_labels_stay_with_the_key(place):
         assert (d.rating, d.hidden, d.tags) == (0, True, [])
         assert {n: cnt for _, n, cnt in ix.tags()} == {"keep": 1, "a": 0, "b": 1}
         assert ix.check().ok, ix.check().problems
-        assert catalog.drop("lib")
-        fresh = catalog.get("lib", BINDING, create=True)
+        assert registry.drop("lib")
+        fresh = registry.get("lib", BINDING, create=True)
         fresh.upsert(KEYS[:1], vectors_for(KEYS[:1]))
         assert fresh.tags() == [] and fresh.get(KEYS[:1])[0].rating == 0 and not fresh.get(KEYS[:1])[0].hidden
     finally:
-        catalog.close()
+        registry.close()
 
 
 def test_search_filters_apply_before_top_k_and_offset(index):
@@ -159,8 +159,8 @@ def test_phash_duplicates_and_hidden(index):
 
 
 def test_the_check_compares_labels_with_the_database(tmp_path):
-    catalog = open_catalog(str(tmp_path))
-    ix = catalog.get("lib", BINDING, create=True)
+    registry = open_indexes(str(tmp_path))
+    ix = registry.get("lib", BINDING, create=True)
     ix.upsert(KEYS[:3], vectors_for(KEYS[:3]))
     ix.tag_items(KEYS[:2], add=["x"])
     assert ix.check().ok
@@ -169,4 +169,4 @@ def test_the_check_compares_labels_with_the_database(tmp_path):
     conn.execute("UPDATE items SET rating = 3 WHERE key = ?", (KEYS[2],))  # behind the mirror's back
     problems = ix.check().problems
     assert any("belong to no item" in p for p in problems) and any("differ from the database" in p for p in problems)
-    catalog.close()
+    registry.close()

@@ -1,7 +1,7 @@
 """The circuit breaker in front of PostgreSQL (search/pg_breaker.py): which failures open it,
 that an open breaker answers at once, that a background probe closes it; and, on a real
 PostgreSQL stopped under 32 concurrent callers, that every call answers within the connect
-timeout, most at once, and that the same catalog recovers with no acknowledged write lost."""
+timeout, most at once, and that the same registry recovers with no acknowledged write lost."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from psycopg_pool import PoolTimeout
 
 from search.errors import BackendUnavailable, SearchError
 from search.pg_breaker import CircuitBreaker, is_connection_failure
-from search.pg_catalog import PgCatalog
+from search.pg_indexes import PgIndexRegistry
 from search.pg_store import PgSettings
 from tests.postgres import StoppableServer
 from tests.search.helpers import BINDING
@@ -114,10 +114,10 @@ def test_a_pool_timeout_opens_it_only_if_the_probe_fails():
 
 
 def test_a_stopped_database_answers_every_caller_at_once_and_recovers():
-    """32 threads upsert and read through one catalog; PostgreSQL stops for 4 s."""
+    """32 threads upsert and read through one registry; PostgreSQL stops for 4 s."""
     with StoppableServer() as pg:
-        catalog = PgCatalog(PgSettings(url=pg.fresh_database(), connect_timeout=CONNECT_TIMEOUT_S))
-        catalog.get("ix", BINDING, create=True)
+        registry = PgIndexRegistry(PgSettings(url=pg.fresh_database(), connect_timeout=CONNECT_TIMEOUT_S))
+        registry.get("ix", BINDING, create=True)
         acked: list[str] = []
         calls: list[tuple[float, float, bool]] = []  # (start, seconds, ok)
         stop = threading.Event()
@@ -129,7 +129,7 @@ def test_a_stopped_database_answers_every_caller_at_once_and_recovers():
                 key = f"c{n}-{i}"
                 start = time.monotonic()
                 try:
-                    index = catalog.get("ix")
+                    index = registry.get("ix")
                     index.upsert([key], rng.standard_normal((1, BINDING.dim)))
                     acked.append(key)
                     index.search(rng.standard_normal((1, BINDING.dim)), 5)
@@ -150,7 +150,7 @@ def test_a_stopped_database_answers_every_caller_at_once_and_recovers():
         time.sleep(4.0)
         pg.start()
         up = time.monotonic()
-        wait_for(lambda: any(ok and start > up for start, _, ok in calls), timeout=10)  # recovered, same catalog
+        wait_for(lambda: any(ok and start > up for start, _, ok in calls), timeout=10)  # recovered, same registry
         time.sleep(0.5)
         stop.set()
         for t in threads:
@@ -161,7 +161,7 @@ def test_a_stopped_database_answers_every_caller_at_once_and_recovers():
         slow = [took for _, took in during if took > 0.5]
         assert len(slow) <= 32, f"{len(slow)} of {len(during)} calls in the outage took > 0.5 s (each caller should pay at most once)"
         assert len(during) > 100, len(during)  # the outage was exercised
-        assert catalog.db.breaker.opened_count >= 1 and not catalog.db.breaker.is_open
-        found = catalog.get("ix").store.get(acked)
+        assert registry.db.breaker.opened_count >= 1 and not registry.db.breaker.is_open
+        found = registry.get("ix").store.get(acked)
         assert all(item is not None for item in found), "an acknowledged write was lost"
-        catalog.close()
+        registry.close()

@@ -15,7 +15,7 @@ import pytest
 
 from search import pg_bulk
 from search.pg_bulk import build_index, hnsw_state
-from search.pg_catalog import PgCatalog
+from search.pg_indexes import PgIndexRegistry
 from search.pg_store import PgSettings
 from tests.postgres import fresh_database
 from tests.search.helpers import BINDING, clustered
@@ -29,10 +29,10 @@ def url() -> str:
     return fresh_database("bulk")
 
 
-def open_catalog(url: str, quiet_s: float = 0.2) -> PgCatalog:
-    catalog = PgCatalog(PgSettings(url=url, connect_timeout=2))
-    catalog.db.builder.quiet_s = quiet_s
-    return catalog
+def open_indexes(url: str, quiet_s: float = 0.2) -> PgIndexRegistry:
+    registry = PgIndexRegistry(PgSettings(url=url, connect_timeout=2))
+    registry.db.builder.quiet_s = quiet_s
+    return registry
 
 
 def state(index) -> str:
@@ -66,8 +66,8 @@ def exact_top(x: np.ndarray, keys: list[str], q: np.ndarray, k: int) -> list[str
 
 
 def test_the_copy_path_has_the_upsert_semantics_of_the_small_path(url):
-    catalog = open_catalog(url, quiet_s=60)
-    small, large = catalog.get("small", BINDING, create=True), catalog.get("large", BINDING, create=True)
+    registry = open_indexes(url, quiet_s=60)
+    small, large = registry.get("small", BINDING, create=True), registry.get("large", BINDING, create=True)
     x = clustered(BULK + 20, BINDING.dim, seed=1)
     keys = [f"k{i}" for i in range(len(x))]
     keys[5] = keys[3]  # a key twice in one batch: the last wins
@@ -96,18 +96,18 @@ def test_the_copy_path_has_the_upsert_semantics_of_the_small_path(url):
         by_key = {it.key: it.id for it in (small if name == "small" else large).store.get(keys)}
         assert first[len(keys) - 1] == by_key[keys[-1]] and first[3] == first[5] == by_key["k3"]
         assert again == [by_key[k] for k in keys[:BULK]]  # replacing keeps an item's id
-    catalog.close()
+    registry.close()
 
 
 def test_a_large_batch_defers_the_index_and_the_builder_builds_it(url):
-    catalog = open_catalog(url)
-    index = catalog.get("ix", BINDING, create=True)
+    registry = open_indexes(url)
+    index = registry.get("ix", BINDING, create=True)
     assert state(index) == "built"  # created with its HNSW index
     x = clustered(3 * BULK, BINDING.dim, seed=2)
     keys = [f"k{i}" for i in range(len(x))]
     q = clustered(20, BINDING.dim, seed=3)
     index.upsert(keys[:BULK], x[:BULK])
-    assert state(index) == "absent" and catalog.db.builder.armed == [index.store.table]
+    assert state(index) == "absent" and registry.db.builder.armed == [index.store.table]
     assert index.stats()["index_type"] == "exact" and index.stats()["approximate"]["hnsw"] == "absent"
     for start in range(BULK, len(x), BULK):
         index.upsert(keys[start : start + BULK], x[start : start + BULK])
@@ -118,52 +118,52 @@ def test_a_large_batch_defers_the_index_and_the_builder_builds_it(url):
         assert [h.key for h in hits] == exact_top(x, keys, qq, 10)
     wait_built(index)
     deadline = time.monotonic() + 10  # the builder records its build and disarms just after
-    while catalog.db.builder.armed and time.monotonic() < deadline:
+    while registry.db.builder.armed and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert catalog.db.builder.last_build["rows"] == len(x) and not catalog.db.builder.armed
+    assert registry.db.builder.last_build["rows"] == len(x) and not registry.db.builder.armed
     assert index.stats()["index_type"] == "approximate"
     assert uses_hnsw(index, q[0])
     recall = np.mean([len({h.key for h in index.search(qq[None], 10)[0]} & set(exact_top(x, keys, qq, 10))) / 10 for qq in q])
     assert recall >= 0.9
-    catalog.close()
+    registry.close()
 
 
 def filled(url: str, n: int, first: int, seed: int):
-    """A catalog (its builder idle), an index, n vectors and their keys; the first `first` written."""
-    catalog = open_catalog(url, quiet_s=60)
-    index = catalog.get("ix", BINDING, create=True)
+    """A registry (its builder idle), an index, n vectors and their keys; the first `first` written."""
+    registry = open_indexes(url, quiet_s=60)
+    index = registry.get("ix", BINDING, create=True)
     x = clustered(n, BINDING.dim, seed=seed)
     keys = [f"k{i}" for i in range(len(x))]
     index.upsert(keys[:first], x[:first])
-    return catalog, index, x, keys
+    return registry, index, x, keys
 
 
 def test_a_batch_small_against_the_table_keeps_the_index(url):
-    catalog, index, x, keys = filled(url, 11 * BULK, 10 * BULK, seed=4)
-    build_index(catalog.db, index.store.table)
+    registry, index, x, keys = filled(url, 11 * BULK, 10 * BULK, seed=4)
+    build_index(registry.db, index.store.table)
     assert state(index) == "built"
     index.upsert(keys[10 * BULK :], x[10 * BULK :])  # a tenth of the table: inserted into the graph
     assert state(index) == "built"
     (hits,) = index.search(x[-1][None], 1)
     assert hits[0].key == keys[-1]
-    catalog.close()
+    registry.close()
 
 
 def test_a_restart_builds_what_an_import_left_unbuilt_and_a_build_cut_short(url):
-    catalog = open_catalog(url, quiet_s=60)
-    index = catalog.get("ix", BINDING, create=True)
+    registry = open_indexes(url, quiet_s=60)
+    index = registry.get("ix", BINDING, create=True)
     x = clustered(BULK, BINDING.dim, seed=5)
     index.upsert([f"k{i}" for i in range(BULK)], x)
-    catalog.close()  # the server stops before the table went quiet
+    registry.close()  # the server stops before the table went quiet
 
-    restarted = open_catalog(url)
+    restarted = open_indexes(url)
     assert restarted.open_all() == {"ix": "ok"} and restarted.db.builder.armed == [index.store.table]
     wait_built(restarted.get("ix"))
     restarted.close()
 
     with psycopg.connect(url, autocommit=True) as conn:  # as a build killed half-way leaves it
         conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(%s)", (f"{index.store.table}_embedding",))
-    again = open_catalog(url)
+    again = open_indexes(url)
     assert state(again.get("ix")) == "unfinished" and again.get("ix").stats()["index_type"] == "exact"
     again.open_all()
     wait_built(again.get("ix"))
@@ -171,14 +171,14 @@ def test_a_restart_builds_what_an_import_left_unbuilt_and_a_build_cut_short(url)
 
 
 def test_one_builder_at_a_time(url):
-    catalog, other = open_catalog(url, quiet_s=60), open_catalog(url, quiet_s=60)
-    index = catalog.get("ix", BINDING, create=True)
+    registry, other = open_indexes(url, quiet_s=60), open_indexes(url, quiet_s=60)
+    index = registry.get("ix", BINDING, create=True)
     index.upsert([f"k{i}" for i in range(BULK)], clustered(BULK, BINDING.dim, seed=6))
     first: list[str] = []
     with psycopg.connect(url) as writer:  # an open write: the first build waits for it, under way
         unit = "[" + ",".join(["1"] + ["0"] * (BINDING.dim - 1)) + "]"
         writer.execute(f"INSERT INTO {index.store.table} (key, embedding) VALUES ('w', %s)", (unit,))
-        builder = threading.Thread(target=lambda: first.append(build_index(catalog.db, index.store.table)))
+        builder = threading.Thread(target=lambda: first.append(build_index(registry.db, index.store.table)))
         builder.start()
         wait_for_build_under_way(url)
         assert build_index(other.db, index.store.table) == "busy"  # another server's builder waits
@@ -187,7 +187,7 @@ def test_one_builder_at_a_time(url):
     builder.join(60)
     assert first == ["built"] and state(index) == "built"
     assert build_index(other.db, index.store.table) == "exists"
-    catalog.close()
+    registry.close()
     other.close()
 
 
@@ -200,8 +200,8 @@ def wait_for_build_under_way(url: str) -> None:
 
 
 def test_rows_written_during_a_build_are_in_the_index(url):
-    catalog, index, x, keys = filled(url, 30 * BULK, 20 * BULK, seed=7)
-    builder = threading.Thread(target=build_index, args=(catalog.db, index.store.table))
+    registry, index, x, keys = filled(url, 30 * BULK, 20 * BULK, seed=7)
+    builder = threading.Thread(target=build_index, args=(registry.db, index.store.table))
     builder.start()
     for start in range(20 * BULK, len(x), 50):  # small writes while it builds
         index.upsert(keys[start : start + 50], x[start : start + 50])
@@ -212,26 +212,26 @@ def test_rows_written_during_a_build_are_in_the_index(url):
     for i in late:  # found through the graph alone
         assert nearest_through_hnsw(index, x[i]) == keys[i]
     assert index.store.count == len(x) and index.store.check().ok
-    catalog.close()
+    registry.close()
 
 
 def test_dropping_an_index_while_it_builds(url):
-    catalog = open_catalog(url, quiet_s=60)
-    index = catalog.get("ix", BINDING, create=True)
+    registry = open_indexes(url, quiet_s=60)
+    index = registry.get("ix", BINDING, create=True)
     index.upsert([f"k{i}" for i in range(40 * BULK)], clustered(40 * BULK, BINDING.dim, seed=8))
     result: list = []
-    builder = threading.Thread(target=lambda: result.append(_build_or_error(catalog, index)))
+    builder = threading.Thread(target=lambda: result.append(_build_or_error(registry, index)))
     builder.start()
     wait_for_build_under_way(url)
-    assert catalog.drop("ix")  # cancels the build rather than waiting for it (or deadlocking)
+    assert registry.drop("ix")  # cancels the build rather than waiting for it (or deadlocking)
     builder.join(60)
     assert "canceling statement" in result[0], result
-    assert catalog.names() == []
-    catalog.close()
+    assert registry.names() == []
+    registry.close()
 
 
-def _build_or_error(catalog, index) -> str:
+def _build_or_error(registry, index) -> str:
     try:
-        return build_index(catalog.db, index.store.table)
+        return build_index(registry.db, index.store.table)
     except psycopg.Error as exc:
         return str(exc)

@@ -11,16 +11,16 @@ import time
 import pytest
 
 from config.settings import SettingsError, load_settings
-from search.backend import open_catalog
+from search.backend import open_indexes
 from search.errors import BackendUnavailable
-from search.pg_catalog import PgCatalog
+from search.pg_indexes import PgIndexRegistry
 from search.pg_store import PgSettings
 from tests.postgres import admin, fresh_database, url_for
 from tests.search.helpers import BINDING
 
 
-def catalog(url: str) -> PgCatalog:
-    return PgCatalog(PgSettings(url=url, connect_timeout=1))
+def registry(url: str) -> PgIndexRegistry:
+    return PgIndexRegistry(PgSettings(url=url, connect_timeout=1))
 
 
 def closed_port() -> int:
@@ -30,7 +30,7 @@ def closed_port() -> int:
 
 
 def test_a_database_that_is_down_answers_503_at_once():
-    cat = catalog(f"postgresql://nobody:secret@127.0.0.1:{closed_port()}/images")
+    cat = registry(f"postgresql://nobody:secret@127.0.0.1:{closed_port()}/images")
     started = time.monotonic()
     with pytest.raises(BackendUnavailable) as err:
         cat.get("ix", BINDING, create=True)
@@ -48,7 +48,7 @@ def test_a_server_that_never_answers_times_out():
     accepted = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
     try:
-        cat = catalog(f"postgresql://u@127.0.0.1:{listener.getsockname()[1]}/db")
+        cat = registry(f"postgresql://u@127.0.0.1:{listener.getsockname()[1]}/db")
         started = time.monotonic()
         with pytest.raises(BackendUnavailable):
             cat.names()
@@ -64,16 +64,16 @@ def test_a_role_that_may_not_create_pgvector_is_told_the_fix():
     admin(f"GRANT ALL ON DATABASE {database} TO plain")
     admin("GRANT ALL ON SCHEMA public TO plain", database)
     with pytest.raises(BackendUnavailable) as err:
-        catalog(url_for(database, user="plain")).get("ix", BINDING, create=True)
+        registry(url_for(database, user="plain")).get("ix", BINDING, create=True)
     assert "CREATE EXTENSION vector" in err.value.detail and "superuser" in err.value.detail
     admin("CREATE EXTENSION vector", database)  # the fix: then the same role works
-    ix = catalog(url_for(database, user="plain")).get("ix", BINDING, create=True)
+    ix = registry(url_for(database, user="plain")).get("ix", BINDING, create=True)
     assert ix.count == 0
 
 
 def test_the_database_coming_back_is_used_without_a_restart():
     url = fresh_database()
-    cat = catalog(url)
+    cat = registry(url)
     ix = cat.get("ix", BINDING, create=True)
     database = url.split("/")[3].split("?")[0]
     admin(f"ALTER DATABASE {database} WITH ALLOW_CONNECTIONS false")
@@ -96,4 +96,4 @@ def test_the_database_coming_back_is_used_without_a_restart():
 def test_a_malformed_url_fails_the_start(monkeypatch, url):
     monkeypatch.setenv("IMAGE_EMBED_SEARCH_URL", url)
     with pytest.raises(SettingsError, match="IMAGE_EMBED_SEARCH_URL"):
-        open_catalog(load_settings())
+        open_indexes(load_settings())

@@ -10,7 +10,7 @@ import pytest
 from search.errors import InvalidItem, KeyNotFound
 from search.manifest import Binding
 from tests.search import helpers
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 
 DIM = 16
 BINDING = Binding(model="m", dim=DIM)
@@ -25,22 +25,22 @@ def brute(vectors: np.ndarray, keys: list[str], q: np.ndarray, k: int) -> list[s
 
 
 @pytest.fixture()
-def catalog(place):
-    cat = open_catalog(place)
+def registry(place):
+    cat = open_indexes(place)
     yield cat
     cat.close()
 
 
-def filled(catalog, n: int, metas=None):
-    ix = catalog.get("ix", BINDING, create=True)
+def filled(registry, n: int, metas=None):
+    ix = registry.get("ix", BINDING, create=True)
     x = clustered(n)
     keys = [f"k{i}" for i in range(n)]
     ix.upsert(keys, x, metas if metas is not None else [{"i": i} for i in range(n)])
     return ix, ix.store.stored_vectors(x), keys  # as the back end keeps them (SQLite: float16)
 
 
-def test_search_is_best_first_with_true_scores(catalog):
-    ix, x, keys = filled(catalog, 300)
+def test_search_is_best_first_with_true_scores(registry):
+    ix, x, keys = filled(registry, 300)
     q = clustered(5, seed=1)
     for qi, hits in zip(q, ix.search(q, top_k=7)):
         assert [h.key for h in hits] == brute(x, keys, qi, 7)  # HNSW at this size finds them all
@@ -50,10 +50,10 @@ def test_search_is_best_first_with_true_scores(catalog):
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
-def test_filters_and_min_score(catalog):
+def test_filters_and_min_score(registry):
     metas = [{"color": "red" if i % 10 == 0 else "blue", "flag": i % 2 == 0, "n": i % 2, "tags": ["a"] if i < 5 else ["a", "b"]}
              for i in range(200)]
-    ix, x, _ = filled(catalog, 200, metas)
+    ix, x, _ = filled(registry, 200, metas)
     (hits,) = ix.search(x[5:6], top_k=50, where={"color": "red"})
     assert len(hits) == 20 and all(h.metadata["color"] == "red" for h in hits)  # a selective filter: all 20
     (hits,) = ix.search(x[5:6], top_k=200, where={"flag": True})
@@ -70,8 +70,8 @@ def test_filters_and_min_score(catalog):
         ix.search(x[:1], where=["color"])
 
 
-def test_offset_pages_and_large_top_k(catalog):
-    ix, x, keys = filled(catalog, 1200)
+def test_offset_pages_and_large_top_k(registry):
+    ix, x, keys = filled(registry, 1200)
     (everything,) = ix.search(x[:1], top_k=10_000)
     assert len(everything) == 1200 and {h.key for h in everything} == set(keys)
     assert [h.score for h in everything] == sorted((h.score for h in everything), reverse=True)
@@ -86,8 +86,8 @@ def test_offset_pages_and_large_top_k(catalog):
             ix.search(x[:1], **{"top_k": 10, **bad})
 
 
-def test_similar_by_one_or_several_examples(catalog):
-    ix, x, keys = filled(catalog, 50)
+def test_similar_by_one_or_several_examples(registry):
+    ix, x, keys = filled(registry, 50)
     hits = ix.similar("k3", top_k=4)
     assert [h.key for h in hits] == brute(x, keys, x[3], 5)[1:]
     centroid = x[[1, 2]].mean(axis=0)
@@ -108,8 +108,8 @@ def test_similar_by_one_or_several_examples(catalog):
         ix.similar(keys=["k1"], negative_keys=["k1"])
 
 
-def test_duplicates(catalog):
-    ix, x, _ = filled(catalog, 120)
+def test_duplicates(registry):
+    ix, x, _ = filled(registry, 120)
     ix.upsert(["copy-of-k7", "near-k9"], np.stack([x[7], x[9] + 0.01]))
     pairs = ix.duplicates(threshold=0.999)["pairs"]
     assert {(p["a"], p["b"]) for p in pairs} == {("copy-of-k7", "k7"), ("k9", "near-k9")}
@@ -117,8 +117,8 @@ def test_duplicates(catalog):
     assert len(ix.duplicates(threshold=0.5, limit=3)["pairs"]) == 3
 
 
-def test_bad_queries(catalog):
-    ix, _, _ = filled(catalog, 1)
+def test_bad_queries(registry):
+    ix, _, _ = filled(registry, 1)
     for bad in (np.ones((1, DIM + 1)), np.zeros((1, DIM)), np.full((1, DIM), np.inf)):
         with pytest.raises(InvalidItem):
             ix.search(bad)

@@ -12,20 +12,20 @@ import pytest
 from search.errors import CorruptIndex, IndexBusy, IndexNotFound, InvalidItem, ManifestMismatch
 from search.manifest import Binding
 from search.sqlite_store import DB_FILE, open_store
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 from tests.search.helpers import BINDING, DIM, vector_for, vectors_for
 
 
 @pytest.fixture()
-def catalog(place):
-    cat = open_catalog(place)
+def registry(place):
+    cat = open_indexes(place)
     yield cat
     cat.close()
 
 
 @pytest.fixture()
-def ix(catalog):
-    return catalog.get("ix", BINDING, create=True)
+def ix(registry):
+    return registry.get("ix", BINDING, create=True)
 
 
 def state(ix) -> dict:
@@ -63,7 +63,7 @@ def test_iterate_yields_every_item_once(ix):
 
 
 def test_restart_reloads_everything(place):
-    cat = open_catalog(place)
+    cat = open_indexes(place)
     ix = cat.get("ix", BINDING, create=True)
     keys = [f"k{i}" for i in range(20)]
     ix.upsert(keys, vectors_for(keys), [{"i": i} for i in range(20)])
@@ -71,7 +71,7 @@ def test_restart_reloads_everything(place):
     ix.upsert(["k5"], vectors_for(["new"]), [{"i": "new"}])
     before = state(ix)
     cat.close()
-    cat = open_catalog(place)
+    cat = open_indexes(place)
     assert cat.names() == ["ix"] and state(cat.get("ix")) == before
     cat.close()
 
@@ -84,18 +84,18 @@ def test_restart_reloads_everything(place):
         Binding(model=BINDING.model, dim=DIM, normalized=False),
     ],
 )
-def test_a_binding_mismatch_is_refused(catalog, ix, other):
+def test_a_binding_mismatch_is_refused(registry, ix, other):
     with pytest.raises(ManifestMismatch) as err:
-        catalog.get("ix", other, create=True)
+        registry.get("ix", other, create=True)
     assert BINDING.describe() in err.value.detail and other.describe() in err.value.detail
 
 
-def test_unknown_index_and_bad_names(catalog):
+def test_unknown_index_and_bad_names(registry):
     with pytest.raises(IndexNotFound):
-        catalog.get("nothing")
+        registry.get("nothing")
     for bad in ("../x", "", ".hidden", "a/b", "x" * 65, "a;drop"):
         with pytest.raises(InvalidItem):
-            catalog.get(bad, BINDING, create=True)
+            registry.get(bad, BINDING, create=True)
 
 
 @pytest.mark.parametrize(
@@ -136,13 +136,13 @@ def test_stats(ix):
     assert stats["backend"] in ("sqlite", "postgresql")
 
 
-def test_drop_removes_the_index_and_its_data(catalog, ix):
+def test_drop_removes_the_index_and_its_data(registry, ix):
     ix.upsert(["a"], vectors_for(["a"]))
-    assert catalog.drop("ix") and not catalog.drop("ix")
-    assert catalog.names() == []
+    assert registry.drop("ix") and not registry.drop("ix")
+    assert registry.names() == []
     with pytest.raises(IndexNotFound):
-        catalog.get("ix")
-    fresh = catalog.get("ix", BINDING, create=True)  # the name can be used again, empty
+        registry.get("ix")
+    fresh = registry.get("ix", BINDING, create=True)  # the name can be used again, empty
     assert fresh.count == 0
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from search.errors import InvalidItem, KeyNotFound
 from search.items import MAX_THUMBNAIL_BYTES
 from search.manifest import Binding
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 
 DIM = 8
 BINDING = Binding(model="m", dim=DIM)
@@ -30,9 +30,9 @@ def vectors(n: int, seed: int = 0) -> np.ndarray:
 
 def test_stored_replaced_deleted_and_reopened(place):
     red, blue = webp((255, 0, 0)), webp((0, 0, 255))
-    catalog = open_catalog(place)
+    registry = open_indexes(place)
     try:
-        ix = catalog.get("ix", BINDING, create=True)
+        ix = registry.get("ix", BINDING, create=True)
         ix.upsert(["a", "b", "c"], vectors(3), thumbnails=[red, None, blue])
         assert ix.thumbnail("a") == red and ix.thumbnail("b") is None and ix.thumbnail("c") == blue
         with pytest.raises(KeyNotFound):
@@ -47,14 +47,14 @@ def test_stored_replaced_deleted_and_reopened(place):
         assert ix.thumbnail("c") is None
         assert ix.check().ok
     finally:
-        catalog.close()
-    catalog = open_catalog(place)
+        registry.close()
+    registry = open_indexes(place)
     try:
-        ix = catalog.get("ix")
+        ix = registry.get("ix")
         assert ix.thumbnail("b") == red and ix.thumbnail("a") is None
         assert ix.check().ok
     finally:
-        catalog.close()
+        registry.close()
 
 
 @pytest.mark.parametrize(
@@ -66,33 +66,33 @@ def test_stored_replaced_deleted_and_reopened(place):
     ],
 )
 def test_a_bad_thumbnail_refuses_the_whole_batch(place, bad, why):
-    catalog = open_catalog(place)
+    registry = open_indexes(place)
     try:
-        ix = catalog.get("ix", BINDING, create=True)
+        ix = registry.get("ix", BINDING, create=True)
         with pytest.raises(InvalidItem, match=why):
             ix.upsert(["a", "b"], vectors(2), thumbnails=[webp((1, 2, 3)), bad])
         with pytest.raises(InvalidItem, match="2 thumbnails for 1 items"):
             ix.upsert(["a"], vectors(1), thumbnails=[None, None])
         assert ix.count == 0
     finally:
-        catalog.close()
+        registry.close()
 
 
 def test_postgres_tables_made_before_thumbnails_gain_the_column():
     from tests.search.backends import new_place
 
     place = new_place("postgresql", None)
-    catalog = open_catalog(place)
-    ix = catalog.get("old", BINDING, create=True)
+    registry = open_indexes(place)
+    ix = registry.get("old", BINDING, create=True)
     ix.upsert(["a"], vectors(1))
-    with catalog.db.connection() as conn:
+    with registry.db.connection() as conn:
         conn.execute(f"ALTER TABLE {ix.store.table} DROP COLUMN thumbnail")
-    catalog.close()
-    catalog = open_catalog(place)  # a new process: prepares the database again
+    registry.close()
+    registry = open_indexes(place)  # a new process: prepares the database again
     try:
-        ix = catalog.get("old")
+        ix = registry.get("old")
         assert ix.thumbnail("a") is None
         ix.upsert(["b"], vectors(1, 1), thumbnails=[webp((0, 255, 0))])
         assert ix.thumbnail("b").startswith(b"RIFF")
     finally:
-        catalog.close()
+        registry.close()

@@ -30,7 +30,7 @@ import pytest
 
 from search.errors import CorruptIndex
 from tests.conftest import ROOT
-from tests.search.backends import open_catalog
+from tests.search.backends import open_indexes
 from tests.search.helpers import BINDING, vectors_for
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def write_until(place: str, seed: int, first_key: int, crash_at: str | None, sto
 
 
 def check_index(place: str, acked: set, deleted: set, started: set) -> set[str]:
-    catalog = open_catalog(place)
+    catalog = open_indexes(place)
     try:
         ix = catalog.get("ix", BINDING)
         live = set(ix.keys())
@@ -120,7 +120,7 @@ def test_a_database_ahead_of_its_vector_file_is_refused(tmp_path):
     shutil.copy(vectors, tmp_path / "earlier.f16")
     write_until(place, seed=2, first_key=10_000, crash_at=None, stop_after=3)
     shutil.copy(tmp_path / "earlier.f16", vectors)  # the vector file of an earlier moment
-    catalog = open_catalog(place)
+    catalog = open_indexes(place)
     try:
         # shorter than the watermark, or (the map's sparse reserve past it) rows that fail their checksums
         with pytest.raises(CorruptIndex, match="shorter than the database|does not match its checksum"):

@@ -14,7 +14,7 @@ from bentoml.exceptions import BentoMLException
 from gateway.analyze.backends import ModelNotDeployed, RunnerBackends
 from gateway.errors import RunnerUnavailable
 from gateway.runner_client import RunnerClient
-from runners.caption import CaptionRequest
+from runners.io import CaptionRequest
 
 
 class FakeRunner:

@@ -36,7 +36,7 @@ NO_THUMBNAIL = "no-thumbnail.png"
 def gallery(ui_server):
     """INDEX: five block images, a copy of the first, one whose key and metadata are HTML,
     and one stored without a thumbnail."""
-    from search.backend import catalog_at
+    from search.backend import indexes_at
 
     images = [block_image(i, 96) for i in range(5)] + [block_image(0, 96), block_image(7, 96)]
     keys = [*BLOCKS, COPY, XSS_KEY]
@@ -45,12 +45,12 @@ def gallery(ui_server):
     with httpx.Client(base_url=ui_server.url, timeout=120, headers={"X-API-Key": KEY}) as http:
         resp = http.post("/index_images", files=files, data={"index": INDEX, "keys": json.dumps(keys), "metadata": json.dumps(metadata)})
         assert resp.status_code == 200 and resp.json()["indexed"] == 7, resp.text
-    catalog = catalog_at(ui_server.search_url)
+    registry = indexes_at(ui_server.search_url)
     try:
-        ix = catalog.get(INDEX)
+        ix = registry.get(INDEX)
         ix.upsert([NO_THUMBNAIL], np.random.default_rng(3).standard_normal((1, ix.store.binding.dim)))
     finally:
-        catalog.close()
+        registry.close()
     return [*keys, NO_THUMBNAIL]
 
 

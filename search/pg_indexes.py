@@ -17,11 +17,11 @@ from .pg_bulk import cancel_builds, hnsw_sql
 from .pg_index import PgIndex
 from .pg_store import CATALOG, SCHEMA_LOCK, PgDatabase, PgSettings, PgStore, table_name
 
-logger = logging.getLogger("image_embed.search.pg_catalog")
+logger = logging.getLogger("image_embed.search.pg_indexes")
 PLAIN_MAX_DIM = 1536  # a float32 vector of this many dimensions, key and metadata fit an 8 KiB page
 
 
-class PgCatalog:
+class PgIndexRegistry:
     backend = "postgresql"
 
     def __init__(self, settings: PgSettings) -> None:

@@ -7,7 +7,7 @@
 At start-up every index found is opened: its vector file mapped, its newest rows checked
 against the database (O(tail)), its saved approximate index read; an index that fails stays
 closed and every request for it gets the reason. Background work
-(approximate index builds) runs on one thread. pg_catalog.py is the PostgreSQL twin.
+(approximate index builds) runs on one thread. pg_indexes.py is the PostgreSQL twin.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .errors import CorruptIndex, SearchError
 from .manifest import Binding, check_binding, check_name
 from .sqlite_store import StoreSettings, drop_store, is_index, open_store
 
-logger = logging.getLogger("image_embed.search.catalog")
+logger = logging.getLogger("image_embed.search.indexes")
 
 
 def default_data_dir() -> Path:
@@ -37,7 +37,7 @@ def default_data_dir() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "image-embed"
 
 
-class Catalog:
+class IndexRegistry:
     backend = "sqlite"
 
     def __init__(
