@@ -136,7 +136,7 @@ class LevelSettings(Section):
         "three numbers global,focused,tiles, each >= 0, with a positive sum", shown="0.5,0.25,0.25",
     )
     test_extract: TestExtract = field(
-        "simple", "what seed 000's /embedding/test_extract returns: simple or combined (three-level)",
+        "simple", "what /embedding/test_extract returns: simple or combined (three-level)",
         choices(TEST_EXTRACT_MODES),
     )
 

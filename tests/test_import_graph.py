@@ -126,7 +126,7 @@ def graph():
 
 
 def test_the_graph_sees_the_project(graph):
-    assert len(graph) > 50 and "config.settings" in graph["service"]
+    assert len(graph) > 50 and "gateway.startup" in graph["service"] and "config.settings" in graph["gateway.startup"]
     assert "models.registry" in graph["models"]  # `from .registry import ...` in a package
 
 

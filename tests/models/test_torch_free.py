@@ -69,7 +69,7 @@ SCRIPT = textwrap.dedent(
     device = select_device()
     for key in service.SERVED:
         spec = get_spec(key)
-        model = load(spec, device, service.ENGINE)
+        model = load(spec, device, service.START.engine)
         for api in family_of(spec).apis:
             out = getattr(model, api.method)(*IO[api.io].args(spec, IO[api.io].sample(spec)))
             print(key, api.method, out.shape, model.engine)
