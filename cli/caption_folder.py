@@ -4,7 +4,7 @@
     image-embed caption-folder /path/to/images --force --concurrency 8 --max-length 40
     image-embed caption-folder /path/to/images --server http://10.0.0.5:3000
 
-Each image is sent to seed 002's POST /analyze_image_upload/ with one `describe_image` task;
+Each image is sent to the image-analysis service's POST /analyze_image_upload/ with one `describe_image` task;
 several requests are in flight at once (--concurrency), so the server batches them. Images
 that already have a caption file are skipped unless --force. A failing image (unreadable,
 refused, a server error) does not stop the run: every failure is listed at the end and the

@@ -1,4 +1,4 @@
-"""Convert seed 002's scikit-learn classifiers into this server's safe format, offline.
+"""Convert the image-analysis service's scikit-learn classifiers into this server's safe format, offline.
 
     image-embed convert-classifiers OLD_DIR --i-trust-these-files [--out DIR] [--model KEY]
 
@@ -19,7 +19,7 @@ or a Pipeline of StandardScalers ending in one (the scaling is folded into the w
 (w / s) . x + b - w . (m / s)). It is written to --out as `collection_<id>_converted`
 (.npz + .json), with its embedding model: the store tag of --model, else of the model whose
 analyze task best_models.json names as its embedding_type (embed_clip_vit_b_32 -> clip), else
-of clip (seed 002's CLIP ViT-B/32). Then best_models.json of --out points `classify` at it, and
+of clip (the same CLIP ViT-B/32). Then best_models.json of --out points `classify` at it, and
 each conversion is checked: on random unit vectors, the server's probability equals
 scikit-learn's predict_proba within 1e-6. Exit status 1 when a collection could not be
 converted (the others are).

@@ -1,7 +1,7 @@
 """Is an embeddings file aligned with its paths? (`image-embed import-library`)
 
-Seed 003's library kept vectors in `embeddings.npy` and paths in `paths.txt`, row N for line
-N, and silently lost the alignment after row 300,000. Before anything is written, the
+The old image-search service's library keeps vectors in `embeddings.npy` and paths in
+`paths.txt`, row N for line N, and silently lost the alignment after row 300,000. Before anything is written, the
 import checks it the way that library's own lesson says: re-embed the image at a row's path
 through the server and compare with the stored row (cosine >= 0.95).
 

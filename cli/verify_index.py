@@ -1,4 +1,4 @@
-"""Check that an index's keys and vectors are aligned (the failure seed 003 never caught).
+"""Check that an index's keys and vectors are aligned (a misaligned index answers with other items' vectors).
 
     image-embed verify-index --url http://localhost:3000 --index photos --sample 64
     image-embed verify-index --url ... --index photos --folder ~/Pictures --files 200
