@@ -6,7 +6,9 @@
     bentoml build --arg models=clip --arg engine=onnx   a Bento whose image has no PyTorch
 
 Every API below is a short delegation to a route module of gateway/ (encode, analyze, search,
-index admin, compat), which call the runners through one typed client (gateway/runner_client.py).
+index admin), which call the runners through one typed client (gateway/runner_client.py); the
+library's APIs (gateway/library_apis.py) and the replaced services' (gateway/compat_apis.py) are
+declared the same way in classes the service inherits.
 An API whose model is not served is left out of the schema and answers 404 model_not_served.
 """
 
@@ -27,25 +29,19 @@ from gateway.analyze.schemas import AnalysisTask, AnalyzeImagesResponse, Analyze
 from gateway.auth import APIKeyMiddleware, load_api_keys
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.bound import bind
-from gateway.compat import FAST_EXTRACT_MODEL, ExtractResponse
 from gateway.encode import DEFAULT_MODEL, Model, Text
 from gateway.errors import api_errors
 from gateway.images import ImageRef, many_refs, single_ref, upload_name
 from gateway.internvit import InternVitLevels
+from gateway.compat_apis import CompatAPIs
 from gateway.library import label_filter
-from gateway.library_schemas import (
-    BrowseResponse,
-    IndexVectorsResponse,
-    SetRatingResponse,
-    TagItemsResponse,
-    TagsResponse,
-)
+from gateway.library_apis import LibraryAPIs
 from gateway.openapi import api_routes, complete_spec
 from gateway.rank import RankResponse
 from gateway.routes import Routes
 from gateway.runner_client import RunnerClient
 from gateway.served import answer_not_served, prune_unserved_apis, requires, requires_one_of
-from gateway.schemas import EmbedImageResponse, EncodeImagesResponse
+from gateway.schemas import EncodeImagesResponse
 from gateway.search import DEFAULT_INDEX
 from gateway.search_schemas import (
     DeleteResponse,
@@ -91,7 +87,7 @@ NoUpload: Path = None  # type: ignore[assignment]  (optional uploads: BentoML ne
     runner_probe={"enabled": False},
     logging={"access": {"enabled": False}},
 )
-class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per model runner, named as it
+class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown), LibraryAPIs, CompatAPIs):  # a runner attribute per model; more APIs
     index = bentoml.depends(IndexRunner)  # always: search by vector or key needs no model
 
     def __init__(self) -> None:
@@ -430,113 +426,6 @@ class ImageEmbed(gateway_base(RUNNERS, GracefulShutdown)):  # one attribute per 
         items indexed from files, send the files (image-embed verify-index --folder does)."""
         refs = many_refs(images, [], [], LIMITS.max_items) if images else []
         return await self.routes.admin.verify(sample, refs, keys, index)
-
-    # -- Library: vectors brought in, browse, ratings, tags, hiding (gateway/library.py) --------
-
-    @bentoml.api
-    @api_errors
-    async def index_vectors(
-        self,
-        keys: list[str],
-        vectors: list[list[StrictFloat]],
-        metadata: list[dict[str, Any] | None] = [],
-        ratings: list[StrictInt | None] = [],
-        tags: list[list[str]] = [],
-        hidden: list[StrictBool | None] = [],
-        thumbnails: list[str | None] = [],
-        phashes: list[str | None] = [],
-        index: str = DEFAULT_INDEX,
-        model: str | None = None,
-    ) -> IndexVectorsResponse:
-        """Store vectors computed elsewhere (up to 1000 a call) under `keys`, replacing items
-        with the same key; durable when it returns. The vectors must be in the space of the
-        index's model (CLIP's: 512 floats, finite); they are L2-normalized here. `model`: the
-        model a new index is bound to (default clip); an existing index keeps its own. Optional, one
-        per item (null: none, or that label unchanged): `metadata`, `ratings` (0-5), `tags`
-        (a list of names per item, created when new: the item's tags become exactly these),
-        `hidden`, `thumbnails` (base64 WebP, at most 128 KiB), `phashes` (the 64-bit
-        perceptual hash as 16 hex digits)."""
-        return await self.routes.library.index_vectors(
-            keys, vectors, index, metadata, (), thumbnails, phashes, ratings, hidden, tags, model
-        )
-
-    @bentoml.api
-    @api_errors
-    async def browse(
-        self,
-        page: StrictInt = 1,
-        per_page: StrictInt = 24,
-        min_rating: StrictInt = 0,
-        tag_ids: list[StrictInt] = [],
-        include_hidden: StrictBool = False,
-        index: str = DEFAULT_INDEX,
-    ) -> BrowseResponse:
-        """One page of an index in key order (by code point), with each item's rating, tags,
-        hidden flag, metadata and thumbnail path; `per_page` up to 200. `tag_ids`: items
-        carrying all of them; hidden items only with `include_hidden`."""
-        labels = label_filter(min_rating, tag_ids, include_hidden)
-        return await self.routes.library.browse(index, page, per_page, labels)
-
-    @bentoml.api
-    @api_errors
-    async def set_rating(self, keys: list[str], rating: StrictInt, index: str = DEFAULT_INDEX) -> SetRatingResponse:
-        """Rate items 0 (not rated) to 5; durable when it returns; unknown keys in `missing`."""
-        return await self.routes.library.set_rating(keys, rating, index)
-
-    @bentoml.api
-    @api_errors
-    async def tags(self, index: str = DEFAULT_INDEX) -> TagsResponse:
-        """The index's tags: id, name and how many items carry each."""
-        return await self.routes.library.tags(index)
-
-    @bentoml.api
-    @api_errors
-    async def tag_items(
-        self,
-        keys: list[str],
-        add: list[str] = [],
-        remove: list[str] = [],
-        hidden: StrictBool | None = None,
-        index: str = DEFAULT_INDEX,
-    ) -> TagItemsResponse:
-        """For every key at once: add tags by name (a new name is created), remove tags by name,
-        hide (`hidden` true) or unhide (false); one transaction, durable when it returns;
-        unknown keys in `missing`."""
-        return await self.routes.library.tag_items(keys, add, remove, hidden, index)
-
-    # -- The replaced services' routes (gateway/compat.py; docs/api.md's compatibility table) --
-
-    @bentoml.api(route="/embed-image")
-    @requires("clip")
-    @api_errors
-    async def embed_image(self, file: Path) -> EmbedImageResponse:
-        """Embed one upload with CLIP: multipart `file` -> {"embedding", "model", "device"}."""
-        return await self.routes.compat.embed_image(file)
-
-    @bentoml.api(route="/embedding/fast_extract")
-    @requires(FAST_EXTRACT_MODEL)
-    @api_errors
-    async def fast_extract(self, url: str) -> ExtractResponse:
-        """Embed the image at `url` with DINOv2 ViT-g/14: {"url"} -> {"embedding", "url"}; the
-        CLS token after the final layer norm, L2-normalized (1536 floats)."""
-        return await self.routes.compat.fast_extract(url)
-
-    @bentoml.api(route="/embedding/test_extract")
-    @requires("internvit")
-    @api_errors
-    async def test_extract(self, url: str) -> ExtractResponse:
-        """Embed the image at `url` with InternViT: {"url"} -> {"embedding", "url"}; the simple
-        extractor (mean-pooled patch tokens, 1024 floats), or the three-level `combined` vector
-        when IMAGE_EMBED_TEST_EXTRACT=combined."""
-        return await self.routes.compat.test_extract(url)
-
-    @bentoml.api(route="/search/image")
-    @requires_one_of(IMAGE_MODELS)
-    @api_errors
-    async def search_image_file(self, file: Path, top_k: StrictInt = 20, index: str = DEFAULT_INDEX) -> SearchResponse:
-        """Images similar to an upload: multipart `file` -> results best first (default top_k 20)."""
-        ref = ImageRef(upload=file, label=f"upload:{upload_name(file)}")
-        return await self.routes.search.image(ref, top_k, None, None, index)
 
 
 # APIs whose model is not served leave the schema; their routes answer 404 model_not_served.

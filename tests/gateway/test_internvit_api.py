@@ -65,7 +65,7 @@ def call(api: str, gateway, **kwargs):
     """Run the service's API function (behind BentoML's decorator) on the stand-in gateway."""
     import service
 
-    return asyncio.run(service.ImageEmbed.inner.__dict__[api].func(gateway, **kwargs))
+    return asyncio.run(getattr(service.ImageEmbed.inner, api).func(gateway, **kwargs))  # its own or inherited
 
 
 def test_simple_is_one_image_through_the_runner(model):
